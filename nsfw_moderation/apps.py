@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class NsfwModerationConfig(AppConfig):
+    name = "nsfw_moderation"
+    verbose_name = _("NSFW moderation")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from nsfw_moderation import checks, registry  # noqa: F401  (checks register themselves)
+
+        registry.load_from_settings()
+        setting_changed.connect(settings_changed, dispatch_uid="nsfw_moderation:settings")
+        post_migrate.connect(install_schedule, sender=self, dispatch_uid="nsfw_moderation:schedule")
+
+
+def settings_changed(setting: str, **kwargs: Any) -> None:
+    """Forget cached state built from ``NSFW_MODERATION`` (used by ``override_settings``)."""
+    if setting != "NSFW_MODERATION":
+        return
+    from nsfw_moderation import registry
+    from nsfw_moderation.backends import reset_backend
+
+    reset_backend()
+    registry.load_from_settings()
+
+
+SCHEDULE_NAME = "nsfw_moderation: re-queue stale rows"
+
+
+def install_schedule(using: str = "default", **kwargs: Any) -> None:
+    """Install the periodic job that re-queues rows a dead worker left behind."""
+    from django.apps import apps
+
+    from nsfw_moderation.conf import conf
+
+    if conf.QUEUE != "django_q" or not apps.is_installed("django_q"):
+        return
+    from django_q.models import Schedule
+
+    Schedule.objects.using(using).update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={
+            "func": "nsfw_moderation.tasks.requeue_stale",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": max(1, int(conf.STALE_AFTER // 120) or 1),
+            "repeats": -1,
+            "cluster": conf.CLUSTER,
+        },
+    )

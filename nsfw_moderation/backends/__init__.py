@@ -1,0 +1,83 @@
+"""Classifier backends: something that turns images into ``{label: probability}``.
+
+A backend is any class with a ``name`` (recorded on every row), ``labels``
+and ``classify(images)``. :func:`get_backend` builds the configured one once
+per process, on first use: in a django-q2 worker that is after the fork.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+from PIL import Image
+
+from nsfw_moderation.conf import conf
+
+ALIASES = {
+    "transformers": "nsfw_moderation.backends.transformers.TransformersBackend",
+    "opennsfw": "nsfw_moderation.backends.opennsfw.OpenNSFWBackend",
+}
+
+
+class ModelUnavailable(RuntimeError):
+    """The classifier could not be loaded. The message says what to do."""
+
+
+class Classifier(Protocol):
+    name: str
+    labels: Sequence[str]
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        """One ``{label: probability}`` per image, probabilities summing to 1."""
+        ...
+
+
+_backend: Classifier | None = None
+_lock = threading.Lock()
+
+
+def get_backend() -> Classifier:
+    """The configured classifier, loaded on first call and then reused."""
+    global _backend
+    with _lock:
+        if _backend is None:
+            _backend = load_backend(conf.BACKEND)
+        return _backend
+
+
+def reset_backend() -> None:
+    """Forget the loaded classifier; the next :func:`get_backend` loads it again."""
+    global _backend
+    with _lock:
+        _backend = None
+
+
+def load_backend(path: str) -> Classifier:
+    try:
+        cls = import_string(ALIASES.get(path, path))
+    except ImportError as exc:
+        raise ModelUnavailable(
+            f"Cannot import the classifier backend {path!r}: {exc}. "
+            "Install its extra, e.g. pip install 'nsfw-moderation[transformers]'."
+        ) from exc
+    backend: Classifier = cls()
+    return backend
+
+
+def default_threads() -> int:
+    """Threads per worker: the machine's cores shared among django-q2 workers.
+
+    More threads than cores per worker makes every worker slower, not faster.
+    """
+    if conf.TORCH_THREADS:
+        return int(conf.TORCH_THREADS)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    q_cluster = getattr(settings, "Q_CLUSTER", {}) or {}
+    workers = int(q_cluster.get("workers") or cores)
+    return max(1, cores // max(1, workers))

@@ -1,0 +1,108 @@
+"""The default backend: a Hugging Face image-classification model.
+
+It loads ``MODEL`` (``Falconsai/nsfw_image_detection`` by default, or a local
+directory) exactly as the model card does, with ``AutoModelForImageClassification``
+and the model's own image processor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from PIL import Image
+
+from nsfw_moderation.backends import ModelUnavailable, default_threads
+from nsfw_moderation.conf import conf
+
+
+class TransformersBackend:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str | None = None,
+        precision: str | None = None,
+    ) -> None:
+        try:
+            import torch
+            from transformers import AutoImageProcessor, AutoModelForImageClassification
+        except ImportError as exc:
+            raise ModelUnavailable(
+                f"The transformers backend needs torch and transformers ({exc}). Install torch "
+                "for your machine first, then: pip install 'nsfw-moderation[transformers]'."
+            ) from exc
+        self._torch = torch
+        self.name = model or conf.MODEL
+        self.precision = precision or conf.PRECISION
+        torch.set_num_threads(default_threads())
+        try:
+            self.processor = AutoImageProcessor.from_pretrained(self.name)
+            network = AutoModelForImageClassification.from_pretrained(self.name)
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(
+                f"Cannot load the model {self.name!r}: {exc}. On a worker without internet "
+                "access, download it first with `manage.py nsfw_model download` or set MODEL "
+                "to a local directory."
+            ) from exc
+        self.device = torch.device(resolve_device(conf.DEVICE if device is None else device))
+        self.model = self._prepare(network.eval())
+        id2label = network.config.id2label
+        self.labels = [str(id2label[i]) for i in range(len(id2label))]
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        if not images:
+            return []
+        inputs = self.processor(images=list(images), return_tensors="pt")
+        pixels = inputs["pixel_values"].to(self.device, dtype=self._input_dtype())
+        with self._torch.inference_mode(), self._autocast():
+            logits = self.model(pixel_values=pixels).logits
+        probabilities = logits.float().softmax(dim=-1).cpu().tolist()
+        return [dict(zip(self.labels, row, strict=True)) for row in probabilities]
+
+    def _prepare(self, network: Any) -> Any:
+        torch = self._torch
+        if self.precision == "int8":
+            if self.device.type != "cpu":
+                raise ModelUnavailable("PRECISION 'int8' runs on the CPU only; set DEVICE 'cpu'.")
+            return torch.ao.quantization.quantize_dynamic(
+                network, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        if self.precision == "fp16":
+            if self.device.type == "cpu":
+                raise ModelUnavailable("PRECISION 'fp16' needs a GPU; use 'bf16' on a CPU.")
+            return network.to(self.device, dtype=torch.float16)
+        if self.precision == "bf16" and self.device.type != "cpu":
+            return network.to(self.device, dtype=torch.bfloat16)
+        return network.to(self.device)
+
+    def _input_dtype(self) -> Any:
+        torch = self._torch
+        if self.device.type != "cpu" and self.precision in ("fp16", "bf16"):
+            return torch.float16 if self.precision == "fp16" else torch.bfloat16
+        return torch.float32
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        # On the CPU, bf16 runs as autocast: weights stay fp32, matmuls run in
+        # bf16 where the processor supports it.
+        if self.precision == "bf16" and self.device.type == "cpu":
+            with self._torch.autocast("cpu", dtype=self._torch.bfloat16):
+                yield
+        else:
+            yield
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks cuda, then mps, then cpu."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"

@@ -1,0 +1,215 @@
+"""System checks for ``NSFW_MODERATION``. Ids are stable: ``nsfw_moderation.E001`` …
+
+None of them imports torch or loads a model: checks also run in the
+``qcluster`` parent process, which must stay free of the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from numbers import Real
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import models
+from django.utils.module_loading import import_string
+
+from nsfw_moderation.backends import ALIASES
+from nsfw_moderation.conf import DEFAULTS, DEVICES, ON_ERROR_CHOICES, PRECISIONS, QUEUES, conf
+
+PREFIX = "NSFW_MODERATION"
+
+
+@register(Tags.compatibility)
+def check_settings_shape(**kwargs: Any) -> list[CheckMessage]:
+    user = getattr(settings, "NSFW_MODERATION", {})
+    if not isinstance(user, Mapping):
+        return [Error(f"{PREFIX} must be a dict.", id="nsfw_moderation.E014")]
+    unknown = sorted(set(user) - set(DEFAULTS))
+    return [
+        Warning(
+            f"{PREFIX} has an unknown key {key!r}.",
+            hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+            id="nsfw_moderation.W002",
+        )
+        for key in unknown
+    ]
+
+
+@register(Tags.models)
+def check_models(**kwargs: Any) -> list[CheckMessage]:
+    if not isinstance(conf.MODELS, Mapping):
+        return [
+            Error(
+                f"{PREFIX}['MODELS'] must be a dict of 'app_label.ModelName' to field names.",
+                hint='For example {"gallery.Photo": ["image"]}.',
+                id="nsfw_moderation.E001",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    for label, fields in conf.MODELS.items():
+        errors.extend(_check_model_entry(label, fields))
+    return errors
+
+
+def _check_model_entry(label: str, fields: Any) -> list[CheckMessage]:
+    try:
+        model = apps.get_model(label)
+    except (LookupError, ValueError):
+        return [
+            Error(
+                f"{PREFIX}['MODELS'] names {label!r}, which is not an installed model.",
+                hint="Use 'app_label.ModelName', and check that the app is in INSTALLED_APPS.",
+                id="nsfw_moderation.E001",
+            )
+        ]
+    if isinstance(fields, str) or not isinstance(fields, (list, tuple)) or not fields:
+        return [
+            Error(
+                f"{PREFIX}['MODELS'][{label!r}] must be a non-empty list of field names.",
+                hint=f'For example ["{label.split(".")[-1].lower()}_image"].',
+                id="nsfw_moderation.E002",
+            )
+        ]
+    return [error for name in fields for error in _check_field(model, label, name)]
+
+
+def _check_field(model: type[models.Model], label: str, name: str) -> list[CheckMessage]:
+    file_fields = [f.name for f in model._meta.get_fields() if isinstance(f, models.FileField)]
+    hint = f"File fields of {label}: {', '.join(file_fields) or 'none'}."
+    try:
+        field = model._meta.get_field(name)
+    except Exception:
+        return [Error(f"{label} has no field {name!r}.", hint=hint, id="nsfw_moderation.E002")]
+    if not isinstance(field, models.FileField):
+        return [
+            Error(
+                f"{label}.{name} is a {type(field).__name__}, not a FileField or ImageField.",
+                hint=hint,
+                id="nsfw_moderation.E003",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_thresholds(**kwargs: Any) -> list[CheckMessage]:
+    flag, block = conf.FLAG_THRESHOLD, conf.BLOCK_THRESHOLD
+    errors: list[CheckMessage] = []
+    if not _is_probability(flag):
+        errors.append(_threshold_error("FLAG_THRESHOLD", flag, "nsfw_moderation.E004"))
+    if block is not None and not _is_probability(block):
+        errors.append(_threshold_error("BLOCK_THRESHOLD", block, "nsfw_moderation.E005"))
+    elif block is not None and _is_probability(flag) and block < flag:
+        errors.append(
+            Warning(
+                f"BLOCK_THRESHOLD ({block}) is below FLAG_THRESHOLD ({flag}): "
+                "no image will ever be flagged for review.",
+                hint="Set BLOCK_THRESHOLD at or above FLAG_THRESHOLD, or to None.",
+                id="nsfw_moderation.W001",
+            )
+        )
+    return errors
+
+
+def _is_probability(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and 0 <= float(value) <= 1
+
+
+def _threshold_error(name: str, value: Any, check_id: str) -> Error:
+    return Error(
+        f"{PREFIX}['{name}'] is {value!r}; it must be a number between 0 and 1.",
+        hint="Scores are probabilities: 0.5 flags images the model thinks more likely unsafe.",
+        id=check_id,
+    )
+
+
+@register(Tags.compatibility)
+def check_queue(**kwargs: Any) -> list[CheckMessage]:
+    if conf.QUEUE not in QUEUES:
+        return [_choice_error("QUEUE", conf.QUEUE, QUEUES, "nsfw_moderation.E006")]
+    if conf.QUEUE == "django_q" and not apps.is_installed("django_q"):
+        return [
+            Error(
+                "QUEUE is 'django_q' but django_q is not in INSTALLED_APPS.",
+                hint="Add 'django_q' to INSTALLED_APPS (pip install django-q2), "
+                "or set QUEUE to 'sync' for development.",
+                id="nsfw_moderation.E007",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_choices(**kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, choices, check_id in (
+        ("PRECISION", PRECISIONS, "nsfw_moderation.E008"),
+        ("DEVICE", DEVICES, "nsfw_moderation.E009"),
+        ("ON_ERROR", ON_ERROR_CHOICES, "nsfw_moderation.E010"),
+    ):
+        value = getattr(conf, name)
+        if name == "DEVICE" and isinstance(value, str) and value.startswith("cuda:"):
+            continue
+        if value not in choices:
+            errors.append(_choice_error(name, value, choices, check_id))
+    return errors
+
+
+def _choice_error(name: str, value: Any, choices: tuple[str, ...], check_id: str) -> Error:
+    return Error(
+        f"{PREFIX}['{name}'] is {value!r}.",
+        hint=f"Choose one of: {', '.join(choices)}.",
+        id=check_id,
+    )
+
+
+@register(Tags.compatibility)
+def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
+    names = ("BATCH_SIZE", "MAX_ATTEMPTS", "MAX_IMAGE_PIXELS", "MAX_FILE_SIZE", "MAX_FRAMES")
+    return [
+        Error(
+            f"{PREFIX}['{name}'] is {getattr(conf, name)!r}; it must be a positive integer.",
+            id="nsfw_moderation.E011",
+        )
+        for name in names
+        if not _is_positive_int(getattr(conf, name))
+    ]
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@register(Tags.compatibility)
+def check_unsafe_labels(**kwargs: Any) -> list[CheckMessage]:
+    labels = conf.UNSAFE_LABELS
+    if isinstance(labels, (list, tuple)) and labels and all(isinstance(x, str) for x in labels):
+        return []
+    return [
+        Error(
+            f"{PREFIX}['UNSAFE_LABELS'] is {labels!r}; it must be a non-empty list of labels.",
+            hint='The default model\'s labels are "normal" and "nsfw": ["nsfw"].',
+            id="nsfw_moderation.E012",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_backend(**kwargs: Any) -> list[CheckMessage]:
+    # Importing the backend's module is cheap: torch is only imported when a
+    # backend is instantiated, in a worker.
+    path = ALIASES.get(conf.BACKEND, conf.BACKEND)
+    try:
+        import_string(path)
+    except ImportError as exc:
+        return [
+            Error(
+                f"{PREFIX}['BACKEND'] {conf.BACKEND!r} cannot be imported: {exc}.",
+                hint=f"Use {' or '.join(repr(a) for a in ALIASES)}, or a dotted path to a class.",
+                id="nsfw_moderation.E013",
+            )
+        ]
+    return []

@@ -1,0 +1,129 @@
+"""Settings for nsfw_moderation, read on access from ``settings.NSFW_MODERATION``.
+
+Nothing is read at import time, so ``override_settings`` works everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "MODELS": {},
+    "BACKEND": "transformers",
+    "MODEL": "Falconsai/nsfw_image_detection",
+    "DEVICE": "auto",
+    "PRECISION": "fp32",
+    "TORCH_THREADS": None,
+    "BATCH_SIZE": 16,
+    "UNSAFE_LABELS": ["nsfw"],
+    "FLAG_THRESHOLD": 0.5,
+    "BLOCK_THRESHOLD": None,
+    "QUEUE": "django_q",
+    "CLUSTER": None,
+    "MAX_ATTEMPTS": 3,
+    "RETRY_DELAY": 30,
+    "MAX_IMAGE_PIXELS": 64_000_000,
+    "MAX_FILE_SIZE": 50 * 1024 * 1024,
+    "MAX_FRAMES": 8,
+    "ON_ERROR": "flag",
+    "STALE_AFTER": 600,
+}
+
+QUEUES = ("django_q", "sync")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+ON_ERROR_CHOICES = ("flag", "allow")
+
+
+class Settings:
+    """Typed, read-on-access view of ``settings.NSFW_MODERATION``."""
+
+    def _get(self, name: str) -> Any:
+        user: Mapping[str, Any] = getattr(settings, "NSFW_MODERATION", {}) or {}
+        return user.get(name, DEFAULTS[name])
+
+    @property
+    def user_keys(self) -> set[str]:
+        return set(getattr(settings, "NSFW_MODERATION", {}) or {})
+
+    @property
+    def MODELS(self) -> Mapping[str, Sequence[str]]:
+        return self._get("MODELS")
+
+    @property
+    def BACKEND(self) -> str:
+        return self._get("BACKEND")
+
+    @property
+    def MODEL(self) -> str:
+        return str(self._get("MODEL"))
+
+    @property
+    def DEVICE(self) -> str:
+        return self._get("DEVICE")
+
+    @property
+    def PRECISION(self) -> str:
+        return self._get("PRECISION")
+
+    @property
+    def TORCH_THREADS(self) -> int | None:
+        return self._get("TORCH_THREADS")
+
+    @property
+    def BATCH_SIZE(self) -> int:
+        return self._get("BATCH_SIZE")
+
+    @property
+    def UNSAFE_LABELS(self) -> Sequence[str]:
+        return self._get("UNSAFE_LABELS")
+
+    @property
+    def FLAG_THRESHOLD(self) -> float:
+        return self._get("FLAG_THRESHOLD")
+
+    @property
+    def BLOCK_THRESHOLD(self) -> float | None:
+        return self._get("BLOCK_THRESHOLD")
+
+    @property
+    def QUEUE(self) -> str:
+        return self._get("QUEUE")
+
+    @property
+    def CLUSTER(self) -> str | None:
+        return self._get("CLUSTER")
+
+    @property
+    def MAX_ATTEMPTS(self) -> int:
+        return self._get("MAX_ATTEMPTS")
+
+    @property
+    def RETRY_DELAY(self) -> float:
+        return self._get("RETRY_DELAY")
+
+    @property
+    def MAX_IMAGE_PIXELS(self) -> int:
+        return self._get("MAX_IMAGE_PIXELS")
+
+    @property
+    def MAX_FILE_SIZE(self) -> int:
+        return self._get("MAX_FILE_SIZE")
+
+    @property
+    def MAX_FRAMES(self) -> int:
+        return self._get("MAX_FRAMES")
+
+    @property
+    def ON_ERROR(self) -> str:
+        return self._get("ON_ERROR")
+
+    @property
+    def STALE_AFTER(self) -> float:
+        return self._get("STALE_AFTER")
+
+
+conf = Settings()

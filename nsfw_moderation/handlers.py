@@ -1,0 +1,122 @@
+"""Signal receivers that notice when a moderated file is set, changed or removed.
+
+They are connected per model, for the concrete model and each of its proxies,
+when a model is registered. They never decode an image or touch the model:
+they write one ``ModeratedImage`` row and enqueue its pk once the transaction
+commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.apps import apps
+from django.db import models
+from django.db.models.signals import post_delete, post_init, post_save, pre_save
+
+from nsfw_moderation import queue, registry
+
+logger = logging.getLogger(__name__)
+
+# Per-instance state lives in the instance __dict__ under these keys.
+ORIGINAL_NAMES = "_nsfw_moderation_names"
+UPLOADING = "_nsfw_moderation_uploading"
+
+
+def connect(model: type[models.Model]) -> None:
+    """Connect the receivers for ``model`` and its proxy models."""
+    for sender in _senders(model):
+        uid = _uid(sender)
+        post_init.connect(remember_names, sender=sender, dispatch_uid=uid)
+        pre_save.connect(note_uploads, sender=sender, dispatch_uid=uid)
+        post_save.connect(moderate_changes, sender=sender, dispatch_uid=uid)
+        post_delete.connect(forget_object, sender=sender, dispatch_uid=uid)
+
+
+def disconnect(model: type[models.Model]) -> None:
+    for sender in _senders(model):
+        uid = _uid(sender)
+        for signal in (post_init, pre_save, post_save, post_delete):
+            signal.disconnect(sender=sender, dispatch_uid=uid)
+
+
+def remember_names(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """Record the file names an instance was loaded with, to detect changes later."""
+    instance.__dict__[ORIGINAL_NAMES] = {
+        name: _name_of(instance.__dict__[name])
+        for name in registry.fields_for(sender)
+        if name in instance.__dict__
+    }
+
+
+def note_uploads(
+    sender: type[models.Model], instance: models.Model, raw: bool = False, **kwargs: Any
+) -> None:
+    """Remember fields that hold a new, not yet stored file.
+
+    Such a save changes the file even if storage ends up reusing the old name.
+    """
+    if raw:
+        return
+    instance.__dict__[UPLOADING] = {
+        name
+        for name in registry.fields_for(sender)
+        if name in instance.__dict__ and not getattr(getattr(instance, name), "_committed", True)
+    }
+
+
+def moderate_changes(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool = False,
+    raw: bool = False,
+    update_fields: frozenset[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Queue every moderated field whose file this save set or changed."""
+    if raw:
+        return
+    originals: dict[str, str] = instance.__dict__.setdefault(ORIGINAL_NAMES, {})
+    uploading: set[str] = instance.__dict__.pop(UPLOADING, set())
+    for name in registry.fields_for(sender):
+        if name not in instance.__dict__ or (update_fields is not None and name not in update_fields):
+            continue
+        current = _name_of(instance.__dict__[name])
+        changed = created or name in uploading or originals.get(name) != current
+        if changed:
+            _submit_safely(instance, name, current, known=name in originals)
+        originals[name] = current
+
+
+def forget_object(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """A deleted object has nothing left to moderate."""
+    queue.withdraw(instance)
+
+
+def _submit_safely(instance: models.Model, name: str, current: str, *, known: bool) -> None:
+    # The upload must never fail because moderation failed: log and move on.
+    # A row left queued is picked up again by the stale-row sweep.
+    try:
+        if current:
+            queue.submit(instance, name, current, only_if_changed=not known)
+        else:
+            queue.withdraw(instance, name)
+    except Exception:
+        logger.exception(
+            "Could not queue %s.%s of %s for moderation", instance._meta.label, name, instance.pk
+        )
+
+
+def _name_of(value: Any) -> str:
+    return str(getattr(value, "name", value) or "")
+
+
+def _senders(model: type[models.Model]) -> list[type[models.Model]]:
+    return [model] + [
+        m for m in apps.get_models() if m._meta.proxy and m._meta.concrete_model is model
+    ]
+
+
+def _uid(sender: type[models.Model]) -> str:
+    return f"nsfw_moderation:{sender._meta.label}"

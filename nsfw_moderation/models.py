@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Status(models.TextChoices):
+    """Where a row is in the machine pipeline."""
+
+    QUEUED = "queued", _("Queued")
+    PROCESSING = "processing", _("Processing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class Verdict(models.TextChoices):
+    """What the policy, then a human, decided."""
+
+    PENDING = "pending", _("Pending")
+    ALLOWED = "allowed", _("Allowed")
+    FLAGGED = "flagged", _("Flagged")
+    BLOCKED = "blocked", _("Blocked")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class ModeratedImage(models.Model):
+    """The moderation state of one file field of one object."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, verbose_name=_("content type")
+    )
+    object_id = models.CharField(_("object id"), max_length=255)
+    content_object = GenericForeignKey("content_type", "object_id")
+    field_name = models.CharField(_("field"), max_length=255)
+    file_name = models.CharField(_("file name"), max_length=1024)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True, db_index=True)
+
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    verdict = models.CharField(
+        _("verdict"), max_length=16, choices=Verdict.choices, default=Verdict.PENDING
+    )
+    score = models.FloatField(_("unsafe score"), null=True, blank=True, db_index=True)
+    scores = models.JSONField(_("scores"), default=dict, blank=True)
+    model_name = models.CharField(_("model"), max_length=255, blank=True)
+    frame = models.PositiveIntegerField(
+        _("frame"),
+        null=True,
+        blank=True,
+        help_text=_("For animated images: the index of the frame that scored highest."),
+    )
+
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    retry_at = models.DateTimeField(_("next attempt"), null=True, blank=True, editable=False)
+    classified_at = models.DateTimeField(_("classified at"), null=True, blank=True)
+
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("moderated image")
+        verbose_name_plural = _("moderated images")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "field_name"],
+                name="nsfw_moderation_one_row_per_field",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="nsfw_mod_status_idx"),
+            models.Index(fields=["verdict", "-score"], name="nsfw_mod_verdict_idx"),
+        ]
+        permissions = [("review_moderatedimage", _("Can review moderated images"))]
+
+    def __str__(self) -> str:
+        return f"{self.content_type.app_label}.{self.content_type.model}:{self.object_id}.{self.field_name}"
+
+    @property
+    def model_field(self) -> Any:
+        """The ``FileField`` this row moderates, or ``None`` if the model is gone."""
+        model = self.content_type.model_class()
+        return None if model is None else model._meta.get_field(self.field_name)
+
+
+class ModerationEvent(models.Model):
+    """Append-only audit trail: every verdict change, by a worker or a person."""
+
+    class Kind(models.TextChoices):
+        CLASSIFIED = "classified", _("Classified")
+        FAILED = "failed", _("Failed")
+        REVIEWED = "reviewed", _("Reviewed")
+        REQUEUED = "requeued", _("Re-queued")
+
+    image = models.ForeignKey(
+        ModeratedImage,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("moderated image"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    verdict_before = models.CharField(_("verdict before"), max_length=16, choices=Verdict.choices)
+    verdict_after = models.CharField(_("verdict after"), max_length=16, choices=Verdict.choices)
+    score = models.FloatField(_("unsafe score"), null=True, blank=True)
+    model_name = models.CharField(_("model"), max_length=255, blank=True)
+    file_name = models.CharField(_("file name"), max_length=1024, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("moderation event")
+        verbose_name_plural = _("moderation events")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.verdict_before} → {self.verdict_after}"

@@ -1,0 +1,125 @@
+"""Getting work onto the queue: rows for new files, and tasks for those rows.
+
+``QUEUE`` picks how a row's pk reaches a worker:
+
+- ``"django_q"`` (default): a django-q2 task, run by ``manage.py qcluster``.
+- ``"sync"``: classified in this process, right after the transaction commits.
+  Meant for development and tests: it loads the model in the web process.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, router, transaction
+from django.utils import timezone
+
+from nsfw_moderation.conf import conf
+from nsfw_moderation.models import ModeratedImage, Status, Verdict
+
+logger = logging.getLogger(__name__)
+
+TASK = "nsfw_moderation.tasks.classify"
+TASK_GROUP = "nsfw_moderation"
+
+#: What a row is reset to when its file changes.
+FRESH = {
+    "status": Status.QUEUED,
+    "verdict": Verdict.PENDING,
+    "score": None,
+    "scores": {},
+    "sha256": "",
+    "model_name": "",
+    "frame": None,
+    "error": "",
+    "attempts": 0,
+    "claim_token": None,
+    "claimed_at": None,
+    "retry_at": None,
+    "classified_at": None,
+    "reviewed_by": None,
+    "reviewed_at": None,
+}
+
+
+def submit(
+    obj: models.Model, field_name: str, file_name: str, *, only_if_changed: bool = False
+) -> ModeratedImage | None:
+    """Queue ``obj.<field_name>`` (holding ``file_name``) for classification.
+
+    Creates or resets the one row for that (object, field) and enqueues it once
+    the current transaction commits. With ``only_if_changed``, a row that
+    already covers ``file_name`` is left alone.
+    """
+    lookup = {
+        "content_type": ContentType.objects.get_for_model(obj),
+        "object_id": str(obj.pk),
+        "field_name": field_name,
+    }
+    rows = ModeratedImage.objects.filter(**lookup)
+    if only_if_changed and rows.filter(file_name=file_name).exists():
+        return None
+    row, _ = ModeratedImage.objects.update_or_create(
+        **lookup, defaults={**FRESH, "file_name": file_name}
+    )
+    enqueue_on_commit(row.pk)
+    return row
+
+
+def withdraw(obj: models.Model, field_name: str | None = None) -> None:
+    """Drop the rows of ``obj`` (or of one of its fields): nothing left to moderate."""
+    rows = ModeratedImage.objects.filter(
+        content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
+    )
+    if field_name is not None:
+        rows = rows.filter(field_name=field_name)
+    rows.delete()
+
+
+def enqueue_on_commit(pk: int) -> None:
+    using = router.db_for_write(ModeratedImage)
+    transaction.on_commit(lambda: enqueue(pk), using=using)
+
+
+def enqueue(pk: int, *, delay: float = 0) -> None:
+    """Hand row ``pk`` to a worker, now or after ``delay`` seconds.
+
+    Never raises: a row that could not be enqueued stays ``queued`` and the
+    stale-row sweep (``requeue_stale``) enqueues it again.
+    """
+    try:
+        if conf.QUEUE == "sync":
+            from nsfw_moderation.tasks import classify
+
+            classify(pk)
+        elif delay > 0:
+            _schedule(pk, delay)
+        else:
+            _async_task(pk)
+    except Exception:
+        logger.exception("Could not enqueue moderated image %s", pk)
+
+
+def _async_task(pk: int) -> None:
+    from django_q.tasks import async_task
+
+    options: dict[str, object] = {"group": TASK_GROUP}
+    if conf.CLUSTER:
+        options["cluster"] = conf.CLUSTER
+    async_task(TASK, pk, q_options=options)
+
+
+def _schedule(pk: int, delay: float) -> None:
+    from django_q.models import Schedule
+
+    Schedule.objects.create(
+        name=f"nsfw_moderation retry {pk} {timezone.now().timestamp()}",
+        func=TASK,
+        args=repr((pk,)),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=timezone.now() + timedelta(seconds=delay),
+        cluster=conf.CLUSTER,
+    )

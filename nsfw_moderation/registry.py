@@ -1,0 +1,99 @@
+"""Which (model, file field) pairs are moderated.
+
+Fields come from two places: ``NSFW_MODERATION["MODELS"]`` (resolved when the
+app registry is ready) and :func:`register` calls in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import models
+
+from nsfw_moderation.conf import conf
+
+_registered: dict[type[models.Model], tuple[str, ...]] = {}
+# What MODELS added, so a settings change can take exactly that back.
+_from_settings: dict[type[models.Model], tuple[str, ...]] = {}
+
+
+def register(model: type[models.Model], fields: Iterable[str]) -> None:
+    """Moderate ``fields`` (names of ``FileField``/``ImageField``) of ``model``.
+
+    Safe to call more than once; fields accumulate. Call it from your
+    ``AppConfig.ready()``.
+    """
+    names = tuple(fields)
+    if isinstance(fields, str) or not names:
+        raise ImproperlyConfigured(
+            f"nsfw_moderation.register({model.__name__}, fields=...) needs a list of field names."
+        )
+    for name in names:
+        _check_file_field(model, name)
+    concrete = model._meta.concrete_model or model
+    merged = _registered.get(concrete, ()) + tuple(
+        n for n in names if n not in _registered.get(concrete, ())
+    )
+    _registered[concrete] = merged
+
+    from nsfw_moderation import handlers
+
+    handlers.connect(concrete)
+
+
+def unregister(model: type[models.Model]) -> None:
+    """Stop moderating every field of ``model`` (mainly for tests)."""
+    concrete = model._meta.concrete_model or model
+    if _registered.pop(concrete, None) is not None:
+        from nsfw_moderation import handlers
+
+        handlers.disconnect(concrete)
+
+
+def fields_for(model: type[models.Model]) -> tuple[str, ...]:
+    """The moderated field names of ``model`` (or of its concrete model, for proxies)."""
+    return _registered.get(model._meta.concrete_model or model, ())
+
+
+def registered() -> Iterator[tuple[type[models.Model], str]]:
+    """Every moderated ``(model, field_name)`` pair."""
+    for model, names in list(_registered.items()):
+        for name in names:
+            yield model, name
+
+
+def load_from_settings() -> None:
+    """Register what ``NSFW_MODERATION["MODELS"]`` names, skipping bad entries.
+
+    Bad entries are reported by the system checks rather than crashing start-up.
+    Calling it again first takes back what the previous call registered.
+    """
+    for model, names in _from_settings.items():
+        remaining = tuple(n for n in _registered.get(model, ()) if n not in names)
+        unregister(model)
+        if remaining:
+            register(model, remaining)
+    _from_settings.clear()
+    for label, names in dict(conf.MODELS).items():
+        try:
+            model = apps.get_model(label)
+            new = tuple(n for n in names if n not in fields_for(model))
+            register(model, names)
+        except (LookupError, ValueError, TypeError, ImproperlyConfigured):
+            continue
+        _from_settings[model._meta.concrete_model or model] = new
+
+
+def _check_file_field(model: type[models.Model], name: str) -> None:
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        raise ImproperlyConfigured(
+            f"{model._meta.label} has no field {name!r} to moderate."
+        ) from None
+    if not isinstance(field, models.FileField):
+        raise ImproperlyConfigured(
+            f"{model._meta.label}.{name} is a {type(field).__name__}, not a FileField or ImageField."
+        )

@@ -1,0 +1,22 @@
+"""Public signals. Every one is sent with ``sender=ModeratedImage``.
+
+Receivers get ``instance`` (the :class:`~nsfw_moderation.models.ModeratedImage`
+row) as a keyword argument; ``image_reviewed`` also gets ``user``,
+``previous_verdict`` and ``note``.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+#: A classification finished and its verdict was stored (any verdict).
+moderation_completed = Signal()
+
+#: A classification scored at or above ``FLAG_THRESHOLD``: a human should look.
+image_flagged = Signal()
+
+#: A classification scored at or above ``BLOCK_THRESHOLD``: blocked without review.
+image_blocked = Signal()
+
+#: A moderator approved or rejected an image.
+image_reviewed = Signal()

@@ -1,0 +1,43 @@
+"""A deterministic classifier for tests of policy, signals and the pipeline.
+
+The real code path (transformers) is tested with a tiny random-weight ViT,
+whose scores hover around 0.5; this backend makes verdicts predictable:
+an image's "nsfw" probability is the share of red in its pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PIL import Image, ImageStat
+
+calls: list[int] = []
+
+
+class ColourBackend:
+    name = "tests/colour"
+    labels = ("normal", "nsfw")
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        calls.append(len(images))
+        results = []
+        for image in images:
+            r, g, b = ImageStat.Stat(image.convert("RGB")).mean
+            nsfw = r / (r + g + b) if r + g + b else 0.0
+            results.append({"normal": 1 - nsfw, "nsfw": nsfw})
+        return results
+
+
+class BrokenBackend:
+    """A backend whose model cannot be loaded."""
+
+    name = "tests/broken"
+    labels = ("normal", "nsfw")
+
+    def __init__(self) -> None:
+        from nsfw_moderation.backends import ModelUnavailable
+
+        raise ModelUnavailable("No model here: the files are missing.")
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        raise AssertionError("unreachable")

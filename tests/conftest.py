@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import override_settings
+
+from nsfw_moderation.backends import reset_backend
+from tests import backends
+
+
+def build_tiny_vit(directory: Path) -> None:
+    """A random-weight ViT with the Falconsai shape, saved like a Hub model."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(0)
+    config = ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        image_size=224,
+        patch_size=16,
+        num_labels=2,
+        id2label={0: "normal", 1: "nsfw"},
+        label2id={"normal": 0, "nsfw": 1},
+    )
+    ViTForImageClassification(config).save_pretrained(directory)
+    ViTImageProcessor(
+        do_resize=True,
+        size={"height": 224, "width": 224},
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    ).save_pretrained(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    directory = Path(django_settings.TINY_MODEL_DIR)
+    if not (directory / "config.json").exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        build_tiny_vit(directory)
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path: Path, settings: Any) -> Iterator[None]:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    from tests.testapp.models import memory_storage
+
+    yield
+    memory_storage._root._children.clear()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backend() -> Iterator[None]:
+    reset_backend()
+    backends.calls.clear()
+    yield
+    reset_backend()
+
+
+def moderation(**changes: Any) -> override_settings:
+    """``override_settings`` for a few NSFW_MODERATION keys."""
+    return override_settings(NSFW_MODERATION={**django_settings.NSFW_MODERATION, **changes})
+
+
+@pytest.fixture
+def colour_backend() -> Iterator[None]:
+    with moderation(BACKEND="tests.backends.ColourBackend"):
+        yield
+
+
+@pytest.fixture
+def tiny_vit(tiny_model_dir: Path) -> Iterator[Path]:
+    with moderation(BACKEND="transformers", MODEL=str(tiny_model_dir)):
+        yield tiny_model_dir
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

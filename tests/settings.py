@@ -1,0 +1,102 @@
+"""Settings for the test suite (and for the qcluster processes it starts)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.database import database_from_env
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "nsfw_moderation",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "tests.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {"default": database_from_env(BASE_DIR)}
+
+STATIC_URL = "/static/"
+MEDIA_URL = "/media/"
+MEDIA_ROOT = os.environ.get("NSFW_TEST_MEDIA_ROOT", str(BASE_DIR / ".media"))
+
+# A tiny random-weight ViT with the Falconsai shape, built by tests/conftest.py
+# with save_pretrained and loaded through the real transformers code path.
+TINY_MODEL_DIR = os.environ.get("NSFW_TEST_MODEL_DIR", str(BASE_DIR / ".tiny-vit"))
+
+NSFW_MODERATION = {
+    "MODELS": {
+        "testapp.Photo": ["image"],
+        "testapp.Document": ["file"],
+        "testapp.Slide": ["picture"],
+        "testapp.Profile": ["avatar", "banner"],
+    },
+    "MODEL": TINY_MODEL_DIR,
+    "DEVICE": "cpu",
+    "QUEUE": os.environ.get("NSFW_TEST_QUEUE", "sync"),
+    "BATCH_SIZE": 8,
+    "RETRY_DELAY": 1,
+}
+
+Q_CLUSTER = {
+    "name": "nsfw-tests",
+    "workers": 1,
+    "timeout": 60,
+    "retry": 120,
+    "poll": 0.1,
+    "orm": "default",
+    "catch_up": False,
+    "ack_failures": True,
+    "max_attempts": 1,
+    "log_level": "WARNING",
+}
+if os.environ.get("NSFW_TEST_BROKER") == "redis":
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"nsfw_moderation": {"handlers": ["console"], "level": "WARNING"}},
+}
