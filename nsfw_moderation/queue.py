@@ -123,3 +123,15 @@ def _schedule(pk: int, delay: float) -> None:
         next_run=timezone.now() + timedelta(seconds=delay),
         cluster=conf.CLUSTER,
     )
+
+
+def requeue(rows: models.QuerySet[ModeratedImage]) -> int:
+    """Classify ``rows`` again from scratch (e.g. after changing the model).
+
+    Their verdicts go back to ``pending``; returns how many rows were queued.
+    """
+    pks = list(rows.values_list("pk", flat=True))
+    ModeratedImage.objects.filter(pk__in=pks).update(**FRESH, updated_at=timezone.now())
+    for pk in pks:
+        enqueue_on_commit(pk)
+    return len(pks)
