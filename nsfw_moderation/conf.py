@@ -42,12 +42,11 @@ class Settings:
     """Typed, read-on-access view of ``settings.NSFW_MODERATION``."""
 
     def _get(self, name: str) -> Any:
-        user: Mapping[str, Any] = getattr(settings, "NSFW_MODERATION", {}) or {}
+        user = getattr(settings, "NSFW_MODERATION", None)
+        # A malformed setting is reported by check nsfw_moderation.E014.
+        if not isinstance(user, Mapping):
+            return DEFAULTS[name]
         return user.get(name, DEFAULTS[name])
-
-    @property
-    def user_keys(self) -> set[str]:
-        return set(getattr(settings, "NSFW_MODERATION", {}) or {})
 
     @property
     def MODELS(self) -> Mapping[str, Sequence[str]]:

@@ -6,7 +6,7 @@ app registry is ready) and :func:`register` calls in code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -76,7 +76,9 @@ def load_from_settings() -> None:
         if remaining:
             register(model, remaining)
     _from_settings.clear()
-    for label, names in dict(conf.MODELS).items():
+    if not isinstance(conf.MODELS, Mapping):
+        return
+    for label, names in conf.MODELS.items():
         try:
             model = apps.get_model(label)
             new = tuple(n for n in names if n not in fields_for(model))

@@ -1,0 +1,95 @@
+"""System checks: each bad setting gets its own stable id and a hint."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from tests.conftest import moderation
+
+
+def ids(**changes: object) -> list[str]:
+    with moderation(**changes):
+        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation"))
+
+
+def test_project_settings_are_clean():
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"MODELS": {"testapp.Nope": ["image"]}}, ["nsfw_moderation.E001"]),
+        ({"MODELS": {"nolabel": ["image"]}}, ["nsfw_moderation.E001"]),
+        ({"MODELS": ["testapp.Photo"]}, ["nsfw_moderation.E001"]),
+        ({"MODELS": {"testapp.Photo": ["picture"]}}, ["nsfw_moderation.E002"]),
+        ({"MODELS": {"testapp.Photo": "image"}}, ["nsfw_moderation.E002"]),
+        ({"MODELS": {"testapp.Photo": ["title"]}}, ["nsfw_moderation.E003"]),
+        ({"FLAG_THRESHOLD": 1.5}, ["nsfw_moderation.E004"]),
+        ({"FLAG_THRESHOLD": "0.5"}, ["nsfw_moderation.E004"]),
+        ({"BLOCK_THRESHOLD": -0.1}, ["nsfw_moderation.E005"]),
+        ({"BLOCK_THRESHOLD": 0.3, "FLAG_THRESHOLD": 0.5}, ["nsfw_moderation.W001"]),
+        ({"QUEUE": "celery"}, ["nsfw_moderation.E006"]),
+        ({"PRECISION": "fp8"}, ["nsfw_moderation.E008"]),
+        ({"DEVICE": "tpu"}, ["nsfw_moderation.E009"]),
+        ({"ON_ERROR": "ignore"}, ["nsfw_moderation.E010"]),
+        ({"BATCH_SIZE": 0}, ["nsfw_moderation.E011"]),
+        ({"MAX_FRAMES": 2.5}, ["nsfw_moderation.E011"]),
+        ({"UNSAFE_LABELS": "nsfw"}, ["nsfw_moderation.E012"]),
+        ({"BACKEND": "nowhere.Backend"}, ["nsfw_moderation.E013"]),
+        ({"FLAG_TRESHOLD": 0.4}, ["nsfw_moderation.W002"]),
+    ],
+)
+def test_bad_settings(changes, expected):
+    assert ids(**changes) == expected
+
+
+def test_good_alternatives_pass():
+    assert ids(DEVICE="cuda:1", PRECISION="int8", BLOCK_THRESHOLD=0.9, QUEUE="sync",
+               BACKEND="opennsfw", ON_ERROR="allow") == []
+
+
+def test_django_q_must_be_installed_for_its_queue(settings):
+    apps_without_q = [a for a in settings.INSTALLED_APPS if a != "django_q"]
+    with override_settings(INSTALLED_APPS=apps_without_q):
+        assert ids(QUEUE="django_q") == ["nsfw_moderation.E007"]
+        assert ids(QUEUE="sync") == []
+
+
+def test_settings_must_be_a_dict():
+    with override_settings(NSFW_MODERATION=["nope"]):
+        messages = [m for m in run_checks() if m.id == "nsfw_moderation.E014"]
+    assert len(messages) == 1
+
+
+def test_messages_carry_hints():
+    with moderation(MODELS={"testapp.Photo": ["title"]}):
+        (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.E003"]
+    assert "CharField" in message.msg
+    assert "image" in message.hint
+
+
+def test_check_command_runs_them():
+    with moderation(FLAG_THRESHOLD=2), pytest.raises(SystemCheckError, match="E004"):
+        call_command("check")
+
+
+def test_checks_never_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import django, sys; django.setup();"
+        "from django.core.management import call_command; call_command('check');"
+        "assert 'torch' not in sys.modules, 'torch imported';"
+        "assert 'transformers' not in sys.modules, 'transformers imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+    )
+    assert result.returncode == 0, result.stderr

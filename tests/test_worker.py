@@ -1,0 +1,94 @@
+"""End to end: saves in this process, a real qcluster process classifies them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db.models import Count
+
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status
+from tests.conftest import moderation
+from tests.images import image_file
+from tests.testapp.models import Document, Photo, Profile
+from tests.workers import ROOT, Cluster, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def colour(i: int) -> tuple[int, int, int]:
+    return ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256)
+
+
+@pytest.mark.usefixtures("tiny_model_dir")
+def test_qcluster_classifies_every_saved_image(tmp_path: Path):
+    with moderation(QUEUE="django_q"):
+        photos = [Photo.objects.create(image=image_file(f"p{i}.png", color=colour(i)))
+                  for i in range(30)]
+        profiles = [Profile.objects.create(avatar=image_file("a.jpg", color=colour(i)),
+                                           banner=image_file("b.png", color=colour(i + 1)))
+                    for i in range(3)]
+    expected = len(photos) + 2 * len(profiles)
+    assert ModeratedImage.objects.filter(status=Status.QUEUED).count() == expected
+
+    with Cluster(tmp_path / "qcluster.log") as cluster:
+        done = wait_until(
+            lambda: ModeratedImage.objects.filter(status=Status.DONE).count() == expected,
+            timeout=180,
+        )
+        assert done, cluster.log()
+
+    rows = ModeratedImage.objects.all()
+    assert {row.model_name for row in rows} == {settings.TINY_MODEL_DIR}
+    for row in rows:
+        assert sum(row.scores.values()) == pytest.approx(1.0, abs=1e-5)
+        assert row.sha256 and row.classified_at and row.attempts == 1
+    # Exactly one classification event per row.
+    per_row = ModerationEvent.objects.values("image").annotate(n=Count("pk"))
+    assert {entry["n"] for entry in per_row} == {1}
+    assert len(per_row) == expected
+
+
+def test_saving_with_the_django_q_queue_never_imports_torch(tmp_path: Path):
+    script = """
+import sys
+import django
+django.setup()
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django_q.models import OrmQ
+from nsfw_moderation.models import ModeratedImage
+from tests.images import image_bytes
+from tests.testapp.models import Photo
+photo = Photo.objects.create(image=ContentFile(image_bytes(), name="x.png"))
+photo.image = ContentFile(image_bytes((9, 9, 9)), name="y.png")
+photo.save()
+assert ModeratedImage.objects.get().status == "queued"
+assert OrmQ.objects.count() == 2, OrmQ.objects.count()
+for module in ("torch", "transformers", "onnxruntime", "nsfw_moderation.imaging",
+               "nsfw_moderation.backends.transformers"):
+    assert module not in sys.modules, module + " was imported"
+print("ok")
+"""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "NSFW_TEST_DB_NAME": str(tmp_path / "web.sqlite3"),
+        "NSFW_TEST_MEDIA_ROOT": str(tmp_path / "media"),
+        "NSFW_TEST_QUEUE": "django_q",
+    }
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_django_q_queue_does_not_classify_in_process():
+    with moderation(QUEUE="django_q"):
+        Document.objects.create(file=image_file("d.png"))
+    assert ModeratedImage.objects.get().status == Status.QUEUED
