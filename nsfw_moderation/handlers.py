@@ -80,7 +80,9 @@ def moderate_changes(
     originals: dict[str, str] = instance.__dict__.setdefault(ORIGINAL_NAMES, {})
     uploading: set[str] = instance.__dict__.pop(UPLOADING, set())
     for name in registry.fields_for(sender):
-        if name not in instance.__dict__ or (update_fields is not None and name not in update_fields):
+        if name not in instance.__dict__:  # deferred and never loaded: unchanged
+            continue
+        if update_fields is not None and name not in update_fields:
             continue
         current = _name_of(instance.__dict__[name])
         changed = created or name in uploading or originals.get(name) != current

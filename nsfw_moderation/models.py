@@ -93,7 +93,8 @@ class ModeratedImage(models.Model):
         permissions = [("review_moderatedimage", _("Can review moderated images"))]
 
     def __str__(self) -> str:
-        return f"{self.content_type.app_label}.{self.content_type.model}:{self.object_id}.{self.field_name}"
+        ct = self.content_type
+        return f"{ct.app_label}.{ct.model}:{self.object_id}.{self.field_name}"
 
     @property
     def model_field(self) -> Any:

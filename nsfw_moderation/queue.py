@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, router, transaction
@@ -25,7 +26,7 @@ TASK = "nsfw_moderation.tasks.classify"
 TASK_GROUP = "nsfw_moderation"
 
 #: What a row is reset to when its file changes.
-FRESH = {
+FRESH: dict[str, Any] = {
     "status": Status.QUEUED,
     "verdict": Verdict.PENDING,
     "score": None,
@@ -53,7 +54,7 @@ def submit(
     the current transaction commits. With ``only_if_changed``, a row that
     already covers ``file_name`` is left alone.
     """
-    lookup = {
+    lookup: dict[str, Any] = {
         "content_type": ContentType.objects.get_for_model(obj),
         "object_id": str(obj.pk),
         "field_name": field_name,

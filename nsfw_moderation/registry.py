@@ -78,11 +78,11 @@ def load_from_settings() -> None:
     _from_settings.clear()
     if not isinstance(conf.MODELS, Mapping):
         return
-    for label, names in conf.MODELS.items():
+    for label, fields in conf.MODELS.items():
         try:
             model = apps.get_model(label)
-            new = tuple(n for n in names if n not in fields_for(model))
-            register(model, names)
+            new = tuple(n for n in fields if n not in fields_for(model))
+            register(model, fields)
         except (LookupError, ValueError, TypeError, ImproperlyConfigured):
             continue
         _from_settings[model._meta.concrete_model or model] = new
@@ -97,5 +97,6 @@ def _check_file_field(model: type[models.Model], name: str) -> None:
         ) from None
     if not isinstance(field, models.FileField):
         raise ImproperlyConfigured(
-            f"{model._meta.label}.{name} is a {type(field).__name__}, not a FileField or ImageField."
+            f"{model._meta.label}.{name} is a {type(field).__name__}, "
+            "not a FileField or ImageField."
         )

@@ -51,7 +51,9 @@ def classify(pk: int | None = None) -> dict[str, int]:
     return process(rows, token)
 
 
-def claim_batch(token: uuid.UUID, *, first: int | None = None, limit: int | None = None) -> list[ModeratedImage]:
+def claim_batch(
+    token: uuid.UUID, *, first: int | None = None, limit: int | None = None
+) -> list[ModeratedImage]:
     """Atomically mark up to ``limit`` queued rows as ours (``claim_token=token``).
 
     On PostgreSQL, ``SELECT … FOR UPDATE SKIP LOCKED`` lets workers claim
@@ -232,12 +234,12 @@ def _finish(row: ModeratedImage, token: uuid.UUID, **values: Any) -> str:
 
 
 def _send_signals(row: ModeratedImage) -> None:
-    kwargs = {"sender": ModeratedImage, "instance": row}
-    signals.moderation_completed.send(**kwargs)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {"sender": ModeratedImage, "instance": row}
+    signals.moderation_completed.send(**kwargs)
     if row.verdict == Verdict.FLAGGED:
-        signals.image_flagged.send(**kwargs)  # type: ignore[arg-type]
+        signals.image_flagged.send(**kwargs)
     elif row.verdict == Verdict.BLOCKED:
-        signals.image_blocked.send(**kwargs)  # type: ignore[arg-type]
+        signals.image_blocked.send(**kwargs)
 
 
 def _tally(counts: dict[str, int], outcome: str) -> None:

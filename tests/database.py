@@ -30,7 +30,9 @@ def database_from_env(base_dir: Path) -> dict[str, Any]:
 
 def _postgres(url: str) -> dict[str, Any]:
     parts = urlparse(url)
-    name = os.environ.get("NSFW_TEST_DB_NAME") or unquote(parts.path.lstrip("/")) or "nsfw_moderation"
+    name = (
+        os.environ.get("NSFW_TEST_DB_NAME") or unquote(parts.path.lstrip("/")) or "nsfw_moderation"
+    )
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,

@@ -14,8 +14,11 @@ from tests.conftest import moderation
 def gradient(size: tuple[int, int] = (320, 240), hue: int = 0) -> Image.Image:
     image = Image.new("RGB", size)
     image.putdata(
-        [((x + hue) % 256, (y * 2) % 256, (x * y + hue) % 256) for y in range(size[1])
-         for x in range(size[0])]
+        [
+            ((x + hue) % 256, (y * 2) % 256, (x * y + hue) % 256)
+            for y in range(size[1])
+            for x in range(size[0])
+        ]
     )
     return image
 

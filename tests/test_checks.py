@@ -49,8 +49,17 @@ def test_bad_settings(changes, expected):
 
 
 def test_good_alternatives_pass():
-    assert ids(DEVICE="cuda:1", PRECISION="int8", BLOCK_THRESHOLD=0.9, QUEUE="sync",
-               BACKEND="opennsfw", ON_ERROR="allow") == []
+    assert (
+        ids(
+            DEVICE="cuda:1",
+            PRECISION="int8",
+            BLOCK_THRESHOLD=0.9,
+            QUEUE="sync",
+            BACKEND="opennsfw",
+            ON_ERROR="allow",
+        )
+        == []
+    )
 
 
 def test_django_q_must_be_installed_for_its_queue(settings):
@@ -89,7 +98,10 @@ def test_checks_never_import_torch():
         "assert 'transformers' not in sys.modules, 'transformers imported'"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
     )
     assert result.returncode == 0, result.stderr

@@ -51,9 +51,13 @@ def test_enqueue_waits_for_commit(enqueued, django_capture_on_commit_callbacks):
 
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_save_enqueues_nothing(enqueued):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        Photo.objects.create(image=red())
-        raise RuntimeError
+    def save_then_fail() -> None:
+        with transaction.atomic():
+            Photo.objects.create(image=red())
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        save_then_fail()
     assert enqueued == []
     assert not ModeratedImage.objects.exists()
 

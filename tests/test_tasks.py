@@ -79,8 +79,9 @@ def test_safe_image_is_allowed(received):
     ],
 )
 def test_thresholds(colour, flag, block, verdict, received):
-    with moderation(BACKEND="tests.backends.ColourBackend", FLAG_THRESHOLD=flag,
-                    BLOCK_THRESHOLD=block):
+    with moderation(
+        BACKEND="tests.backends.ColourBackend", FLAG_THRESHOLD=flag, BLOCK_THRESHOLD=block
+    ):
         photo = Photo.objects.create(image=ContentFile(image_bytes(colour), name="c.png"))
     assert row_of(photo).verdict == verdict
     assert len(received["blocked"]) == (verdict == Verdict.BLOCKED)
@@ -145,7 +146,8 @@ def test_transient_failure_is_backed_off_on_a_real_queue(monkeypatch):
         tasks.classify(row_of(photo).pk)
         row = row_of(photo)
         assert (row.status, row.attempts) == (Status.QUEUED, 1)
-        assert row.retry_at is not None and row.retry_at > timezone.now()
+        assert row.retry_at is not None
+        assert row.retry_at > timezone.now()
         assert tasks.classify(row.pk) == {"claimed": 0}  # not before retry_at
         ModeratedImage.objects.update(retry_at=timezone.now())
         tasks.classify(row.pk)
@@ -196,8 +198,11 @@ def test_stale_result_never_overwrites_a_newer_file(monkeypatch):
     outcome = tasks.process([claimed], token)
     assert outcome["stale"] == 1
     row = row_of(photo)
-    assert (row.status, row.verdict, row.file_name) == (Status.QUEUED, Verdict.PENDING,
-                                                         photo.image.name)
+    assert (row.status, row.verdict, row.file_name) == (
+        Status.QUEUED,
+        Verdict.PENDING,
+        photo.image.name,
+    )
     assert row.events.count() == 0
     tasks.classify(row.pk)
     assert row_of(photo).verdict == Verdict.ALLOWED

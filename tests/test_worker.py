@@ -27,11 +27,16 @@ def colour(i: int) -> tuple[int, int, int]:
 @pytest.mark.usefixtures("tiny_model_dir")
 def test_qcluster_classifies_every_saved_image(tmp_path: Path):
     with moderation(QUEUE="django_q"):
-        photos = [Photo.objects.create(image=image_file(f"p{i}.png", color=colour(i)))
-                  for i in range(30)]
-        profiles = [Profile.objects.create(avatar=image_file("a.jpg", color=colour(i)),
-                                           banner=image_file("b.png", color=colour(i + 1)))
-                    for i in range(3)]
+        photos = [
+            Photo.objects.create(image=image_file(f"p{i}.png", color=colour(i))) for i in range(30)
+        ]
+        profiles = [
+            Profile.objects.create(
+                avatar=image_file("a.jpg", color=colour(i)),
+                banner=image_file("b.png", color=colour(i + 1)),
+            )
+            for i in range(3)
+        ]
     expected = len(photos) + 2 * len(profiles)
     assert ModeratedImage.objects.filter(status=Status.QUEUED).count() == expected
 
@@ -46,7 +51,9 @@ def test_qcluster_classifies_every_saved_image(tmp_path: Path):
     assert {row.model_name for row in rows} == {settings.TINY_MODEL_DIR}
     for row in rows:
         assert sum(row.scores.values()) == pytest.approx(1.0, abs=1e-5)
-        assert row.sha256 and row.classified_at and row.attempts == 1
+        assert row.sha256
+        assert row.classified_at
+        assert row.attempts == 1
     # Exactly one classification event per row.
     per_row = ModerationEvent.objects.values("image").annotate(n=Count("pk"))
     assert {entry["n"] for entry in per_row} == {1}
@@ -82,8 +89,14 @@ print("ok")
         "NSFW_TEST_MEDIA_ROOT": str(tmp_path / "media"),
         "NSFW_TEST_QUEUE": "django_q",
     }
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
