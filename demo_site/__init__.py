@@ -1,0 +1,1 @@
+"""A small runnable Django site that shows nsfw_moderation at work."""
