@@ -1,0 +1,170 @@
+"""The demo site: its settings load, it migrates, and an upload gets a verdict.
+
+The demo runs with its own settings (``demo_site.settings``), so these tests
+drive it through ``manage.py`` in subprocesses, against a temporary database
+and media directory, with ``QUEUE="sync"`` so no worker is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from demo_site import model_choice
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs inside `manage.py shell` with the demo's settings; prints one JSON line.
+SCRIPT = r"""
+import json
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, setup_test_environment
+from demo_site import samples
+from demo_site.accounts.models import Profile
+from demo_site.gallery.models import Photo
+from nsfw_moderation.models import ModeratedImage
+
+setup_test_environment()
+
+def row_of(obj):
+    row = ModeratedImage.objects.get(
+        content_type__model=obj._meta.model_name, object_id=str(obj.pk)
+    )
+    return {"status": row.status, "verdict": row.verdict, "model_name": row.model_name,
+            "error": row.error}
+
+result = {}
+_, image = next(samples.sample_files())
+photo = Photo.objects.create(title="Saved in a script", image=image)
+result["photo"] = row_of(photo)
+
+user = User.objects.create_user("someone")
+profile = Profile.objects.create(user=user, avatar=samples.avatar("s"))
+result["avatar"] = row_of(profile)
+
+client = Client()
+upload = client.post("/", {"title": "Uploaded", "image": samples.as_file(samples.waves(), "w.png")})
+result["upload_status"] = upload.status_code
+uploaded = Photo.objects.get(title="Uploaded")
+result["uploaded"] = row_of(uploaded)
+
+client.get("/")  # warm the content type cache
+with CaptureQueriesContext(connection) as queries:
+    page = client.get("/")
+html = page.content.decode()
+result["page_status"] = page.status_code
+result["page_queries"] = len(queries)
+result["shows_upload"] = f'id="photo-{uploaded.pk}" data-verdict="allowed"' in html
+result["image_status"] = client.get(f"/photos/{uploaded.pk}/image").status_code
+
+ModeratedImage.objects.filter(object_id=str(uploaded.pk), content_type__model="photo").update(
+    verdict="rejected"
+)
+html = client.get("/").content.decode()
+result["rejected_card"] = f'id="photo-{uploaded.pk}" data-verdict="rejected"' in html
+result["rejected_image_in_page"] = f"/photos/{uploaded.pk}/image" in html
+result["rejected_image_status"] = client.get(f"/photos/{uploaded.pk}/image").status_code
+result["raw_media_status"] = client.get("/media/" + uploaded.image.name).status_code
+print("RESULT " + json.dumps(result))
+"""
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NSFW_DEMO_", "DEMO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="demo_site.settings",
+        DEMO_DB_PATH=str(tmp_path / "demo.sqlite3"),
+        DEMO_MEDIA_ROOT=str(tmp_path / "media"),
+        NSFW_DEMO_QUEUE="sync",
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    process = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    return process
+
+
+@pytest.mark.slow
+def test_check_migrate_and_migrations_up_to_date(demo_env: dict[str, str]) -> None:
+    assert "no issues" in manage(demo_env, "check").stdout
+    manage(demo_env, "migrate", "--noinput")
+    manage(demo_env, "makemigrations", "--check", "--dry-run", "gallery", "accounts")
+    assert Path(demo_env["DEMO_DB_PATH"]).exists()
+
+
+@pytest.mark.slow
+def test_uploads_get_a_verdict_and_the_gallery_shows_it(demo_env: dict[str, str]) -> None:
+    manage(demo_env, "migrate", "--noinput")
+    output = manage(demo_env, "shell", "-c", SCRIPT).stdout
+    result = json.loads(output.split("RESULT ", 1)[1])
+
+    if model_choice.falconsai_cached():
+        expected_model = model_choice.FALCONSAI
+    else:
+        expected_model = "yahoo/open_nsfw"
+    for key in ("photo", "avatar", "uploaded"):  # settings MODELS, register(), a form upload
+        row = result[key]
+        assert row["status"] == "done", row
+        assert row["verdict"] == "allowed", row
+        assert row["model_name"].startswith(expected_model), row
+    assert result["upload_status"] == 302
+    assert result["page_status"] == 200
+    assert result["page_queries"] == 1  # photos and their verdicts in one query
+    assert result["shows_upload"]
+    assert result["image_status"] == 200
+    assert result["rejected_card"]
+    assert not result["rejected_image_in_page"]
+    assert result["rejected_image_status"] == 404
+    assert result["raw_media_status"] == 302  # to the admin login: staff only
+
+
+def test_backend_forced_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(model_choice.ENV_VAR, "Transformers")
+    choice = model_choice.choose_backend()
+    assert choice.backend == "transformers"
+    assert not choice.is_fallback
+
+
+def test_forcing_opennsfw_is_not_reported_as_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(model_choice.ENV_VAR, "opennsfw")
+    assert not model_choice.choose_backend().is_fallback
+
+
+def test_unknown_forced_backend_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(model_choice.ENV_VAR, "magic")
+    with pytest.raises(ImproperlyConfigured, match="transformers, opennsfw"):
+        model_choice.choose_backend()
+
+
+def test_falls_back_to_opennsfw_without_the_cached_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(model_choice.ENV_VAR, raising=False)
+    monkeypatch.setattr(model_choice, "falconsai_cached", lambda: False)
+    choice = model_choice.choose_backend()
+    assert (choice.backend, choice.is_fallback) == ("opennsfw", True)
+    assert "huggingface-cli download Falconsai/nsfw_image_detection" in (
+        model_choice.fallback_warning(choice)
+    )
+
+
+def test_uses_falconsai_when_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(model_choice.ENV_VAR, raising=False)
+    monkeypatch.setattr(model_choice, "falconsai_cached", lambda: True)
+    assert model_choice.choose_backend().backend == "transformers"
