@@ -1,0 +1,117 @@
+"""Human decisions on moderated images: approve or reject, one or many.
+
+Usable outside the admin (an API view, a management command, a shell). These
+functions do not check permissions: callers decide who may review, e.g. with
+``user.has_perm("nsfw_moderation.review_moderatedimage")``.
+
+Every decision, including a repeat one, is written to the append-only
+:class:`~nsfw_moderation.models.ModerationEvent` log and announced with the
+:data:`~nsfw_moderation.signals.image_reviewed` signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from nsfw_moderation import signals
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+
+#: Decision names (as used by forms, keyboard shortcuts and admin actions) → verdicts.
+DECISIONS: dict[str, str] = {"approve": Verdict.APPROVED, "reject": Verdict.REJECTED}
+
+# A row the worker is (re)classifying is about to get a machine verdict that
+# would silently overwrite a human one, so it cannot be decided yet.
+UNDECIDABLE_STATUSES = (Status.QUEUED, Status.PROCESSING)
+
+
+def approve(row: ModeratedImage, *, user: Any = None, note: str = "") -> ModerationEvent | None:
+    """Mark ``row`` approved by ``user``; see :func:`decide`."""
+    return decide(row, Verdict.APPROVED, user=user, note=note)
+
+
+def reject(row: ModeratedImage, *, user: Any = None, note: str = "") -> ModerationEvent | None:
+    """Mark ``row`` rejected by ``user``; see :func:`decide`."""
+    return decide(row, Verdict.REJECTED, user=user, note=note)
+
+
+def decide(
+    row: ModeratedImage, verdict: str, *, user: Any = None, note: str = ""
+) -> ModerationEvent | None:
+    """Set ``row``'s verdict to ``approved`` or ``rejected``, audited.
+
+    Returns the event, or ``None`` when the row is waiting for (or in) a
+    classification and so cannot be decided now.
+    """
+    events = decide_many(ModeratedImage.objects.filter(pk=row.pk), verdict, user=user, note=note)
+    if not events:
+        return None
+    row.refresh_from_db()
+    return events[0]
+
+
+def decide_many(
+    rows: models.QuerySet[ModeratedImage] | Iterable[ModeratedImage],
+    verdict: str,
+    *,
+    user: Any = None,
+    note: str = "",
+) -> list[ModerationEvent]:
+    """Decide every decidable row of ``rows``; returns one event per decided row."""
+    if verdict not in DECISIONS.values():
+        raise ValueError(f"A review decides 'approved' or 'rejected', not {verdict!r}.")
+    actor = user if user is not None and user.is_authenticated else None
+    with transaction.atomic():
+        decided = [_apply(row, verdict, actor, note) for row in _lock(rows)]
+    for row, event in decided:
+        signals.image_reviewed.send(
+            sender=ModeratedImage,
+            instance=row,
+            user=actor,
+            previous_verdict=event.verdict_before,
+            note=note,
+        )
+    return [event for _, event in decided]
+
+
+def _lock(
+    rows: models.QuerySet[ModeratedImage] | Iterable[ModeratedImage],
+) -> models.QuerySet[ModeratedImage]:
+    # Re-read under a row lock: the verdict "before" must be the stored one,
+    # and a worker must not finish a classification half-way through.
+    pks = (
+        rows.values_list("pk", flat=True)
+        if isinstance(rows, models.QuerySet)
+        else [row.pk for row in rows]
+    )
+    return (
+        ModeratedImage.objects.select_for_update()
+        .filter(pk__in=list(pks))
+        .exclude(status__in=UNDECIDABLE_STATUSES)
+        .order_by("pk")
+    )
+
+
+def _apply(
+    row: ModeratedImage, verdict: str, actor: Any, note: str
+) -> tuple[ModeratedImage, ModerationEvent]:
+    before = row.verdict
+    row.verdict = verdict
+    row.reviewed_by = actor
+    row.reviewed_at = timezone.now()
+    row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "updated_at"])
+    event = ModerationEvent.objects.create(
+        image=row,
+        kind=ModerationEvent.Kind.REVIEWED,
+        actor=actor,
+        verdict_before=before,
+        verdict_after=verdict,
+        score=row.score,
+        model_name=row.model_name,
+        file_name=row.file_name,
+        note=note,
+    )
+    return row, event

@@ -1,0 +1,122 @@
+"""Users, rows and a host-app admin site for the review UI tests.
+
+Also a URLconf (``@pytest.mark.urls("tests.admin_fixtures")``) whose admin
+site registers the test app's ``Photo`` and ``Profile`` the way a host project
+would: with :class:`ModerationStatusMixin` and :class:`ModeratedImageInline`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.urls import path
+
+from nsfw_moderation.admin import (
+    ModeratedImageAdmin,
+    ModeratedImageInline,
+    ModerationEventAdmin,
+    ModerationStatusMixin,
+)
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from tests.testapp.models import Photo, Profile
+
+PASSWORD = "correct horse battery staple"
+
+
+# --- A host project's admin ---------------------------------------------------
+
+host_site = admin.AdminSite(name="admin")
+
+
+class PhotoAdmin(ModerationStatusMixin, admin.ModelAdmin):
+    list_display = ["title"]
+    inlines = [ModeratedImageInline]
+
+
+class ProfileAdmin(ModerationStatusMixin, admin.ModelAdmin):
+    list_display = ["name"]
+    inlines = [ModeratedImageInline]
+
+
+host_site.register(Photo, PhotoAdmin)
+host_site.register(Profile, ProfileAdmin)
+host_site.register(ModeratedImage, ModeratedImageAdmin)
+host_site.register(ModerationEvent, ModerationEventAdmin)
+host_site.register(User)
+
+urlpatterns = [path("admin/", host_site.urls)]
+
+
+# --- Users --------------------------------------------------------------------
+
+
+def make_user(username: str, *perms: str, staff: bool = True, superuser: bool = False) -> User:
+    user = User.objects.create_user(
+        username, password=PASSWORD, is_staff=staff, is_superuser=superuser
+    )
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
+
+
+@pytest.fixture
+def reviewer(db: None) -> User:
+    return make_user("reviewer", "nsfw_moderation.review_moderatedimage")
+
+
+@pytest.fixture
+def staff(db: None) -> User:
+    """Staff who may look at the rows but not review them."""
+    return make_user("staff", "nsfw_moderation.view_moderatedimage", "testapp.view_photo")
+
+
+@pytest.fixture
+def superuser(db: None) -> User:
+    return make_user("root", superuser=True)
+
+
+# --- Rows ---------------------------------------------------------------------
+
+
+def make_row(
+    obj: Any = None,
+    *,
+    field_name: str = "image",
+    verdict: str = Verdict.FLAGGED,
+    status: str = Status.DONE,
+    score: float | None = 0.9,
+    model_name: str = "tests/colour",
+    file_name: str = "photos/picture.png",
+    **values: Any,
+) -> ModeratedImage:
+    """A row as the worker would leave it, without running the worker."""
+    if obj is None:
+        obj = Photo.objects.create(title="row")
+    ModeratedImage.objects.filter(
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        field_name=field_name,
+    ).delete()
+    return ModeratedImage.objects.create(
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        field_name=field_name,
+        file_name=file_name,
+        verdict=verdict,
+        status=status,
+        score=score,
+        model_name=model_name,
+        **values,
+    )
+
+
+@pytest.fixture
+def flagged(db: None) -> ModeratedImage:
+    return make_row()
