@@ -159,9 +159,8 @@ def test_falls_back_to_opennsfw_without_the_cached_model(monkeypatch: pytest.Mon
     monkeypatch.setattr(model_choice, "falconsai_cached", lambda: False)
     choice = model_choice.choose_backend()
     assert (choice.backend, choice.is_fallback) == ("opennsfw", True)
-    assert "huggingface-cli download Falconsai/nsfw_image_detection" in (
-        model_choice.fallback_warning(choice)
-    )
+    warning = model_choice.fallback_warning(choice)
+    assert "hf download Falconsai/nsfw_image_detection" in warning
 
 
 def test_uses_falconsai_when_cached(monkeypatch: pytest.MonkeyPatch) -> None:

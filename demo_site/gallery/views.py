@@ -17,11 +17,11 @@ PAGE_SIZE = 48
 #: How each verdict is shown: (badge text, css class, note under hidden images).
 VERDICTS = {
     "allowed": ("allowed", "ok", ""),
-    "approved": ("approved by a moderator", "ok", ""),
+    "approved": ("approved", "ok", ""),
     "pending": ("being checked…", "wait", ""),
-    "flagged": ("flagged for review", "warn", "Hidden while a moderator reviews it."),
+    "flagged": ("flagged", "warn", "Hidden while a moderator reviews it."),
     "blocked": ("blocked", "bad", "Hidden: the classifier is confident it is unsafe."),
-    "rejected": ("rejected by a moderator", "bad", "Removed by a moderator."),
+    "rejected": ("rejected", "bad", "Removed by a moderator."),
     None: ("not checked", "wait", "Not moderated yet."),
 }
 
