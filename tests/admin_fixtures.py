@@ -1,5 +1,8 @@
 """Users, rows and a host-app admin site for the review UI tests.
 
+Test modules load it with ``pytest_plugins = ["tests.admin_fixtures"]`` and use
+only its fixtures (importing it as well would stop pytest rewriting its asserts).
+
 Also a URLconf (``@pytest.mark.urls("tests.admin_fixtures")``) whose admin
 site registers the test app's ``Photo`` and ``Profile`` the way a host project
 would: with :class:`ModerationStatusMixin` and :class:`ModeratedImageInline`.
@@ -7,6 +10,7 @@ would: with :class:`ModerationStatusMixin` and :class:`ModeratedImageInline`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -54,7 +58,7 @@ urlpatterns = [path("admin/", host_site.urls)]
 # --- Users --------------------------------------------------------------------
 
 
-def make_user(username: str, *perms: str, staff: bool = True, superuser: bool = False) -> User:
+def create_user(username: str, *perms: str, staff: bool = True, superuser: bool = False) -> User:
     user = User.objects.create_user(
         username, password=PASSWORD, is_staff=staff, is_superuser=superuser
     )
@@ -68,24 +72,24 @@ def make_user(username: str, *perms: str, staff: bool = True, superuser: bool = 
 
 @pytest.fixture
 def reviewer(db: None) -> User:
-    return make_user("reviewer", "nsfw_moderation.review_moderatedimage")
+    return create_user("reviewer", "nsfw_moderation.review_moderatedimage")
 
 
 @pytest.fixture
 def staff(db: None) -> User:
     """Staff who may look at the rows but not review them."""
-    return make_user("staff", "nsfw_moderation.view_moderatedimage", "testapp.view_photo")
+    return create_user("staff", "nsfw_moderation.view_moderatedimage", "testapp.view_photo")
 
 
 @pytest.fixture
 def superuser(db: None) -> User:
-    return make_user("root", superuser=True)
+    return create_user("root", superuser=True)
 
 
 # --- Rows ---------------------------------------------------------------------
 
 
-def make_row(
+def create_row(
     obj: Any = None,
     *,
     field_name: str = "image",
@@ -118,5 +122,15 @@ def make_row(
 
 
 @pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    return create_user
+
+
+@pytest.fixture
+def make_row(db: None) -> Callable[..., ModeratedImage]:
+    return create_row
+
+
+@pytest.fixture
 def flagged(db: None) -> ModeratedImage:
-    return make_row()
+    return create_row()
