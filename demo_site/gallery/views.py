@@ -18,7 +18,7 @@ PAGE_SIZE = 48
 VERDICTS = {
     "allowed": ("allowed", "ok", ""),
     "approved": ("approved", "ok", ""),
-    "pending": ("being checked…", "wait", ""),
+    "pending": ("pending", "wait", ""),
     "flagged": ("flagged", "warn", "Hidden while a moderator reviews it."),
     "blocked": ("blocked", "bad", "Hidden: the classifier is confident it is unsafe."),
     "rejected": ("rejected", "bad", "Removed by a moderator."),
