@@ -1,0 +1,171 @@
+"""Helpers for host apps: which objects are safe to show.
+
+An object is **visible** for one of its moderated fields when
+
+- the field is empty (there is nothing to moderate), or
+- the moderation row for the file the field holds *now* has the verdict
+  ``allowed`` or ``approved`` — or ``pending`` when the setting
+  ``NSFW_MODERATION["SHOW_PENDING"]`` is ``True`` (default ``False``).
+
+Everything else is **hidden**: flagged, blocked and rejected images, pending ones
+by default, and images with no row for their current file (uploads that
+bypassed the save signals, e.g. ``bulk_create`` or ``QuerySet.update``, until
+``manage.py nsfw_scan`` has seen them). Failing closed means an image nobody
+has checked is never shown by accident.
+
+The queryset helpers add one ``EXISTS`` subquery, so listing stays one query::
+
+    from nsfw_moderation.query import visible
+
+    photos = visible(Photo.objects.all(), "image")
+
+For templates, annotate the verdicts once and use the ``nsfw_moderation``
+template filters, which then need no query per object::
+
+    photos = with_verdict(Photo.objects.all(), "image")
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.db.models import CharField, Exists, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Concat, Replace, Substr
+
+from nsfw_moderation import registry
+from nsfw_moderation.models import ModeratedImage, Verdict
+
+_M = TypeVar("_M", bound=models.Model)
+
+#: Verdicts under which an image may be shown.
+SHOWN_VERDICTS = (Verdict.ALLOWED, Verdict.APPROVED)
+
+
+def show_pending() -> bool:
+    """Whether images still waiting for a verdict are shown (``SHOW_PENDING``)."""
+    return bool(getattr(settings, "NSFW_MODERATION", {}).get("SHOW_PENDING", False))
+
+
+def shown_verdicts() -> tuple[str, ...]:
+    """The verdicts under which an image is visible, given ``SHOW_PENDING``."""
+    return (*SHOWN_VERDICTS, Verdict.PENDING) if show_pending() else SHOWN_VERDICTS
+
+
+def visible(queryset: models.QuerySet[_M], field_name: str) -> models.QuerySet[_M]:
+    """The objects of ``queryset`` whose ``field_name`` image may be shown."""
+    return queryset.filter(_visible_q(queryset.model, field_name))
+
+
+def hidden(queryset: models.QuerySet[_M], field_name: str) -> models.QuerySet[_M]:
+    """The objects of ``queryset`` whose ``field_name`` image must not be shown."""
+    return queryset.exclude(_visible_q(queryset.model, field_name))
+
+
+def with_verdict(queryset: models.QuerySet[_M], field_name: str) -> models.QuerySet[_M]:
+    """Annotate each object with the verdict of its current ``field_name`` file.
+
+    The annotation is named by :func:`annotation_name` (``nsfw_verdict_<field>``)
+    and is ``None`` when there is no row for the current file. The template
+    filters and :func:`verdict_of` use it instead of querying.
+    """
+    verdict = Subquery(_rows_for(queryset.model, field_name).values("verdict")[:1])
+    return queryset.annotate(**{annotation_name(field_name): verdict})
+
+
+def annotation_name(field_name: str) -> str:
+    return f"nsfw_verdict_{field_name}"
+
+
+def verdict_of(obj: models.Model, field_name: str) -> str:
+    """The verdict of ``obj``'s current ``field_name`` file, or ``""`` when it has none.
+
+    ``""`` means the field is empty or the current file has not been seen by
+    moderation yet. Uses the :func:`with_verdict` annotation when present.
+    """
+    _check_moderated(type(obj), field_name)
+    if not _file_name(obj, field_name):
+        return ""
+    name = annotation_name(field_name)
+    if name in obj.__dict__:
+        return str(obj.__dict__[name] or "")
+    rows = ModeratedImage.objects.filter(
+        content_type__app_label=obj._meta.app_label,
+        content_type__model=_concrete(type(obj))._meta.model_name,
+        object_id=str(obj.pk),
+        field_name=field_name,
+        file_name=_file_name(obj, field_name),
+    )
+    return rows.values_list("verdict", flat=True).first() or ""
+
+
+def is_visible(obj: models.Model, field_name: str) -> bool:
+    """Whether ``obj``'s ``field_name`` image may be shown (same rule as :func:`visible`)."""
+    if not _file_name(obj, field_name):
+        _check_moderated(type(obj), field_name)
+        return True
+    return verdict_of(obj, field_name) in shown_verdicts()
+
+
+def _visible_q(model: type[models.Model], field_name: str) -> Q:
+    rows = _rows_for(model, field_name).filter(verdict__in=shown_verdicts())
+    return _empty_q(field_name) | Q(Exists(rows))
+
+
+def _empty_q(field_name: str) -> Q:
+    return Q(**{field_name: ""}) | Q(**{f"{field_name}__isnull": True})
+
+
+def _rows_for(model: type[models.Model], field_name: str) -> models.QuerySet[ModeratedImage]:
+    """The row of the outer object's *current* file: a row for an older file does not count."""
+    _check_moderated(model, field_name)
+    concrete = _concrete(model)
+    # Filtering through the content type's natural key joins it into the
+    # subquery instead of costing a separate query for its id.
+    return ModeratedImage.objects.filter(
+        content_type__app_label=concrete._meta.app_label,
+        content_type__model=concrete._meta.model_name,
+        object_id=_pk_as_text(concrete),
+        field_name=field_name,
+        file_name=OuterRef(field_name),
+    )
+
+
+def _pk_as_text(model: type[models.Model]) -> Any:
+    """The outer object's pk as ``str(obj.pk)`` spells it, which is what ``object_id`` holds."""
+    text = Cast(OuterRef("pk"), CharField())
+    if not isinstance(model._meta.pk, models.UUIDField):
+        return text
+    # SQLite and MySQL store UUIDs as 32 hex digits, PostgreSQL casts them with
+    # dashes: strip any dashes, then put them back where str(uuid) has them.
+    # Rebuilding the outer side (not the row side) keeps object_id's index usable.
+    hex_digits = Replace(text, Value("-"), Value(""))
+    groups = [Substr(hex_digits, start, length) for start, length in _UUID_GROUPS]
+    dashed: list[Any] = [groups[0]]
+    for group in groups[1:]:
+        dashed += [Value("-"), group]
+    return Concat(*dashed, output_field=CharField())
+
+
+_UUID_GROUPS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+
+
+def _check_moderated(model: type[models.Model], field_name: str) -> None:
+    if field_name not in registry.fields_for(model):
+        moderated = ", ".join(registry.fields_for(model)) or "none"
+        raise ImproperlyConfigured(
+            f"{model._meta.label}.{field_name} is not moderated by nsfw_moderation "
+            f"(moderated fields of {model._meta.label}: {moderated}). Add it to "
+            'NSFW_MODERATION["MODELS"] or call nsfw_moderation.register().'
+        )
+
+
+def _concrete(model: type[models.Model]) -> type[models.Model]:
+    return model._meta.concrete_model or model
+
+
+def _file_name(obj: models.Model, field_name: str) -> str:
+    value: Any = getattr(obj, field_name)
+    return str(getattr(value, "name", value) or "")
