@@ -252,7 +252,7 @@ def _model_error_message(exc: Exception) -> str:
     return f"The classifier failed: {exc!r}"
 
 
-def requeue_stale() -> dict[str, int]:
+def requeue_stale(older_than: float | None = None) -> dict[str, int]:
     """Recover rows a worker dropped: killed mid-batch, or a task the broker lost.
 
     Installed as a periodic django-q2 ``Schedule``; also run by
@@ -260,7 +260,7 @@ def requeue_stale() -> dict[str, int]:
     is failed instead of being retried forever.
     """
     now = timezone.now()
-    cutoff = now - timedelta(seconds=conf.STALE_AFTER)
+    cutoff = now - timedelta(seconds=conf.STALE_AFTER if older_than is None else older_than)
     stuck = ModeratedImage.objects.filter(status=Status.PROCESSING, claimed_at__lt=cutoff)
     failed = [_give_up(row) for row in stuck.filter(attempts__gte=conf.MAX_ATTEMPTS)]
     reset = list(stuck.values_list("pk", flat=True))

@@ -7,6 +7,8 @@ an image's "nsfw" probability is the share of red in its pixels.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 
 from PIL import Image, ImageStat
@@ -26,6 +28,14 @@ class ColourBackend:
             nsfw = r / (r + g + b) if r + g + b else 0.0
             results.append({"normal": 1 - nsfw, "nsfw": nsfw})
         return results
+
+
+class SlowColourBackend(ColourBackend):
+    """ColourBackend that takes ``NSFW_TEST_SLOW`` seconds per call: room to kill a worker."""
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        time.sleep(float(os.environ.get("NSFW_TEST_SLOW", "0.5")))
+        return super().classify(images)
 
 
 class BrokenBackend:

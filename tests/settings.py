@@ -73,16 +73,18 @@ NSFW_MODERATION = {
     },
     "MODEL": TINY_MODEL_DIR,
     "DEVICE": "cpu",
+    "BACKEND": os.environ.get("NSFW_TEST_BACKEND", "transformers"),
     "QUEUE": os.environ.get("NSFW_TEST_QUEUE", "sync"),
-    "BATCH_SIZE": 8,
+    "BATCH_SIZE": int(os.environ.get("NSFW_TEST_BATCH_SIZE", "8")),
     "RETRY_DELAY": 1,
 }
 
 Q_CLUSTER = {
-    "name": "nsfw-tests",
-    "workers": 1,
+    "name": os.environ.get("NSFW_TEST_CLUSTER_NAME", "nsfw-tests"),
+    "workers": int(os.environ.get("NSFW_TEST_WORKERS", "1")),
     "timeout": 60,
     "retry": 120,
+    "recycle": 10_000,
     "poll": 0.1,
     "orm": "default",
     "catch_up": False,
