@@ -72,13 +72,17 @@ from django_q.models import OrmQ
 from nsfw_moderation.models import ModeratedImage
 from tests.images import image_bytes
 from tests.testapp.models import Photo
+import PIL.Image
+opened = []
+real_open = PIL.Image.open
+PIL.Image.open = lambda *a, **k: opened.append(a) or real_open(*a, **k)
 photo = Photo.objects.create(image=ContentFile(image_bytes(), name="x.png"))
 photo.image = ContentFile(image_bytes((9, 9, 9)), name="y.png")
 photo.save()
 assert ModeratedImage.objects.get().status == "queued"
 assert OrmQ.objects.count() == 2, OrmQ.objects.count()
-for module in ("torch", "transformers", "onnxruntime", "nsfw_moderation.imaging",
-               "nsfw_moderation.backends.transformers"):
+assert opened == [], "an image was decoded while saving"
+for module in ("torch", "transformers", "onnxruntime", "nsfw_moderation.backends.transformers"):
     assert module not in sys.modules, module + " was imported"
 print("ok")
 """
