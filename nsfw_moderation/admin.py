@@ -53,6 +53,10 @@ class ModerationEventInline(admin.TabularInline):
     fields = readonly_fields
     ordering = ["-created_at", "-pk"]
 
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # The audit trail is what a reviewer reads before re-deciding.
+        return super().has_view_permission(request, obj) or can_review(request.user)
+
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 

@@ -338,8 +338,12 @@ def _limits() -> imaging.Limits:
 def encode_jpeg(image: Image.Image) -> bytes:
     thumbnail = image.convert("RGB")
     thumbnail.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+    # Pixels only: Pillow would copy the upload's comment (and other info)
+    # into the JPEG, and the upload's bytes must not reach the browser.
+    clean = Image.new("RGB", thumbnail.size)
+    clean.paste(thumbnail)
     buffer = io.BytesIO()
-    thumbnail.save(buffer, format="JPEG", quality=PREVIEW_QUALITY)
+    clean.save(buffer, format="JPEG", quality=PREVIEW_QUALITY)
     return buffer.getvalue()
 
 
