@@ -1,0 +1,180 @@
+"""``manage.py nsfw_model download|verify|info``: get the model ready for offline workers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from PIL import Image
+
+from nsfw_moderation.backends import Classifier, ModelUnavailable, load_backend
+from nsfw_moderation.conf import conf
+
+# Weights for other frameworks: transformers loads the PyTorch ones only.
+IGNORE_PATTERNS = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "tf_model*", "flax_model*", "rust_model*"]
+
+
+class Command(BaseCommand):
+    help = (
+        "Manage the classifier model. 'download' fetches MODEL into the Hugging Face cache so "
+        "that workers can run offline (HF_HUB_OFFLINE=1); 'verify' loads the configured backend "
+        "and classifies a test image; 'info' shows labels, parameter count and size on disk. "
+        "Exit status 1 when the model cannot be downloaded or loaded."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        download = actions.add_parser(
+            "download", help="Download MODEL into the Hugging Face cache (needs internet)."
+        )
+        download.add_argument("--revision", help="A branch, tag or commit (default: main).")
+        download.add_argument(
+            "--cache-dir", help="Cache folder (default: HF_HUB_CACHE, ~/.cache/huggingface/hub)."
+        )
+        actions.add_parser("verify", help="Load the backend and classify a generated image.")
+        info = actions.add_parser("info", help="Labels, parameter count and size on disk.")
+        info.add_argument("--cache-dir", help="Cache folder to look in (default: HF_HUB_CACHE).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "download":
+            self._download(options["revision"], options["cache_dir"])
+        elif action == "verify":
+            self._verify()
+        else:
+            self._info(options["cache_dir"])
+
+    # -- download -------------------------------------------------------------
+
+    def _download(self, revision: str | None, cache_dir: str | None) -> None:
+        if Path(conf.MODEL).is_dir():
+            self.stdout.write(f"MODEL is already local: {Path(conf.MODEL).resolve()}")
+            return
+        self.stdout.write(f"Downloading {conf.MODEL} …")
+        path = Path(_snapshot_download(conf.MODEL, revision, cache_dir))
+        self.stdout.write(
+            self.style.SUCCESS(f"Ready in {path} ({_human_size(_folder_size(path))}).")
+        )
+        self.stdout.write("Workers can now run with HF_HUB_OFFLINE=1 and the same cache.")
+
+    # -- verify ---------------------------------------------------------------
+
+    def _verify(self) -> None:
+        started = time.perf_counter()
+        backend = _load(conf.BACKEND)
+        loaded = time.perf_counter()
+        try:
+            (scores,) = backend.classify([_test_image()])
+        except Exception as exc:
+            raise CommandError(f"The model loaded but failed to classify: {exc!r}") from exc
+        done = time.perf_counter()
+        for name, value in (
+            ("backend", conf.BACKEND),
+            ("model", backend.name),
+            ("device", getattr(backend, "device", "n/a")),
+            ("precision", getattr(backend, "precision", "n/a")),
+            ("labels", ", ".join(backend.labels)),
+            ("load time", f"{loaded - started:.2f} s"),
+            ("first image", f"{done - loaded:.3f} s"),
+            ("test scores", ", ".join(f"{k}={v:.3f}" for k, v in scores.items())),
+        ):
+            self.stdout.write(f"{name + ':':<13}{value}")
+        self.stdout.write(self.style.SUCCESS("OK: the model loads and classifies."))
+
+    # -- info -----------------------------------------------------------------
+
+    def _info(self, cache_dir: str | None) -> None:
+        self.stdout.write(f"{'model:':<13}{conf.MODEL}")
+        self.stdout.write(f"{'on disk:':<13}{_location(conf.MODEL, cache_dir)}")
+        backend = _load(conf.BACKEND)
+        self.stdout.write(f"{'backend:':<13}{conf.BACKEND} ({backend.name})")
+        self.stdout.write(f"{'labels:':<13}{', '.join(backend.labels)}")
+        self.stdout.write(f"{'unsafe:':<13}{', '.join(conf.UNSAFE_LABELS)}")
+        self.stdout.write(f"{'parameters:':<13}{_parameter_count(backend)}")
+
+
+def _snapshot_download(repo_id: str, revision: str | None, cache_dir: str | None) -> str:
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import (
+            HfHubHTTPError,
+            HFValidationError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+        )
+    except ImportError as exc:
+        raise CommandError(
+            "Downloading needs huggingface_hub: pip install 'nsfw-moderation[transformers]'."
+        ) from exc
+    try:
+        return str(
+            snapshot_download(
+                repo_id, revision=revision, cache_dir=cache_dir, ignore_patterns=IGNORE_PATTERNS
+            )
+        )
+    except LocalEntryNotFoundError as exc:
+        raise CommandError(
+            f"Cannot download {repo_id!r}: the Hugging Face Hub is not reachable (offline, "
+            "or HF_HUB_OFFLINE=1 is set) and the model is not in the cache. Run this command "
+            "on a machine with internet access and the same cache folder, or set MODEL to a "
+            f"local directory. ({exc})"
+        ) from exc
+    except (RepositoryNotFoundError, HFValidationError) as exc:
+        raise CommandError(
+            f"There is no model {repo_id!r} on the Hugging Face Hub (or it is private): check "
+            f"MODEL. ({exc})"
+        ) from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise CommandError(f"Cannot download {repo_id!r}: {exc}") from exc
+
+
+def _load(path: str) -> Classifier:
+    try:
+        return load_backend(path)
+    except ModelUnavailable as exc:
+        raise CommandError(f"Cannot load the model: {exc}") from exc
+
+
+def _test_image() -> Image.Image:
+    # A smooth gradient: any model can classify it, and it shows nothing.
+    return Image.linear_gradient("L").resize((224, 224)).convert("RGB")
+
+
+def _location(model: str, cache_dir: str | None) -> str:
+    path = Path(model)
+    if path.is_dir():
+        return f"{path.resolve()} ({_human_size(_folder_size(path))})"
+    try:
+        from huggingface_hub import scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound
+
+        cache = scan_cache_dir(cache_dir)
+    except (ImportError, CacheNotFound):
+        return "not in the Hugging Face cache"
+    for repo in cache.repos:
+        if repo.repo_id == model and repo.repo_type == "model":
+            return f"{repo.repo_path} ({_human_size(repo.size_on_disk)})"
+    return "not in the Hugging Face cache (run: manage.py nsfw_model download)"
+
+
+def _parameter_count(backend: Classifier) -> str:
+    network = getattr(backend, "model", None)
+    parameters = getattr(network, "parameters", None)
+    if parameters is None:
+        return "n/a for this backend"
+    return f"{sum(p.numel() for p in parameters()):,}"
+
+
+def _folder_size(path: Path) -> int:
+    # Cache snapshots are symlinks to blobs: count what they point to.
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"

@@ -1,0 +1,292 @@
+"""``manage.py nsfw_scan``: moderate files that exist already (backfill, rescan)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import models, transaction
+from django.utils.module_loading import import_string
+
+from nsfw_moderation import queue, registry, tasks
+from nsfw_moderation.backends import ALIASES, ModelUnavailable, get_backend
+from nsfw_moderation.conf import conf
+from nsfw_moderation.models import ModeratedImage, Status
+
+RESCAN_CHOICES = ("all", "other-model", "failed")
+
+
+class Command(BaseCommand):
+    help = (
+        "Queue the files of the moderated fields that have no up-to-date moderation row: "
+        "existing data when you install the app, and uploads that bypassed the save signals "
+        "(bulk_create, QuerySet.update, raw SQL). Safe to interrupt and run again: objects "
+        "whose current file already has a row are skipped. With --sync the images are "
+        "classified in this process instead of by the workers."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--model",
+            action="append",
+            metavar="app_label.Model",
+            help="Only this model (repeatable). Default: every moderated model.",
+        )
+        parser.add_argument("--field", help="Only this field of the selected models.")
+        parser.add_argument(
+            "--rescan",
+            nargs="?",
+            const="all",
+            choices=RESCAN_CHOICES,
+            help="Also redo rows that are up to date: 'all' (the default when given without a "
+            "value), 'other-model' (rows classified by a model other than the configured one) "
+            "or 'failed' (rows whose classification failed). Their verdicts, including human "
+            "reviews, are reset to pending.",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Only count what would be queued."
+        )
+        parser.add_argument(
+            "--sync",
+            action="store_true",
+            help="Classify in this process, in batches of BATCH_SIZE, instead of queueing for "
+            "the workers. Loads the model here. Also classifies any other queued rows it finds.",
+        )
+        parser.add_argument(
+            "--chunk-size",
+            type=int,
+            default=500,
+            help="Objects read (and rows written) per database round trip (default 500).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["chunk_size"] < 1:
+            raise CommandError("--chunk-size must be at least 1.")
+        targets = select_targets(options["model"], options["field"])
+        self.options = options
+        self.model_name = configured_model_name() if options["rescan"] == "other-model" else ""
+        if options["sync"] and not options["dry_run"]:
+            _load_backend()
+        totals: Counter[str] = Counter()
+        for model, field_name in targets:
+            totals += self._scan(model, field_name)
+        self._summary(totals)
+
+    # -- scanning -------------------------------------------------------------
+
+    def _scan(self, model: type[models.Model], field_name: str) -> Counter[str]:
+        objects = _with_files(model, field_name)
+        label = f"{model._meta.label}.{field_name}"
+        total = objects.count()
+        progress = self._progress(label, total)
+        counts: Counter[str] = Counter()
+        for chunk in _chunks(objects, field_name, self.options["chunk_size"]):
+            chunk_counts = self._scan_chunk(model, field_name, chunk)
+            counts += chunk_counts
+            self._report_chunk(progress, label, counts, total, len(chunk))
+        if progress is not None:
+            progress.close()
+        return counts
+
+    def _scan_chunk(
+        self, model: type[models.Model], field_name: str, chunk: Sequence[models.Model]
+    ) -> Counter[str]:
+        existing = _existing_rows(model, field_name, chunk)
+        counts: Counter[str] = Counter(checked=len(chunk))
+        due = []
+        for obj in chunk:
+            reason = self._reason(existing.get(str(obj.pk)), _file_name(obj, field_name))
+            counts[reason] += 1
+            if reason != "up to date":
+                due.append(obj)
+        if due and not self.options["dry_run"]:
+            self._queue(due, field_name)
+            if self.options["sync"]:
+                counts += classify_queued()
+        return counts
+
+    def _reason(self, row: dict[str, Any] | None, file_name: str) -> str:
+        """Why an object needs (re)classifying, or ``"up to date"``."""
+        if row is None:
+            return "new"
+        if row["file_name"] != file_name:
+            return "changed"
+        rescan = self.options["rescan"]
+        if rescan == "all":
+            return "rescan"
+        if rescan == "failed" and row["status"] == Status.FAILED:
+            return "rescan"
+        if rescan == "other-model" and row["model_name"] not in ("", self.model_name):
+            return "rescan"
+        return "up to date"
+
+    def _queue(self, objects: Sequence[models.Model], field_name: str) -> None:
+        # One transaction per chunk: the queue's on_commit hooks fire once the
+        # chunk's rows are safely stored, and an interrupted scan keeps them.
+        with transaction.atomic():
+            for obj in objects:
+                name = _file_name(obj, field_name)
+                if self.options["sync"]:
+                    _reset_row(obj, field_name, name)
+                else:
+                    queue.submit(obj, field_name, name)
+
+    # -- output ---------------------------------------------------------------
+
+    def _progress(self, label: str, total: int) -> Any:
+        if self.options["verbosity"] < 1 or not self.stdout.isatty():
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=label, unit="obj", file=self.stdout._out)
+
+    def _report_chunk(
+        self, progress: Any, label: str, counts: Counter[str], total: int, size: int
+    ) -> None:
+        if progress is not None:
+            progress.update(size)
+        elif self.options["verbosity"] >= 1:
+            self.stdout.write(
+                f"{label}: {counts['checked']}/{total} checked, {_due(counts)} "
+                f"{'to queue' if self.options['dry_run'] else 'queued'}"
+            )
+
+    def _summary(self, totals: Counter[str]) -> None:
+        if self.options["verbosity"] < 1:
+            return
+        verb = "Would queue" if self.options["dry_run"] else "Queued"
+        reasons = ", ".join(f"{totals[r]} {r}" for r in ("new", "changed", "rescan") if totals[r])
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Checked {totals['checked']} object(s). {verb} {_due(totals)}"
+                f"{f' ({reasons})' if reasons else ''}; {totals['up to date']} up to date."
+            )
+        )
+        if self.options["sync"] and not self.options["dry_run"]:
+            self.stdout.write(
+                f"Classified: {totals['done']} done, {totals['failed']} failed, "
+                f"{totals['retrying']} to retry."
+            )
+
+
+def select_targets(
+    labels: Sequence[str] | None, field_name: str | None
+) -> list[tuple[type[models.Model], str]]:
+    """The (model, field) pairs to scan, or a :class:`CommandError` saying what is wrong."""
+    targets = list(registry.registered())
+    if not targets:
+        raise CommandError(
+            'No fields are moderated: set NSFW_MODERATION["MODELS"] or call '
+            "nsfw_moderation.register()."
+        )
+    if labels:
+        wanted = {_resolve_model(label) for label in labels}
+        targets = [(m, f) for m, f in targets if m in wanted]
+    if field_name:
+        targets = [(m, f) for m, f in targets if f == field_name]
+    if not targets:
+        raise CommandError(
+            f"Nothing moderated matches. Moderated fields: {_describe(registry.registered())}."
+        )
+    return targets
+
+
+def _resolve_model(label: str) -> type[models.Model]:
+    try:
+        model = apps.get_model(label)
+    except (LookupError, ValueError):
+        raise CommandError(
+            f"Unknown model {label!r}: use app_label.ModelName, e.g. gallery.Photo."
+        ) from None
+    concrete = model._meta.concrete_model or model
+    if not registry.fields_for(concrete):
+        raise CommandError(
+            f"{label} has no moderated fields. Moderated fields: "
+            f"{_describe(registry.registered())}."
+        )
+    return concrete
+
+
+def _describe(pairs: Iterator[tuple[type[models.Model], str]]) -> str:
+    return ", ".join(f"{m._meta.label}.{f}" for m, f in pairs) or "none"
+
+
+def configured_model_name() -> str:
+    """The ``model_name`` new rows get, found without loading the model where possible."""
+    path = ALIASES.get(conf.BACKEND, conf.BACKEND)
+    if path == ALIASES["transformers"]:
+        return conf.MODEL
+    try:
+        backend_class = import_string(path)
+    except ImportError as exc:
+        raise CommandError(f"Cannot import the backend {conf.BACKEND!r}: {exc}") from exc
+    name = getattr(backend_class, "name", None)
+    # Backends that only know their name once built (it includes a version).
+    return name if isinstance(name, str) else _load_backend().name
+
+
+def _load_backend() -> Any:
+    try:
+        return get_backend()
+    except ModelUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _with_files(model: type[models.Model], field_name: str) -> models.QuerySet[Any]:
+    empty = models.Q(**{field_name: ""}) | models.Q(**{f"{field_name}__isnull": True})
+    return model._default_manager.exclude(empty)
+
+
+def _chunks(
+    objects: models.QuerySet[Any], field_name: str, size: int
+) -> Iterator[list[models.Model]]:
+    """Chunks in pk order, each fetched by ``pk > last``: cheap at any offset, any pk type."""
+    queryset = objects.order_by("pk").only("pk", field_name)
+    chunk = list(queryset[:size])
+    while chunk:
+        yield chunk
+        chunk = list(queryset.filter(pk__gt=chunk[-1].pk)[:size])
+
+
+def _existing_rows(
+    model: type[models.Model], field_name: str, chunk: Sequence[models.Model]
+) -> dict[str, dict[str, Any]]:
+    rows = ModeratedImage.objects.filter(
+        content_type=ContentType.objects.get_for_model(model),
+        field_name=field_name,
+        object_id__in=[str(obj.pk) for obj in chunk],
+    ).values("object_id", "file_name", "status", "model_name")
+    return {row["object_id"]: dict(row) for row in rows}
+
+
+def _reset_row(obj: models.Model, field_name: str, file_name: str) -> None:
+    """Like ``queue.submit`` but without enqueueing: ``--sync`` classifies the rows itself."""
+    ModeratedImage.objects.update_or_create(
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        field_name=field_name,
+        defaults={**queue.FRESH, "file_name": file_name},
+    )
+
+
+def classify_queued() -> Counter[str]:
+    """Run the worker task here until no queued row is left to claim."""
+    totals: Counter[str] = Counter()
+    while True:
+        counts = tasks.classify()
+        if not counts["claimed"]:
+            return totals
+        totals += Counter({k: v for k, v in counts.items() if k != "claimed"})
+
+
+def _file_name(obj: models.Model, field_name: str) -> str:
+    value = getattr(obj, field_name)
+    return str(getattr(value, "name", value) or "")
+
+
+def _due(counts: Counter[str]) -> int:
+    return counts["new"] + counts["changed"] + counts["rescan"]
