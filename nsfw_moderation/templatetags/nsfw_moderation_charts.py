@@ -17,9 +17,9 @@ from django.utils.translation import gettext as _
 
 register = template.Library()
 
-WIDTH = 600
-HEIGHT = 220
-LEFT = 44
+WIDTH = 440
+HEIGHT = 200
+LEFT = 36
 RIGHT = 8
 TOP = 16
 BOTTOM = 28
@@ -40,6 +40,11 @@ class Column:
     @property
     def centre(self) -> float:
         return self.x + self.width / 2
+
+    @property
+    def tick(self) -> str:
+        # A range label ("0.3–0.4") is ticked by its start; the tooltip has it all.
+        return self.label.split("–")[0]
 
     @property
     def value_y(self) -> float:

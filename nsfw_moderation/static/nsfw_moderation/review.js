@@ -51,8 +51,16 @@
         }
     }
 
+    // Shortcuts stay on after ticking a checkbox, but never fire while typing.
+    const TEXT_INPUTS = [
+        'input:not([type="checkbox"]):not([type="radio"]):not([type="button"]):not([type="submit"])',
+        "textarea",
+        "select",
+        "[contenteditable]",
+    ].join(", ");
+
     function typing(target) {
-        return target.closest("input, textarea, select, [contenteditable]") !== null;
+        return target.closest(TEXT_INPUTS) !== null;
     }
 
     const KEYS = {

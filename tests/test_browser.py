@@ -1,0 +1,259 @@
+"""The review UI in a real headless Chromium, against a live server.
+
+Uses Debian's ``chromium`` package; nothing is downloaded. Every image is a
+generated picture of coloured shapes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image, ImageDraw
+
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from tests.testapp.models import Photo
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls made
+# here (fixtures, assertions) are still plain synchronous code.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+QUEUE = "/admin/nsfw_moderation/moderatedimage/review/"
+DASHBOARD = "/admin/nsfw_moderation/moderatedimage/dashboard/"
+PASSWORD = "correct horse battery staple"
+
+pytest_plugins = ["tests.admin_fixtures"]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any, make_user: Callable[..., User]) -> Iterator[Any]:
+    make_user("moderator", "nsfw_moderation.review_moderatedimage")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    page.goto(f"/admin/login/?next={QUEUE}")
+    page.fill("#id_username", "moderator")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"**{QUEUE}")
+    yield page
+    context.close()
+
+
+def picture(background: tuple[int, int, int], accent: tuple[int, int, int], seed: int) -> bytes:
+    """Harmless generated art: a coloured card with a few shapes on it."""
+    image = Image.new("RGB", (320, 240), background)
+    draw = ImageDraw.Draw(image)
+    for i in range(3):
+        x, y = 40 + ((seed * 67 + i * 90) % 220), 30 + ((seed * 41 + i * 70) % 150)
+        draw.ellipse([x, y, x + 60, y + 60], fill=accent)
+    draw.rectangle([20, 190, 300, 210], fill=accent)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+REDS = [
+    ((220, 40, 40), (250, 200, 60)),
+    ((200, 30, 90), (255, 150, 150)),
+    ((240, 90, 20), (120, 20, 20)),
+]
+
+
+def upload_flagged(count: int) -> list[ModeratedImage]:
+    photos = []
+    for i in range(count):
+        background, accent = REDS[i % len(REDS)]
+        data = picture(background, accent, i)
+        photos.append(
+            Photo.objects.create(title=f"shapes {i}", image=ContentFile(data, f"shapes-{i}.png"))
+        )
+    rows = ModeratedImage.objects.filter(object_id__in=[str(p.pk) for p in photos]).order_by("pk")
+    assert {row.verdict for row in rows} == {Verdict.FLAGGED}
+    return list(rows)
+
+
+def blur_of(page: Any, pk: int) -> str:
+    return page.eval_on_selector(
+        f'.nsfw-card[data-pk="{pk}"] img', "img => getComputedStyle(img).filter"
+    )
+
+
+def wait_until_revealed(page: Any, pk: int) -> None:
+    page.wait_for_function(
+        "pk => !getComputedStyle(document.querySelector(`.nsfw-card[data-pk='${pk}'] img`))"
+        ".filter.includes('blur')",
+        arg=pk,
+    )
+
+
+def test_reveal_then_approve_with_the_keyboard(colour_backend: None, page: Any) -> None:
+    rows = upload_flagged(3)
+    page.reload()
+    first = rows[0]
+    assert "blur" in blur_of(page, first.pk)
+
+    page.click(f'.nsfw-card[data-pk="{first.pk}"] .nsfw-reveal')
+    wait_until_revealed(page, first.pk)
+    assert "blur" in blur_of(page, rows[1].pk)
+
+    # The first card is current on load; "a" approves it.
+    page.keyboard.press("a")
+    page.wait_for_selector(".messagelist .success")
+    assert "1 image marked Approved." in page.inner_text(".messagelist")
+    assert page.locator(f'.nsfw-card[data-pk="{first.pk}"]').count() == 0
+    first.refresh_from_db()
+    assert first.verdict == Verdict.APPROVED
+    event = first.events.get(kind=ModerationEvent.Kind.REVIEWED)
+    assert (event.actor.username, event.verdict_before, event.verdict_after) == (
+        "moderator",
+        "flagged",
+        "approved",
+    )
+
+    page.goto(f"/admin/nsfw_moderation/moderatedimage/{first.pk}/change/")
+    events = page.inner_text("#events-group")
+    assert "Reviewed" in events
+    assert "Approved" in events
+
+
+def test_keyboard_navigation_and_reject(colour_backend: None, page: Any) -> None:
+    rows = upload_flagged(3)
+    page.reload()
+    page.keyboard.press("j")
+    assert page.get_attribute(".nsfw-card.is-current", "data-pk") == str(rows[1].pk)
+    page.keyboard.press("v")
+    wait_until_revealed(page, rows[1].pk)
+    page.keyboard.press("r")
+    page.wait_for_selector(".messagelist .success")
+    assert [row.verdict for row in ModeratedImage.objects.order_by("pk")] == [
+        "flagged",
+        "rejected",
+        "flagged",
+    ]
+    # The card that took the decided one's place is current.
+    assert page.get_attribute(".nsfw-card.is-current", "data-pk") == str(rows[2].pk)
+
+
+def test_bulk_reject_two_images(colour_backend: None, page: Any) -> None:
+    rows = upload_flagged(3)
+    page.reload()
+    for row in rows[:2]:
+        page.check(f'.nsfw-card[data-pk="{row.pk}"] input[name="ids"]')
+    page.fill("#nsfw-note", "duplicate uploads")
+    page.click('.nsfw-bulk button[value="reject"]')
+    page.wait_for_selector(".messagelist .success")
+    assert "2 images marked Rejected." in page.inner_text(".messagelist")
+    verdicts = [row.verdict for row in ModeratedImage.objects.order_by("pk")]
+    assert verdicts == ["rejected", "rejected", "flagged"]
+    notes = set(ModerationEvent.objects.filter(kind="reviewed").values_list("note", flat=True))
+    assert notes == {"duplicate uploads"}
+
+
+def test_reveal_all_preference(colour_backend: None, page: Any) -> None:
+    rows = upload_flagged(2)
+    page.reload()
+    page.check('input[name="reveal_all"]')  # saved as soon as it is ticked
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => document.querySelector('input[name=reveal_all]').checked")
+    for row in rows:
+        assert "blur" not in blur_of(page, row.pk)
+
+
+# --- Screenshots for the docs ------------------------------------------------------
+
+
+def backdate_events(days: int) -> None:
+    """Spread the classification events over the last ``days`` days.
+
+    Each flagged row gets a few earlier classifications (as if its file had
+    been replaced), so the per-day chart has some shape.
+    """
+    now = timezone.now()
+    for i, event in enumerate(ModerationEvent.objects.order_by("pk")):
+        ModerationEvent.objects.filter(pk=event.pk).update(
+            created_at=now - timedelta(days=(i * 7) % days, hours=i % 5)
+        )
+    flagged = list(ModeratedImage.objects.filter(score__gte=0.5))
+    for day in range(days):
+        for n in range((day * 5 + 3) % 7 // 2 + (day % 3 == 0)):
+            row = flagged[(day + n) % len(flagged)]
+            event = ModerationEvent.objects.create(
+                image=row, kind="classified", verdict_before="pending", verdict_after="flagged"
+            )
+            ModerationEvent.objects.filter(pk=event.pk).update(
+                created_at=now - timedelta(days=day, hours=n)
+            )
+
+
+def test_screenshots(colour_backend: None, page: Any) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    rows = upload_flagged(8)
+    for i in range(14):
+        shade = 30 + (i * 37) % 200
+        Photo.objects.create(
+            title=f"calm {i}",
+            image=ContentFile(
+                picture((20, shade // 2, 200), (shade, 200, 240), i), f"calm-{i}.png"
+            ),
+        )
+    for i in range(6):
+        mixed = picture((160, 60 + i * 10, 90), (40, 160, 200), i)
+        Photo.objects.create(title=f"mixed {i}", image=ContentFile(mixed, f"mixed-{i}.png"))
+    ModeratedImage.objects.filter(pk=rows[-1].pk).update(verdict=Verdict.REJECTED)
+    ModeratedImage.objects.filter(pk=rows[-2].pk).update(verdict=Verdict.APPROVED)
+    waiting = ModeratedImage.objects.filter(verdict=Verdict.ALLOWED).order_by("pk")[:1]
+    ModeratedImage.objects.filter(pk__in=list(waiting.values_list("pk", flat=True))).update(
+        status=Status.QUEUED,
+        verdict=Verdict.PENDING,
+        updated_at=timezone.now() - timedelta(minutes=4),
+    )
+    backdate_events(30)
+
+    page.reload()
+    page.click(f'.nsfw-card[data-pk="{rows[1].pk}"] .nsfw-reveal')
+    page.keyboard.press("j")
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(SCREENSHOTS / "review-queue.png"))
+
+    page.goto(DASHBOARD)
+    page.wait_for_selector(".nsfw-chart svg")
+    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    assert (SCREENSHOTS / "review-queue.png").stat().st_size > 10_000
+    assert (SCREENSHOTS / "dashboard.png").stat().st_size > 10_000
