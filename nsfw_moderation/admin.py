@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from nsfw_moderation import queue, registry, review, views
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Verdict
+from nsfw_moderation.models import BlockedImage, ModeratedImage, ModerationEvent, Verdict
 
 CSS = "nsfw_moderation/admin.css"
 REVIEW_PERMISSION = "nsfw_moderation.review_moderatedimage"
@@ -97,6 +97,9 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         "scores",
         "frame",
         "model_name",
+        "reused_from",
+        "similar_to",
+        "phash",
         "attempts",
         "error",
         "classified_at",
@@ -116,6 +119,9 @@ class ModeratedImageAdmin(admin.ModelAdmin):
                     "frame",
                     "model_name",
                     "sha256",
+                    "reused_from",
+                    "similar_to",
+                    "phash",
                     "classified_at",
                     "attempts",
                     "error",
@@ -276,6 +282,22 @@ class ModerationEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(BlockedImage)
+class BlockedImageAdmin(admin.ModelAdmin):
+    """The blocklist: rejected images' perceptual hashes. Delete an entry to lift it."""
+
+    list_display = ["created_at", "phash", "file_name", "image"]
+    list_select_related = ["image__content_type"]
+    search_fields = ["phash", "file_name"]
+    readonly_fields = ["phash", "image", "file_name", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 

@@ -14,9 +14,11 @@ class NsfwModerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from nsfw_moderation import checks, registry  # noqa: F401  (checks register themselves)
+        from nsfw_moderation import actions, checks, registry, signals  # noqa: F401
 
         registry.load_from_settings()
+        signals.image_blocked.connect(actions.on_blocked, dispatch_uid="nsfw_moderation:blocked")
+        signals.image_reviewed.connect(actions.on_reviewed, dispatch_uid="nsfw_moderation:reviewed")
         setting_changed.connect(settings_changed, dispatch_uid="nsfw_moderation:settings")
         post_migrate.connect(install_schedule, sender=self, dispatch_uid="nsfw_moderation:schedule")
 

@@ -6,6 +6,7 @@ None of them imports torch or loads a model: checks also run in the
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from numbers import Real
 from typing import Any
@@ -213,3 +214,50 @@ def check_backend(**kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_blocklist(**kwargs: Any) -> list[CheckMessage]:
+    distance = conf.BLOCKLIST_DISTANCE
+    if distance is None:
+        return []
+    if not isinstance(distance, int) or isinstance(distance, bool) or not 0 <= distance <= 64:
+        return [
+            Error(
+                f"{PREFIX}['BLOCKLIST_DISTANCE'] is {distance!r}; it must be None (off) or an "
+                "integer Hamming distance between 0 and 64.",
+                hint="Around 6 catches re-encoded and resized copies of a rejected image.",
+                id="nsfw_moderation.E015",
+            )
+        ]
+    if importlib.util.find_spec("imagehash") is None:
+        return [
+            Error(
+                "BLOCKLIST_DISTANCE is set but the imagehash package is not installed.",
+                hint="pip install 'nsfw-moderation[blocklist]'",
+                id="nsfw_moderation.E016",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_on_reject(**kwargs: Any) -> list[CheckMessage]:
+    if not conf.ON_REJECT:
+        return []
+    try:
+        hook = import_string(conf.ON_REJECT)
+    except ImportError as exc:
+        hook, problem = None, str(exc)
+    else:
+        problem = "it is not callable"
+    if callable(hook):
+        return []
+    return [
+        Error(
+            f"{PREFIX}['ON_REJECT'] {conf.ON_REJECT!r} cannot be used: {problem}.",
+            hint="Give the dotted path of a function taking (row, obj), e.g. "
+            "'nsfw_moderation.actions.clear_field'.",
+            id="nsfw_moderation.E017",
+        )
+    ]

@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FRAMES": 8,
     "ON_ERROR": "flag",
     "STALE_AFTER": 600,
+    "DEDUPLICATE": True,
+    "BLOCKLIST_DISTANCE": None,
+    "ON_REJECT": None,
+    "SHOW_PENDING": False,
 }
 
 QUEUES = ("django_q", "sync")
@@ -123,6 +127,22 @@ class Settings:
     @property
     def STALE_AFTER(self) -> float:
         return self._get("STALE_AFTER")
+
+    @property
+    def DEDUPLICATE(self) -> bool:
+        return bool(self._get("DEDUPLICATE"))
+
+    @property
+    def BLOCKLIST_DISTANCE(self) -> int | None:
+        return self._get("BLOCKLIST_DISTANCE")
+
+    @property
+    def ON_REJECT(self) -> str | None:
+        return self._get("ON_REJECT")
+
+    @property
+    def SHOW_PENDING(self) -> bool:
+        return bool(self._get("SHOW_PENDING"))
 
 
 conf = Settings()

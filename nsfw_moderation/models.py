@@ -50,6 +50,30 @@ class ModeratedImage(models.Model):
     score = models.FloatField(_("unsafe score"), null=True, blank=True, db_index=True)
     scores = models.JSONField(_("scores"), default=dict, blank=True)
     model_name = models.CharField(_("model"), max_length=255, blank=True)
+    phash = models.CharField(
+        _("perceptual hash"),
+        max_length=16,
+        blank=True,
+        help_text=_("Stored when the blocklist of rejected images is on (BLOCKLIST_DISTANCE)."),
+    )
+    reused_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("scores reused from"),
+        help_text=_("An earlier image with identical bytes whose scores were reused."),
+    )
+    similar_to = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("similar to rejected image"),
+        help_text=_("A rejected image this one looks like: it was blocked without review."),
+    )
     frame = models.PositiveIntegerField(
         _("frame"),
         null=True,
@@ -142,3 +166,31 @@ class ModerationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.verdict_before} → {self.verdict_after}"
+
+
+class BlockedImage(models.Model):
+    """A perceptual hash of an image a moderator rejected (``BLOCKLIST_DISTANCE``).
+
+    Kept apart from the row, so that a new upload to the same field, which
+    resets the row, cannot wash the rejected image off the blocklist.
+    """
+
+    phash = models.CharField(_("perceptual hash"), max_length=16, db_index=True)
+    image = models.ForeignKey(
+        ModeratedImage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="blocklist_entries",
+        verbose_name=_("rejected image"),
+    )
+    file_name = models.CharField(_("file name"), max_length=1024, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("blocked image")
+        verbose_name_plural = _("blocked images")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.phash} ({self.file_name})"

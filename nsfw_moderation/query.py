@@ -29,13 +29,13 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import CharField, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat, Replace, Substr
 
 from nsfw_moderation import registry
+from nsfw_moderation.conf import conf
 from nsfw_moderation.models import ModeratedImage, Verdict
 
 _M = TypeVar("_M", bound=models.Model)
@@ -46,7 +46,7 @@ SHOWN_VERDICTS = (Verdict.ALLOWED, Verdict.APPROVED)
 
 def show_pending() -> bool:
     """Whether images still waiting for a verdict are shown (``SHOW_PENDING``)."""
-    return bool(getattr(settings, "NSFW_MODERATION", {}).get("SHOW_PENDING", False))
+    return conf.SHOW_PENDING
 
 
 def shown_verdicts() -> tuple[str, ...]:

@@ -34,6 +34,9 @@ FRESH: dict[str, Any] = {
     "sha256": "",
     "model_name": "",
     "frame": None,
+    "phash": "",
+    "reused_from": None,
+    "similar_to": None,
     "error": "",
     "attempts": 0,
     "claim_token": None,
@@ -70,13 +73,18 @@ def submit(
 
 
 def withdraw(obj: models.Model, field_name: str | None = None) -> None:
-    """Drop the rows of ``obj`` (or of one of its fields): nothing left to moderate."""
+    """Drop the rows of ``obj`` (or of one of its fields): nothing left to moderate.
+
+    Rows of blocked or rejected images are kept: they are the record of a
+    decision. Nothing is left waiting in the queue either way.
+    """
     rows = ModeratedImage.objects.filter(
         content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
     )
     if field_name is not None:
         rows = rows.filter(field_name=field_name)
-    rows.delete()
+    # Blocked and rejected rows stay as the record of that decision.
+    rows.exclude(verdict__in=[Verdict.BLOCKED, Verdict.REJECTED]).delete()
 
 
 def enqueue_on_commit(pk: int) -> None:

@@ -18,7 +18,7 @@ from django.db import connection, models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from nsfw_moderation import imaging, policy, queue, signals
+from nsfw_moderation import blocklist, imaging, policy, queue, signals
 from nsfw_moderation.backends import Classifier, ModelUnavailable, get_backend
 from nsfw_moderation.conf import conf
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
@@ -36,6 +36,9 @@ class Decoded:
     sha256: str
     frames: list[Any]
     scores: list[dict[str, float]] = field(default_factory=list)
+    phash: str = ""
+    reused_from: ModeratedImage | None = None
+    similar_to: int | None = None
 
 
 def classify(pk: int | None = None) -> dict[str, int]:
@@ -91,7 +94,8 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
         return counts
     try:
         backend = get_backend()
-        _run_classifier(backend, decoded)
+        _match_known_images(decoded, backend.name)
+        _run_classifier(backend, [item for item in decoded if item.reused_from is None])
     except Exception as exc:
         reason = _model_error_message(exc)
         logger.exception("Classifier failed on %d image(s)", len(decoded))
@@ -141,6 +145,19 @@ def _limits() -> imaging.Limits:
     )
 
 
+def _match_known_images(decoded: list[Decoded], model_name: str) -> None:
+    """Reuse scores of identical bytes; compare perceptual hashes with rejected images."""
+    rejected = blocklist.rejected_hashes() if blocklist.enabled() else []
+    for item in decoded:
+        original = blocklist.identical(item.sha256, model_name, exclude=item.row.pk)
+        if original is not None:
+            item.reused_from = original
+            item.scores = [original.scores]
+        if blocklist.enabled():
+            item.phash = blocklist.perceptual_hash(item.frames[0])
+            item.similar_to = blocklist.closest_rejected(item.phash, rejected)
+
+
 def _run_classifier(backend: Classifier, decoded: list[Decoded]) -> None:
     frames = [frame for item in decoded for frame in item.frames]
     results: list[dict[str, float]] = []
@@ -156,19 +173,32 @@ def _store_result(item: Decoded, token: uuid.UUID, model_name: str) -> str:
     unsafe = [policy.unsafe_score(scores) for scores in item.scores]
     worst = max(range(len(unsafe)), key=unsafe.__getitem__)
     score = unsafe[worst]
+    original = item.reused_from
     return _finish(
         item.row,
         token,
         status=Status.DONE,
-        verdict=policy.verdict_for(score),
+        verdict=_verdict(item, score),
         score=score,
         scores=item.scores[worst],
-        frame=worst if len(item.frames) > 1 else None,
+        frame=original.frame if original else (worst if len(item.frames) > 1 else None),
+        phash=item.phash,
+        reused_from=original,
+        similar_to_id=item.similar_to,
         sha256=item.sha256,
         model_name=model_name,
         error="",
         classified_at=timezone.now(),
     )
+
+
+def _verdict(item: Decoded, score: float) -> str:
+    # A person already said no to these bytes, or to an image that looks like them.
+    if item.similar_to is not None:
+        return Verdict.BLOCKED
+    if item.reused_from is not None and item.reused_from.verdict == Verdict.REJECTED:
+        return Verdict.BLOCKED
+    return policy.verdict_for(score)
 
 
 def _fail(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:
@@ -227,10 +257,18 @@ def _finish(row: ModeratedImage, token: uuid.UUID, **values: Any) -> str:
             score=current.score,
             model_name=current.model_name,
             file_name=current.file_name,
-            note=current.error,
+            note=current.error or _match_note(current),
         )
     _send_signals(current)
     return str(current.status)
+
+
+def _match_note(row: ModeratedImage) -> str:
+    if row.similar_to_id:
+        return f"Looks like rejected image #{row.similar_to_id}."
+    if row.reused_from_id:
+        return f"Identical to image #{row.reused_from_id}: scores reused."
+    return ""
 
 
 def _send_signals(row: ModeratedImage) -> None:

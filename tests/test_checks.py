@@ -42,6 +42,10 @@ def test_project_settings_are_clean():
         ({"UNSAFE_LABELS": "nsfw"}, ["nsfw_moderation.E012"]),
         ({"BACKEND": "nowhere.Backend"}, ["nsfw_moderation.E013"]),
         ({"FLAG_TRESHOLD": 0.4}, ["nsfw_moderation.W002"]),
+        ({"BLOCKLIST_DISTANCE": 65}, ["nsfw_moderation.E015"]),
+        ({"BLOCKLIST_DISTANCE": "6"}, ["nsfw_moderation.E015"]),
+        ({"ON_REJECT": "nowhere.hook"}, ["nsfw_moderation.E017"]),
+        ({"ON_REJECT": "nsfw_moderation.conf.DEFAULTS"}, ["nsfw_moderation.E017"]),
     ],
 )
 def test_bad_settings(changes, expected):
@@ -67,6 +71,18 @@ def test_django_q_must_be_installed_for_its_queue(settings):
     with override_settings(INSTALLED_APPS=apps_without_q):
         assert ids(QUEUE="django_q") == ["nsfw_moderation.E007"]
         assert ids(QUEUE="sync") == []
+
+
+def test_blocklist_needs_imagehash(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "imagehash" else real(name, *a),
+    )
+    assert ids(BLOCKLIST_DISTANCE=6) == ["nsfw_moderation.E016"]
 
 
 def test_settings_must_be_a_dict():
