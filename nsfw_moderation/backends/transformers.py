@@ -2,7 +2,10 @@
 
 It loads ``MODEL`` (``Falconsai/nsfw_image_detection`` by default, or a local
 directory) exactly as the model card does, with ``AutoModelForImageClassification``
-and the model's own image processor.
+and the model's own image processor. For ViT-style processors (fixed-size
+resize, rescale, normalise) the pixels are prepared by
+:class:`~nsfw_moderation.preprocess.FastPreprocessor` from the processor's own
+settings, into one batch tensor; any other processor is called as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from PIL import Image
 
 from nsfw_moderation.backends import ModelUnavailable, default_threads
 from nsfw_moderation.conf import conf
+from nsfw_moderation.preprocess import FastPreprocessor
 
 
 class TransformersBackend:
@@ -24,6 +28,7 @@ class TransformersBackend:
         *,
         device: str | None = None,
         precision: str | None = None,
+        fast_preprocessing: bool = True,
     ) -> None:
         try:
             import torch
@@ -50,16 +55,24 @@ class TransformersBackend:
         self.model = self._prepare(network.eval())
         id2label = network.config.id2label
         self.labels = [str(id2label[i]) for i in range(len(id2label))]
+        self.fast_preprocessor = (
+            FastPreprocessor.from_processor(self.processor) if fast_preprocessing else None
+        )
 
     def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
         if not images:
             return []
-        inputs = self.processor(images=list(images), return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self.device, dtype=self._input_dtype())
+        pixels = self.preprocess(images).to(self.device, dtype=self._input_dtype())
         with self._torch.inference_mode(), self._autocast():
             logits = self.model(pixel_values=pixels).logits
         probabilities = logits.float().softmax(dim=-1).cpu().tolist()
         return [dict(zip(self.labels, row, strict=True)) for row in probabilities]
+
+    def preprocess(self, images: Sequence[Image.Image]) -> Any:
+        """The model's ``pixel_values`` for ``images``, as a float32 CPU tensor."""
+        if self.fast_preprocessor is not None:
+            return self.fast_preprocessor(images)
+        return self.processor(images=list(images), return_tensors="pt")["pixel_values"]
 
     def _prepare(self, network: Any) -> Any:
         torch = self._torch
