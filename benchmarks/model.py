@@ -8,9 +8,10 @@ preprocessor configuration, so it takes the same time as the real one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 #: Falconsai/nsfw_image_detection's preprocessor_config.json.
-FALCONSAI_PROCESSOR = {
+FALCONSAI_PROCESSOR: dict[str, Any] = {
     "do_resize": True,
     "size": {"height": 224, "width": 224},
     "resample": 2,
@@ -22,7 +23,7 @@ FALCONSAI_PROCESSOR = {
 }
 
 #: The architecture fields of Falconsai/nsfw_image_detection's config.json (ViT-B/16).
-FALCONSAI_CONFIG = {
+FALCONSAI_CONFIG: dict[str, Any] = {
     "hidden_size": 768,
     "num_hidden_layers": 12,
     "num_attention_heads": 12,

@@ -1,0 +1,29 @@
+"""``benchmarks/run.py --quick`` runs end to end, so the script cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.workers import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.timeout(180)
+def test_quick_benchmark_writes_a_report(tmp_path: Path):
+    output = tmp_path / "benchmarks.md"
+    command = [sys.executable, "benchmarks/run.py", "--quick", "--tiny", "--output", str(output)]
+    command += ["--model-dir", str(tmp_path / "model"), "--workdir", str(tmp_path / "work")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=170)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = output.read_text()
+    for heading in ("## Machine", "## Throughput", "## Agreement", "## Cost of `save()`"):
+        assert heading in report
+    assert "## A real worker" in report
+    assert "## Tuning workers" in report
+    assert "worker path, int8" in report
+    assert "upload to verdict, p50" in report
