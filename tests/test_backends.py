@@ -81,8 +81,24 @@ def test_fp16_on_cpu_is_refused_with_advice(tiny_vit):
 
 
 def test_missing_model_says_what_to_do(tmp_path):
+    pytest.importorskip("transformers")
     with pytest.raises(ModelUnavailable, match="nsfw_model download"):
         TransformersBackend(str(tmp_path / "nowhere"), device="cpu")
+
+
+def test_transformers_backend_without_torch_says_what_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name: str, *args: object, **kwargs: object) -> object:
+        if name.split(".")[0] in ("torch", "transformers"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(ModelUnavailable, match=r"nsfw-moderation\[transformers\]"):
+        TransformersBackend("anything", device="cpu")
 
 
 def test_unknown_backend_path():
@@ -91,6 +107,7 @@ def test_unknown_backend_path():
 
 
 def test_device_auto_resolves_here():
+    pytest.importorskip("torch")
     assert resolve_device("auto") in {"cpu", "cuda", "mps"}
     assert resolve_device("cuda:1") == "cuda:1"
 

@@ -10,6 +10,9 @@ from django.test import override_settings
 
 from tests.conftest import moderation
 
+# Model checks may query the database (Django 6 asks SQLite about JSON support).
+pytestmark = pytest.mark.django_db
+
 
 def ids(**changes: object) -> list[str]:
     with moderation(**changes):

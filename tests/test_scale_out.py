@@ -20,10 +20,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 IMAGES = int(os.environ.get("NSFW_TEST_SCALE_IMAGES", "300"))
 
 
-def test_two_clusters_share_the_queue(tmp_path: Path, tiny_model_dir: Path):
+def test_two_clusters_share_the_queue(tmp_path: Path, worker_backend):
     worker_log = tmp_path / "workers.log"
     # Several workers per cluster, small batches: plenty of chances to collide.
     env = {
+        **worker_backend[0],
         "NSFW_TEST_WORKER_LOG": str(worker_log),
         "NSFW_TEST_WORKERS": "2",
         "NSFW_TEST_BATCH_SIZE": "4",

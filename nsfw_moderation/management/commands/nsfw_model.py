@@ -149,9 +149,11 @@ def _location(model: str, cache_dir: str | None) -> str:
     try:
         from huggingface_hub import scan_cache_dir
         from huggingface_hub.errors import CacheNotFound
-
+    except ImportError:
+        return "not in the Hugging Face cache (huggingface_hub is not installed)"
+    try:
         cache = scan_cache_dir(cache_dir)
-    except (ImportError, CacheNotFound):
+    except CacheNotFound:
         return "not in the Hugging Face cache"
     for repo in cache.repos:
         if repo.repo_id == model and repo.repo_type == "model":
