@@ -94,6 +94,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "max_attempts": 1,
     "log_level": "WARNING",
+    # A cluster for moderation tasks only (NSFW_MODERATION["CLUSTER"]), started
+    # with Q_CLUSTER_NAME=nsfw-moderation; it shares "name", the signing salt.
+    "ALT_CLUSTERS": {"nsfw-moderation": {}},
 }
 if os.environ.get("NSFW_TEST_BROKER") == "redis":
     Q_CLUSTER.pop("orm")
