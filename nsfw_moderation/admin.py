@@ -37,10 +37,28 @@ def can_review(user: Any) -> bool:
     return bool(user.has_perm(REVIEW_PERMISSION))
 
 
-class ModerationEventInline(admin.TabularInline):
-    model = ModerationEvent
+class ReadOnlyForReviewersMixin:
+    """An inline that nobody edits and that reviewers may read."""
+
     extra = 0
     can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # What a reviewer reads before (re-)deciding.
+        return super().has_view_permission(request, obj) or can_review(request.user)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ModerationEventInline(ReadOnlyForReviewersMixin, admin.TabularInline):
+    model = ModerationEvent
     readonly_fields = (
         "created_at",
         "kind",
@@ -52,16 +70,6 @@ class ModerationEventInline(admin.TabularInline):
     )
     fields = readonly_fields
     ordering = ["-created_at", "-pk"]
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # The audit trail is what a reviewer reads before re-deciding.
-        return super().has_view_permission(request, obj) or can_review(request.user)
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(ModeratedImage)
@@ -392,14 +400,12 @@ class ModerationStatusMixin:
         return moderation_badges(rows, fields, self.admin_site.name)
 
 
-class ModeratedImageInline(GenericTabularInline):
+class ModeratedImageInline(ReadOnlyForReviewersMixin, GenericTabularInline):
     """Read-only moderation state of the object's files, on its change page."""
 
     model = ModeratedImage
     ct_field = "content_type"
     ct_fk_field = "object_id"
-    extra = 0
-    can_delete = False
     readonly_fields = (
         "field_name",
         "verdict",
@@ -412,18 +418,6 @@ class ModeratedImageInline(GenericTabularInline):
     fields = readonly_fields
     verbose_name = _("moderation")
     verbose_name_plural = _("moderation")
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return super().has_view_permission(request, obj) or can_review(request.user)
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.display(description=_("review"))
     def review_link(self, obj: ModeratedImage) -> str:
