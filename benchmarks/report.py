@@ -62,7 +62,9 @@ The model card's usage opens each file and calls
 rows queued by `save()`, then `tasks.classify()` until the queue is empty
 (claim up to BATCH_SIZE={results.batch_size} rows, read each file from storage,
 `imaging.load_frames` with JPEG draft decoding, one batched forward pass,
-store each verdict). Both are warm (model loaded, one call made).
+store each verdict). Both are warm (model loaded, one call made); each figure
+is the best of {results.repeat} timed passes, which filters out interference
+from other work on the machine.
 
 {chr(10).join(lines)}
 {targets(results)}"""

@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, default=None, help="where the model is cached")
     parser.add_argument("--workdir", type=Path, default=None, help="database and media (temp)")
     parser.add_argument("--images", type=int, default=None, help="images per size")
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="best of N timed passes (default 2, quick 1)"
+    )
     parser.add_argument("--precisions", default=None, help="comma-separated (default: all here)")
     parser.add_argument("--latency-precision", default="fp32")
     return parser.parse_args(argv)

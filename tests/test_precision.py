@@ -48,12 +48,18 @@ def test_cpu_precisions_stay_close_to_fp32(tiny_vit, fp32_cpu, precision):
     assert_close(fp32_cpu, backend.classify(INPUTS), TOLERANCE[precision])
 
 
-def test_bf16_on_the_cpu_keeps_fp32_weights_and_uses_autocast(tiny_vit):
+def test_bf16_on_the_cpu_stores_matmul_weights_in_bf16_and_uses_autocast(tiny_vit):
     import torch
 
     backend = TransformersBackend(str(tiny_vit), device="cpu", precision="bf16")
-    assert {p.dtype for p in backend.model.parameters()} == {torch.float32}
+    for module in backend.model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+            assert module.weight.dtype == torch.bfloat16
+        elif isinstance(module, torch.nn.LayerNorm):
+            assert module.weight.dtype == torch.float32
     assert backend._input_dtype() == torch.float32
+    with backend._autocast():
+        assert torch.is_autocast_enabled("cpu")
 
 
 def test_int8_quantises_the_linear_layers(tiny_vit):

@@ -88,6 +88,13 @@ class TransformersBackend:
             return network.to(self.device, dtype=torch.float16)
         if self.precision == "bf16" and self.device.type != "cpu":
             return network.to(self.device, dtype=torch.bfloat16)
+        if self.precision == "bf16":
+            # Autocast would cast these weights to bf16 on every forward pass;
+            # casting them once gives the same numbers, faster, in half the memory.
+            # Normalisation layers keep their fp32 weights, as under autocast.
+            for module in network.modules():
+                if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+                    module.to(torch.bfloat16)
         return network.to(self.device)
 
     def _input_dtype(self) -> Any:
@@ -98,8 +105,8 @@ class TransformersBackend:
 
     @contextlib.contextmanager
     def _autocast(self) -> Iterator[None]:
-        # On the CPU, bf16 runs as autocast: weights stay fp32, matmuls run in
-        # bf16 where the processor supports it.
+        # On the CPU, bf16 runs as autocast: matmuls and convolutions in bf16
+        # (their weights are stored in bf16), everything else in fp32.
         if self.precision == "bf16" and self.device.type == "cpu":
             with self._torch.autocast("cpu", dtype=self._torch.bfloat16):
                 yield
