@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Shrink by an integer factor first while the image is at least this many
 #: times the target size; Pillow documents 3.0 as indistinguishable from a
@@ -73,6 +75,8 @@ class FastPreprocessor:
 
     def resize(self, image: Image.Image) -> np.ndarray:
         """``image`` as an RGB ``uint8`` array of ``(height, width, 3)``."""
+        import numpy as np
+
         if image.mode != "RGB":
             image = image.convert("RGB")
         if image.size != (self.width, self.height):

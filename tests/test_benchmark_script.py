@@ -10,6 +10,9 @@ import pytest
 
 from tests.workers import ROOT
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
 pytestmark = pytest.mark.slow
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from nsfw_moderation.backends import ModelUnavailable
-from nsfw_moderation.backends.transformers import TransformersBackend
-from tests.test_preprocess import IMAGES, photo
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from nsfw_moderation.backends import ModelUnavailable  # noqa: E402
+from nsfw_moderation.backends.transformers import TransformersBackend  # noqa: E402
+from tests.test_preprocess import IMAGES, photo  # noqa: E402
 
 TOLERANCE = {"bf16": 0.02, "fp16": 0.01, "int8": 0.05}
 

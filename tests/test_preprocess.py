@@ -6,12 +6,13 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from nsfw_moderation.backends.transformers import TransformersBackend
-from nsfw_moderation.preprocess import FastPreprocessor
+np = pytest.importorskip("numpy")
+
+from nsfw_moderation.backends.transformers import TransformersBackend  # noqa: E402
+from nsfw_moderation.preprocess import FastPreprocessor  # noqa: E402
 
 #: Largest allowed difference in any probability, fast path against the processor.
 PROBABILITY_TOLERANCE = 0.01
