@@ -179,7 +179,10 @@ defaults to cores ÷ workers). A second worker doubles the memory and does
 not add compute; on the 2-core reference machine, two workers with two
 threads each halved throughput. Add machines, not workers. Prefer
 `PRECISION: "bf16"` on CPUs with `avx512_bf16` or AMX, and `"int8"` elsewhere,
-when the agreement table above is acceptable for you.
+when the agreement table above is acceptable for you. `int8` is torch's
+dynamic quantisation of the Linear layers (`torch.ao.quantization.quantize_dynamic`);
+torch 2.13 warns that it is deprecated (in favour of torchao) when a worker
+loads the model, but it runs.
 
 **GPU machines.** One worker per GPU, `DEVICE: "cuda"`, `PRECISION: "fp16"`
 (or `"bf16"`), and a larger `BATCH_SIZE` so each forward pass keeps the GPU
@@ -198,6 +201,10 @@ busy (not measured here: no GPU on the reference machine).
   a worker that has really grown.
 - `poll` (ORM broker) adds up to its value to every verdict's latency; 0.1 s
   here. Redis brokers do not poll.
+- With the ORM broker, give the web process persistent database connections
+  (`CONN_MAX_AGE` > 0 or `None`): otherwise the broker closes and reopens the
+  connection on every upload, which is most of what registering adds to a
+  `save()` (see "Cost of `save()`" above).
 - Never load or run the model in the qcluster's main process (for example in
   an `AppConfig.ready()`): its forked workers then hang. This app loads it
   lazily in the worker.
