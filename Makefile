@@ -77,5 +77,9 @@ test-quick: lint pytest
 
 test: lint pytest pytest-postgres-redis pytest-django6
 
+# Throughput, agreement, save() cost, latency and memory; writes docs/benchmarks.md.
+benchmark: install
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) $(VENV_NEW) tests/.tiny-vit tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3*

@@ -146,10 +146,17 @@ def _decode(data: bytes, limits: Limits) -> list[Image.Image]:
     return list(_frames(image, indices, limits))
 
 
+_openable: tuple[int, list[str]] = (-1, [])
+
+
 def _openable_formats() -> list[str]:
-    # Read at call time: a HEIF plugin may register itself after import.
+    # Recomputed when Pillow's registry changes: a HEIF plugin may register
+    # itself after import.
+    global _openable
     Image.init()
-    return [name for name in ALLOWED_FORMATS if name in Image.OPEN]
+    if _openable[0] != len(Image.OPEN):
+        _openable = (len(Image.OPEN), [name for name in ALLOWED_FORMATS if name in Image.OPEN])
+    return _openable[1]
 
 
 def _check_size(image: Image.Image, limits: Limits) -> None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -112,12 +113,17 @@ def enqueue(pk: int, *, delay: float = 0) -> None:
 
 
 def _async_task(pk: int) -> None:
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
     options: dict[str, object] = {"group": TASK_GROUP}
     if conf.CLUSTER:
         options["cluster"] = conf.CLUSTER
-    async_task(TASK, pk, q_options=options)
+    # django-q2's ORM broker closes the database connection before enqueueing
+    # unless it runs inside a transaction: with CONN_MAX_AGE=0 that would mean
+    # a new connection for every upload.
+    with transaction.atomic(using=Conf.ORM) if Conf.ORM else contextlib.nullcontext():
+        async_task(TASK, pk, q_options=options)
 
 
 def _schedule(pk: int, delay: float) -> None:

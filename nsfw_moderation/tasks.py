@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -19,11 +20,19 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from nsfw_moderation import blocklist, imaging, policy, queue, signals
-from nsfw_moderation.backends import Classifier, ModelUnavailable, get_backend
+from nsfw_moderation.backends import (
+    Classifier,
+    ModelUnavailable,
+    available_cores,
+    get_backend,
+)
 from nsfw_moderation.conf import conf
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 
 logger = logging.getLogger(__name__)
+
+#: At most this many threads decode the images of one batch.
+DECODE_THREADS = 4
 
 
 class InputMissing(Exception):
@@ -89,7 +98,8 @@ def _first_then_oldest(first: int | None) -> Any:
 def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     """Classify claimed ``rows`` and store every outcome."""
     counts = {"claimed": len(rows), "done": 0, "failed": 0, "retrying": 0, "stale": 0}
-    decoded = [d for d in (_decode(row, token, counts) for row in rows) if d is not None]
+    files = [(row, data) for row in rows if (data := _read(row, token, counts)) is not None]
+    decoded = _decode_all(files, token, counts)
     if not decoded:
         return counts
     try:
@@ -107,18 +117,39 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     return counts
 
 
-def _decode(row: ModeratedImage, token: uuid.UUID, counts: dict[str, int]) -> Decoded | None:
+def _read(row: ModeratedImage, token: uuid.UUID, counts: dict[str, int]) -> bytes | None:
     try:
-        data = read_file(row)
-        frames = imaging.load_frames(data, _limits())
-    except (imaging.ImageDecodeError, InputMissing) as exc:
+        return read_file(row)
+    except InputMissing as exc:
         _tally(counts, _fail(row, token, str(exc)))
-        return None
     except Exception as exc:  # storage hiccups: worth another try
         logger.warning("Could not read %s: %r", row.file_name, exc)
         _tally(counts, _retry_or_fail(row, token, f"Could not read the file: {exc}"))
-        return None
-    return Decoded(row=row, sha256=imaging.sha256(data), frames=frames)
+    return None
+
+
+def _decode_all(
+    files: list[tuple[ModeratedImage, bytes]], token: uuid.UUID, counts: dict[str, int]
+) -> list[Decoded]:
+    """Decode on a few threads (Pillow releases the GIL); database work stays here."""
+    limits = _limits()
+    workers = min(len(files), available_cores(), DECODE_THREADS) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda file: _load(file[1], limits), files))
+    decoded = []
+    for (row, data), frames in zip(files, results, strict=True):
+        if isinstance(frames, imaging.ImageDecodeError):
+            _tally(counts, _fail(row, token, str(frames)))
+        else:
+            decoded.append(Decoded(row=row, sha256=imaging.sha256(data), frames=frames))
+    return decoded
+
+
+def _load(data: bytes, limits: imaging.Limits) -> list[Any] | imaging.ImageDecodeError:
+    try:
+        return imaging.load_frames(data, limits)
+    except imaging.ImageDecodeError as exc:
+        return exc
 
 
 def read_file(row: ModeratedImage) -> bytes:

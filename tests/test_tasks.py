@@ -267,3 +267,18 @@ def test_requeue_resets_rows(monkeypatch):
     row = row_of(photo)
     assert (row.status, row.verdict, row.score) == (Status.QUEUED, Verdict.PENDING, None)
     assert enqueued == [row.pk]
+
+
+def test_a_bad_file_does_not_spoil_its_batch(monkeypatch):
+    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: None)
+    good = [Photo.objects.create(image=red(f"r{i}.png")) for i in range(3)]
+    bad = Photo.objects.create(image=ContentFile(b"GIF89a broken", name="bad.gif"))
+    assert tasks.classify(row_of(bad).pk) == {
+        "claimed": 4,
+        "done": 3,
+        "failed": 1,
+        "retrying": 0,
+        "stale": 0,
+    }
+    assert row_of(bad).status == Status.FAILED
+    assert all(row_of(photo).status == Status.DONE for photo in good)

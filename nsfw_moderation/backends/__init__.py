@@ -69,6 +69,13 @@ def load_backend(path: str) -> Classifier:
     return backend
 
 
+def available_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def default_threads() -> int:
     """Threads per worker: the machine's cores shared among django-q2 workers.
 
@@ -76,8 +83,7 @@ def default_threads() -> int:
     """
     if conf.TORCH_THREADS:
         return int(conf.TORCH_THREADS)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
+    cores = available_cores()
     q_cluster = getattr(settings, "Q_CLUSTER", {}) or {}
     workers = int(q_cluster.get("workers") or cores)
     return max(1, cores // max(1, workers))
