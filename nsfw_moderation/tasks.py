@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
@@ -98,7 +99,10 @@ def _first_then_oldest(first: int | None) -> Any:
 def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     """Classify claimed ``rows`` and store every outcome."""
     counts = {"claimed": len(rows), "done": 0, "failed": 0, "retrying": 0, "stale": 0}
-    files = [(row, data) for row in rows if (data := _read(row, token, counts)) is not None]
+    present = _present(rows)
+    files = [
+        (row, data) for row in rows if (data := _read(row, token, counts, present)) is not None
+    ]
     decoded = _decode_all(files, token, counts)
     if not decoded:
         return counts
@@ -117,9 +121,13 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     return counts
 
 
-def _read(row: ModeratedImage, token: uuid.UUID, counts: dict[str, int]) -> bytes | None:
+def _read(
+    row: ModeratedImage, token: uuid.UUID, counts: dict[str, int], present: set[tuple[int, str]]
+) -> bytes | None:
     try:
-        return read_file(row)
+        if (row.content_type_id, row.object_id) not in present:
+            raise InputMissing("The object no longer exists.")
+        return _open(row, _model_of(row))
     except InputMissing as exc:
         _tally(counts, _fail(row, token, str(exc)))
     except Exception as exc:  # storage hiccups: worth another try
@@ -154,11 +162,34 @@ def _load(data: bytes, limits: imaging.Limits) -> list[Any] | imaging.ImageDecod
 
 def read_file(row: ModeratedImage) -> bytes:
     """The bytes of the row's file, read through its field's storage."""
+    model = _model_of(row)
+    if not model._default_manager.filter(pk=row.object_id).exists():
+        raise InputMissing("The object no longer exists.")
+    return _open(row, model)
+
+
+def _model_of(row: ModeratedImage) -> type[models.Model]:
     model = row.content_type.model_class()
     if model is None:
         raise InputMissing(f"The model {row.content_type} no longer exists.")
-    if not model._default_manager.filter(pk=row.object_id).exists():
-        raise InputMissing("The object no longer exists.")
+    return model
+
+
+def _present(rows: Sequence[ModeratedImage]) -> set[tuple[int, str]]:
+    """``(content type, object id)`` of the rows' objects that still exist: a query per model."""
+    wanted: dict[int, list[str]] = {}
+    for row in rows:
+        wanted.setdefault(row.content_type_id, []).append(row.object_id)
+    present: set[tuple[int, str]] = set()
+    for ct_id, object_ids in wanted.items():
+        model = ContentType.objects.get_for_id(ct_id).model_class()
+        if model is not None:
+            pks = model._default_manager.filter(pk__in=object_ids).values_list("pk", flat=True)
+            present.update((ct_id, str(pk)) for pk in pks)
+    return present
+
+
+def _open(row: ModeratedImage, model: type[models.Model]) -> bytes:
     storage = model._meta.get_field(row.field_name).storage  # type: ignore[union-attr]
     try:
         with storage.open(row.file_name, "rb") as handle:
@@ -267,31 +298,32 @@ def _claimed(row: ModeratedImage, token: uuid.UUID) -> models.QuerySet[Moderated
 
 def _finish(row: ModeratedImage, token: uuid.UUID, **values: Any) -> str:
     """Store a final outcome, unless the row moved on while we worked (stale)."""
+    values = {**values, "claim_token": None, "retry_at": None, "updated_at": timezone.now()}
     with transaction.atomic():
-        current = _claimed(row, token).select_for_update().first()
-        if current is None:
+        # One conditional UPDATE is both the check and the write: it matches
+        # only while the row is still ours and still holds the same file.
+        if not _claimed(row, token).update(**values):
             logger.info("Discarded a stale result for %s (%s)", row.pk, row.file_name)
             return "stale"
-        before = current.verdict
-        for name, value in {**values, "claim_token": None, "retry_at": None}.items():
-            setattr(current, name, value)
-        current.save()
+        before = row.verdict
+        for name, value in values.items():
+            setattr(row, name, value)
         ModerationEvent.objects.create(
-            image=current,
+            image=row,
             kind=(
                 ModerationEvent.Kind.CLASSIFIED
-                if current.status == Status.DONE
+                if row.status == Status.DONE
                 else ModerationEvent.Kind.FAILED
             ),
             verdict_before=before,
-            verdict_after=current.verdict,
-            score=current.score,
-            model_name=current.model_name,
-            file_name=current.file_name,
-            note=current.error or _match_note(current),
+            verdict_after=row.verdict,
+            score=row.score,
+            model_name=row.model_name,
+            file_name=row.file_name,
+            note=row.error or _match_note(row),
         )
-    _send_signals(current)
-    return str(current.status)
+    _send_signals(row)
+    return str(row.status)
 
 
 def _match_note(row: ModeratedImage) -> str:
