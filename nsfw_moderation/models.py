@@ -167,6 +167,11 @@ class ModerationEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.verdict_before} → {self.verdict_after}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("Moderation events are append-only: they cannot be changed.")
+        super().save(*args, **kwargs)
+
 
 class BlockedImage(models.Model):
     """A perceptual hash of an image a moderator rejected (``BLOCKLIST_DISTANCE``).

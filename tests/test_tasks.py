@@ -282,3 +282,12 @@ def test_a_bad_file_does_not_spoil_its_batch(monkeypatch):
     }
     assert row_of(bad).status == Status.FAILED
     assert all(row_of(photo).status == Status.DONE for photo in good)
+
+
+def test_events_are_append_only():
+    photo = Photo.objects.create(image=red())
+    event = row_of(photo).events.get()
+    event.note = "rewritten"
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    assert row_of(photo).events.get().note == ""
