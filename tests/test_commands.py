@@ -528,3 +528,10 @@ def test_info_other_backend_and_uncached_model(tmp_path):
 
 def test_model_needs_an_action():
     assert "required: ACTION" in str(fails("nsfw_model"))
+
+
+@pytest.mark.django_db  # the real process runs system checks, which may query the database
+def test_model_accepts_djangos_options_after_the_action(capsys):
+    with moderation(BACKEND="opennsfw"):
+        execute_from_command_line(["manage.py", "nsfw_model", "info", "--settings=tests.settings"])
+    assert "labels:      normal, nsfw" in capsys.readouterr().out

@@ -16,6 +16,9 @@ from nsfw_moderation.conf import conf
 IGNORE_PATTERNS = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "tf_model*", "flax_model*", "rust_model*"]
 
 
+ACTIONS = ("download", "verify", "info")
+
+
 class Command(BaseCommand):
     help = (
         "Manage the classifier model. 'download' fetches MODEL into the Hugging Face cache so "
@@ -25,17 +28,22 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        download = actions.add_parser(
-            "download", help="Download MODEL into the Hugging Face cache (needs internet)."
+        # A positional choice rather than sub-commands, so that Django's own
+        # options (--settings, --verbosity) may come after the action too.
+        parser.add_argument(
+            "action",
+            metavar="ACTION",
+            choices=ACTIONS,
+            help="download: put MODEL in the Hugging Face cache (needs internet); "
+            "verify: load the backend and classify a generated image; "
+            "info: labels, parameter count and size on disk.",
         )
-        download.add_argument("--revision", help="A branch, tag or commit (default: main).")
-        download.add_argument(
-            "--cache-dir", help="Cache folder (default: HF_HUB_CACHE, ~/.cache/huggingface/hub)."
+        parser.add_argument("--revision", help="download: a branch, tag or commit (default: main).")
+        parser.add_argument(
+            "--cache-dir",
+            help="download, info: the cache folder (default: HF_HUB_CACHE, "
+            "~/.cache/huggingface/hub).",
         )
-        actions.add_parser("verify", help="Load the backend and classify a generated image.")
-        info = actions.add_parser("info", help="Labels, parameter count and size on disk.")
-        info.add_argument("--cache-dir", help="Cache folder to look in (default: HF_HUB_CACHE).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
