@@ -61,7 +61,7 @@ def test_sigkill_mid_batch_then_restart(tmp_path: Path):
         tmp_path / "second.log",
         NSFW_TEST_WORKER_TAG="second",
         NSFW_TEST_WORKER_LOG=str(worker_log),
-        NSFW_TEST_SLOW="0",
+        **{**slow, "NSFW_TEST_SLOW": "0"},
     ) as second:
         done = wait_until(lambda: counts().get(Status.DONE, 0) == ROWS, timeout=120)
         assert done, second.log()
