@@ -92,6 +92,19 @@ def worker_backend(request: pytest.FixtureRequest) -> tuple[dict[str, str], str]
 
 
 @pytest.fixture
+def empty_broker() -> None:
+    """Drop tasks an earlier test left in the broker's queues.
+
+    The database is emptied between tests, a Redis list is not: a stale task
+    would make a worker claim this test's rows too early.
+    """
+    from django_q.brokers import get_broker
+
+    for queue_name in (django_settings.Q_CLUSTER["name"], "nsfw-moderation"):
+        get_broker(queue_name).purge_queue()
+
+
+@pytest.fixture
 def colour_backend() -> Iterator[None]:
     with moderation(BACKEND="tests.backends.ColourBackend"):
         yield

@@ -14,7 +14,11 @@ from tests.conftest import moderation
 from tests.images import image_file
 from tests.workers import Cluster, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_broker"),
+]
 
 ROWS = 40
 

@@ -47,6 +47,7 @@ def test_retries_and_the_periodic_job_use_the_cluster_too():
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("empty_broker")
 def test_only_the_moderation_cluster_runs_moderation_tasks(tmp_path: Path, worker_backend):
     env, _ = worker_backend
     with moderation(QUEUE="django_q", CLUSTER="nsfw-moderation"):

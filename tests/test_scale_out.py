@@ -15,7 +15,11 @@ from tests.images import image_file
 from tests.testapp.models import Photo
 from tests.workers import Cluster, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_broker"),
+]
 
 IMAGES = int(os.environ.get("NSFW_TEST_SCALE_IMAGES", "300"))
 

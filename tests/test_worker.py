@@ -16,7 +16,11 @@ from tests.images import image_file
 from tests.testapp.models import Document, Photo, Profile
 from tests.workers import ROOT, Cluster, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_broker"),
+]
 
 
 def colour(i: int) -> tuple[int, int, int]:
@@ -85,8 +89,12 @@ for module in ("torch", "transformers", "onnxruntime", "nsfw_moderation.backends
     assert module not in sys.modules, module + " was imported"
 print("ok")
 """
+    # The web side on its own: SQLite and the ORM broker, whatever this run uses.
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NSFW_TEST_BROKER")
+    }
     env = {
-        **os.environ,
+        **inherited,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "NSFW_TEST_DB_NAME": str(tmp_path / "web.sqlite3"),
         "NSFW_TEST_MEDIA_ROOT": str(tmp_path / "media"),
