@@ -12,10 +12,11 @@ import logging
 from typing import Any
 
 from django.apps import apps
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models.signals import post_delete, post_init, post_save, pre_save
 
 from nsfw_moderation import queue, registry
+from nsfw_moderation.models import ModeratedImage
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,10 @@ def moderate_changes(
         if update_fields is not None and name not in update_fields:
             continue
         current = _name_of(instance.__dict__[name])
-        changed = created or name in uploading or originals.get(name) != current
+        # A new object with an empty field has nothing to queue or withdraw.
+        changed = (created and bool(current)) or (
+            not created and (name in uploading or originals.get(name) != current)
+        )
         if changed:
             _submit_safely(instance, name, current, known=name in originals)
         originals[name] = current
@@ -100,10 +104,12 @@ def _submit_safely(instance: models.Model, name: str, current: str, *, known: bo
     # The upload must never fail because moderation failed: log and move on.
     # A row left queued is picked up again by the stale-row sweep.
     try:
-        if current:
-            queue.submit(instance, name, current, only_if_changed=not known)
-        else:
-            queue.withdraw(instance, name)
+        # A savepoint: a failure here must not break the caller's transaction.
+        with transaction.atomic(using=router.db_for_write(ModeratedImage)):
+            if current:
+                queue.submit(instance, name, current, only_if_changed=not known)
+            else:
+                queue.withdraw(instance, name)
     except Exception:
         logger.exception(
             "Could not queue %s.%s of %s for moderation", instance._meta.label, name, instance.pk

@@ -240,3 +240,27 @@ def test_enqueue_failure_is_logged_not_raised(monkeypatch, caplog):
     with override_settings(NSFW_MODERATION={"QUEUE": "django_q"}):
         queue.enqueue(1)
     assert "Could not enqueue moderated image 1" in caplog.text
+
+
+def test_a_database_error_in_moderation_leaves_the_callers_transaction_usable(monkeypatch):
+    def broken_sql(*args: Any, **kwargs: Any) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+
+    monkeypatch.setattr(queue, "submit", broken_sql)
+    with transaction.atomic():
+        photo = Photo.objects.create(image=red())
+        # On PostgreSQL this would fail with "current transaction is aborted"
+        # had the error not been confined to a savepoint.
+        photo.title = "still fine"
+        photo.save()
+    assert Photo.objects.get(pk=photo.pk).title == "still fine"
+
+
+def test_creating_an_object_without_a_file_runs_no_moderation_query(
+    django_assert_num_queries,
+):
+    with django_assert_num_queries(1):  # the INSERT alone
+        Photo.objects.create(title="no image yet")
