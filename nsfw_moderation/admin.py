@@ -164,6 +164,10 @@ class ModeratedImageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Deleting a row would erase its audit trail and un-hide nothing safely.
+        return False
+
     # --- URLs ----------------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
@@ -232,7 +236,7 @@ class ModeratedImageAdmin(admin.ModelAdmin):
 
     @admin.action(permissions=["review"], description=_("Classify selected images again"))
     def reclassify(self, request: HttpRequest, queryset: QuerySet[ModeratedImage]) -> None:
-        count = queue.requeue(queryset)
+        count = queue.requeue(queryset, user=request.user)
         message = ngettext(
             "%(count)d image queued for classification.",
             "%(count)d images queued for classification.",

@@ -46,7 +46,7 @@ def check_models(**kwargs: Any) -> list[CheckMessage]:
             Error(
                 f"{PREFIX}['MODELS'] must be a dict of 'app_label.ModelName' to field names.",
                 hint='For example {"gallery.Photo": ["image"]}.',
-                id="nsfw_moderation.E001",
+                id="nsfw_moderation.E018",
             )
         ]
     errors: list[CheckMessage] = []
@@ -71,7 +71,7 @@ def _check_model_entry(label: str, fields: Any) -> list[CheckMessage]:
             Error(
                 f"{PREFIX}['MODELS'][{label!r}] must be a non-empty list of field names.",
                 hint=f'For example ["{label.split(".")[-1].lower()}_image"].',
-                id="nsfw_moderation.E002",
+                id="nsfw_moderation.E019",
             )
         ]
     return [error for name in fields for error in _check_field(model, label, name)]

@@ -92,7 +92,7 @@ def verdict_of(obj: models.Model, field_name: str) -> str:
     if name in obj.__dict__:
         return str(obj.__dict__[name] or "")
     rows = ModeratedImage.objects.filter(
-        content_type__app_label=obj._meta.app_label,
+        content_type__app_label=_concrete(type(obj))._meta.app_label,
         content_type__model=_concrete(type(obj))._meta.model_name,
         object_id=str(obj.pk),
         field_name=field_name,

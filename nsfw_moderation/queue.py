@@ -19,7 +19,7 @@ from django.db import models, router, transaction
 from django.utils import timezone
 
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import ModeratedImage, Status, Verdict
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -76,16 +76,16 @@ def submit(
 def withdraw(obj: models.Model, field_name: str | None = None) -> None:
     """Drop the rows of ``obj`` (or of one of its fields): nothing left to moderate.
 
-    Rows of blocked or rejected images are kept: they are the record of a
-    decision. Nothing is left waiting in the queue either way.
+    Rows of blocked, rejected or approved images are kept: they are the record
+    of a decision. Nothing is left waiting in the queue either way.
     """
     rows = ModeratedImage.objects.filter(
         content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
     )
     if field_name is not None:
         rows = rows.filter(field_name=field_name)
-    # Blocked and rejected rows stay as the record of that decision.
-    rows.exclude(verdict__in=[Verdict.BLOCKED, Verdict.REJECTED]).delete()
+    # Rows carrying a decision (and their audit trail) stay as its record.
+    rows.exclude(verdict__in=[Verdict.BLOCKED, Verdict.REJECTED, Verdict.APPROVED]).delete()
 
 
 def enqueue_on_commit(pk: int) -> None:
@@ -134,19 +134,38 @@ def _schedule(pk: int, delay: float) -> None:
         func=TASK,
         args=repr((pk,)),
         schedule_type=Schedule.ONCE,
-        repeats=1,
+        repeats=-1,  # django-q2 deletes a ONCE schedule after its run only when negative
         next_run=timezone.now() + timedelta(seconds=delay),
         cluster=conf.CLUSTER,
     )
 
 
-def requeue(rows: models.QuerySet[ModeratedImage]) -> int:
+def requeue(rows: models.QuerySet[ModeratedImage], *, user: Any = None, note: str = "") -> int:
     """Classify ``rows`` again from scratch (e.g. after changing the model).
 
-    Their verdicts go back to ``pending``; returns how many rows were queued.
+    Their verdicts go back to ``pending``, human decisions included; each
+    reset of a verdict is recorded as a ``requeued`` event. Returns how many
+    rows were queued.
     """
-    pks = list(rows.values_list("pk", flat=True))
+    before = list(rows.values_list("pk", "verdict", "score", "model_name", "file_name"))
+    pks = [pk for pk, *_ in before]
     ModeratedImage.objects.filter(pk__in=pks).update(**FRESH, updated_at=timezone.now())
+    actor = user if user is not None and user.is_authenticated else None
+    ModerationEvent.objects.bulk_create(
+        ModerationEvent(
+            image_id=pk,
+            kind=ModerationEvent.Kind.REQUEUED,
+            actor=actor,
+            verdict_before=verdict,
+            verdict_after=Verdict.PENDING,
+            score=score,
+            model_name=model_name,
+            file_name=file_name,
+            note=note,
+        )
+        for pk, verdict, score, model_name, file_name in before
+        if verdict != Verdict.PENDING
+    )
     for pk in pks:
         enqueue_on_commit(pk)
     return len(pks)

@@ -163,7 +163,9 @@ def _load(data: bytes, limits: imaging.Limits) -> list[Any] | imaging.ImageDecod
 def read_file(row: ModeratedImage) -> bytes:
     """The bytes of the row's file, read through its field's storage."""
     model = _model_of(row)
-    if not model._default_manager.filter(pk=row.object_id).exists():
+    # The base manager, as GenericForeignKey does: a host's default manager
+    # may hide rows (soft deletion, drafts) that still hold files to moderate.
+    if not model._base_manager.filter(pk=row.object_id).exists():
         raise InputMissing("The object no longer exists.")
     return _open(row, model)
 
@@ -184,7 +186,7 @@ def _present(rows: Sequence[ModeratedImage]) -> set[tuple[int, str]]:
     for ct_id, object_ids in wanted.items():
         model = ContentType.objects.get_for_id(ct_id).model_class()
         if model is not None:
-            pks = model._default_manager.filter(pk__in=object_ids).values_list("pk", flat=True)
+            pks = model._base_manager.filter(pk__in=object_ids).values_list("pk", flat=True)
             present.update((ct_id, str(pk)) for pk in pks)
     return present
 
@@ -371,8 +373,12 @@ def requeue_stale(older_than: float | None = None) -> dict[str, int]:
     waiting = ModeratedImage.objects.filter(status=Status.QUEUED, updated_at__lt=cutoff).filter(
         Q(retry_at__isnull=True) | Q(retry_at__lte=cutoff)
     )
-    pks = reset + list(waiting.values_list("pk", flat=True))
-    for pk in pks:
+    waiting_pks = list(waiting.values_list("pk", flat=True))
+    # Touched, so the next sweep leaves them alone for another STALE_AFTER.
+    ModeratedImage.objects.filter(pk__in=waiting_pks).update(updated_at=now)
+    pks = reset + waiting_pks
+    # Each task claims a whole batch: one task per BATCH_SIZE rows is enough.
+    for pk in pks[:: max(1, conf.BATCH_SIZE)]:
         queue.enqueue(pk)
     return {"failed": len(failed), "requeued": len(reset), "enqueued": len(pks)}
 

@@ -121,7 +121,12 @@ class QueueFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         used = ModeratedImage.objects.values("content_type")
         self.fields["content_type"].queryset = ContentType.objects.filter(pk__in=used)  # type: ignore[attr-defined]
-        names = ModeratedImage.objects.exclude(model_name="").values_list("model_name", flat=True)
+        names = (
+            ModeratedImage.objects.exclude(model_name="")
+            .order_by()
+            .values_list("model_name", flat=True)
+            .distinct()
+        )
         self.fields["model_name"].choices = [  # type: ignore[attr-defined]
             ("", _("Any model")),
             *((name, name) for name in sorted(set(names))),

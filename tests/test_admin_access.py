@@ -20,7 +20,7 @@ LOGIN = "/admin/login/"
 
 
 def url_for(view: str, row: ModeratedImage) -> str:
-    args = [row.pk] if view in ("preview", "change") else []
+    args = [row.pk] if view in ("preview", "change", "delete") else []
     return reverse(f"{PREFIX}_{view}", args=args)
 
 
@@ -88,6 +88,14 @@ def test_reviewers_may_open_a_rows_page_with_its_history(
     client: Client, reviewer: User, flagged: ModeratedImage
 ) -> None:
     assert as_user(client, reviewer).get(url_for("change", flagged)).status_code == 200
+
+
+def test_nobody_deletes_rows_and_their_audit_trail(
+    client: Client, superuser: User, flagged: ModeratedImage
+) -> None:
+    response = as_user(client, superuser).post(url_for("delete", flagged), {"post": "yes"})
+    assert response.status_code == 403
+    assert ModeratedImage.objects.filter(pk=flagged.pk).exists()
 
 
 # --- Deciding: the decision and preference POSTs --------------------------------

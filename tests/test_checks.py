@@ -28,9 +28,9 @@ def test_project_settings_are_clean():
     [
         ({"MODELS": {"testapp.Nope": ["image"]}}, ["nsfw_moderation.E001"]),
         ({"MODELS": {"nolabel": ["image"]}}, ["nsfw_moderation.E001"]),
-        ({"MODELS": ["testapp.Photo"]}, ["nsfw_moderation.E001"]),
+        ({"MODELS": ["testapp.Photo"]}, ["nsfw_moderation.E018"]),
         ({"MODELS": {"testapp.Photo": ["picture"]}}, ["nsfw_moderation.E002"]),
-        ({"MODELS": {"testapp.Photo": "image"}}, ["nsfw_moderation.E002"]),
+        ({"MODELS": {"testapp.Photo": "image"}}, ["nsfw_moderation.E019"]),
         ({"MODELS": {"testapp.Photo": ["title"]}}, ["nsfw_moderation.E003"]),
         ({"FLAG_THRESHOLD": 1.5}, ["nsfw_moderation.E004"]),
         ({"FLAG_THRESHOLD": "0.5"}, ["nsfw_moderation.E004"]),

@@ -256,6 +256,21 @@ def test_requeue_stale_leaves_fresh_rows_alone(monkeypatch):
     assert tasks.requeue_stale() == {"failed": 0, "requeued": 0, "enqueued": 0}
     ModeratedImage.objects.update(updated_at=timezone.now() - timedelta(hours=1))
     assert tasks.requeue_stale()["enqueued"] == 1
+    # Enqueued once, then left alone for another STALE_AFTER.
+    assert tasks.requeue_stale()["enqueued"] == 0
+    assert enqueued == [ModeratedImage.objects.get().pk]
+
+
+def test_requeue_stale_enqueues_one_task_per_batch(monkeypatch):
+    enqueued: list[int] = []
+    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
+    for i in range(5):
+        Photo.objects.create(image=red(f"{i}.png"))
+    enqueued.clear()
+    ModeratedImage.objects.update(updated_at=timezone.now() - timedelta(hours=1))
+    with moderation(BACKEND="tests.backends.ColourBackend", BATCH_SIZE=2):
+        assert tasks.requeue_stale()["enqueued"] == 5
+    assert len(enqueued) == 3
 
 
 def test_requeue_resets_rows(monkeypatch):
@@ -263,10 +278,16 @@ def test_requeue_resets_rows(monkeypatch):
     assert row_of(photo).status == Status.DONE
     enqueued: list[int] = []
     monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
-    assert queue.requeue(ModeratedImage.objects.all()) == 1
+    assert queue.requeue(ModeratedImage.objects.all(), note="new model") == 1
     row = row_of(photo)
     assert (row.status, row.verdict, row.score) == (Status.QUEUED, Verdict.PENDING, None)
     assert enqueued == [row.pk]
+    event = row.events.filter(kind=ModerationEvent.Kind.REQUEUED).get()
+    assert (event.verdict_before, event.verdict_after, event.note) == (
+        Verdict.FLAGGED,
+        Verdict.PENDING,
+        "new model",
+    )
 
 
 def test_a_bad_file_does_not_spoil_its_batch(monkeypatch):

@@ -85,5 +85,7 @@ def default_threads() -> int:
         return int(conf.TORCH_THREADS)
     cores = available_cores()
     q_cluster = getattr(settings, "Q_CLUSTER", {}) or {}
-    workers = int(q_cluster.get("workers") or cores)
+    # A cluster started with Q_CLUSTER_NAME reads its settings from ALT_CLUSTERS.
+    alt = (q_cluster.get("ALT_CLUSTERS") or {}).get(os.environ.get("Q_CLUSTER_NAME", ""))
+    workers = int((alt or {}).get("workers") or q_cluster.get("workers") or cores)
     return max(1, cores // max(1, workers))

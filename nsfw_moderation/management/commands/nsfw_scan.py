@@ -238,7 +238,7 @@ def _load_backend() -> Any:
 
 def _with_files(model: type[models.Model], field_name: str) -> models.QuerySet[Any]:
     empty = models.Q(**{field_name: ""}) | models.Q(**{f"{field_name}__isnull": True})
-    return model._default_manager.exclude(empty)
+    return model._base_manager.exclude(empty)
 
 
 def _chunks(
