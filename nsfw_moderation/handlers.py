@@ -45,7 +45,7 @@ def disconnect(model: type[models.Model]) -> None:
 def remember_names(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """Record the file names an instance was loaded with, to detect changes later."""
     instance.__dict__[ORIGINAL_NAMES] = {
-        name: _name_of(instance.__dict__[name])
+        name: registry.name_of(instance.__dict__[name])
         for name in registry.fields_for(sender)
         if name in instance.__dict__
     }
@@ -85,7 +85,7 @@ def moderate_changes(
             continue
         if update_fields is not None and name not in update_fields:
             continue
-        current = _name_of(instance.__dict__[name])
+        current = registry.name_of(instance.__dict__[name])
         # A new object with an empty field has nothing to queue or withdraw.
         changed = (created and bool(current)) or (
             not created and (name in uploading or originals.get(name) != current)
@@ -114,10 +114,6 @@ def _submit_safely(instance: models.Model, name: str, current: str, *, known: bo
         logger.exception(
             "Could not queue %s.%s of %s for moderation", instance._meta.label, name, instance.pk
         )
-
-
-def _name_of(value: Any) -> str:
-    return str(getattr(value, "name", value) or "")
 
 
 def _senders(model: type[models.Model]) -> list[type[models.Model]]:

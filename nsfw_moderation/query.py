@@ -86,7 +86,7 @@ def verdict_of(obj: models.Model, field_name: str) -> str:
     moderation yet. Uses the :func:`with_verdict` annotation when present.
     """
     _check_moderated(type(obj), field_name)
-    if not _file_name(obj, field_name):
+    if not registry.file_name(obj, field_name):
         return ""
     name = annotation_name(field_name)
     if name in obj.__dict__:
@@ -96,14 +96,14 @@ def verdict_of(obj: models.Model, field_name: str) -> str:
         content_type__model=_concrete(type(obj))._meta.model_name,
         object_id=str(obj.pk),
         field_name=field_name,
-        file_name=_file_name(obj, field_name),
+        file_name=registry.file_name(obj, field_name),
     )
     return rows.values_list("verdict", flat=True).first() or ""
 
 
 def is_visible(obj: models.Model, field_name: str) -> bool:
     """Whether ``obj``'s ``field_name`` image may be shown (same rule as :func:`visible`)."""
-    if not _file_name(obj, field_name):
+    if not registry.file_name(obj, field_name):
         _check_moderated(type(obj), field_name)
         return True
     return verdict_of(obj, field_name) in shown_verdicts()
@@ -164,8 +164,3 @@ def _check_moderated(model: type[models.Model], field_name: str) -> None:
 
 def _concrete(model: type[models.Model]) -> type[models.Model]:
     return model._meta.concrete_model or model
-
-
-def _file_name(obj: models.Model, field_name: str) -> str:
-    value: Any = getattr(obj, field_name)
-    return str(getattr(value, "name", value) or "")

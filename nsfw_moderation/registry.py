@@ -7,6 +7,7 @@ app registry is ready) and :func:`register` calls in code.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -55,6 +56,16 @@ def unregister(model: type[models.Model]) -> None:
 def fields_for(model: type[models.Model]) -> tuple[str, ...]:
     """The moderated field names of ``model`` (or of its concrete model, for proxies)."""
     return _registered.get(model._meta.concrete_model or model, ())
+
+
+def file_name(obj: models.Model, field_name: str) -> str:
+    """The name of the file ``obj.<field_name>`` holds now ("" when empty)."""
+    return name_of(getattr(obj, field_name))
+
+
+def name_of(value: Any) -> str:
+    """A file field's value (a ``FieldFile``, a name or ``None``) as a name."""
+    return str(getattr(value, "name", value) or "")
 
 
 def registered() -> Iterator[tuple[type[models.Model], str]]:

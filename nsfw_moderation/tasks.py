@@ -140,7 +140,7 @@ def _decode_all(
     files: list[tuple[ModeratedImage, bytes]], token: uuid.UUID, counts: dict[str, int]
 ) -> list[Decoded]:
     """Decode on a few threads (Pillow releases the GIL); database work stays here."""
-    limits = _limits()
+    limits = decode_limits()
     workers = min(len(files), available_cores(), DECODE_THREADS) or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda file: _load(file[1], limits), files))
@@ -201,7 +201,8 @@ def _open(row: ModeratedImage, model: type[models.Model]) -> bytes:
     return data
 
 
-def _limits() -> imaging.Limits:
+def decode_limits() -> imaging.Limits:
+    """The decoding limits from the settings, shared by workers, previews and commands."""
     return imaging.Limits(
         max_pixels=conf.MAX_IMAGE_PIXELS,
         max_bytes=conf.MAX_FILE_SIZE,

@@ -37,9 +37,8 @@ from django.views.decorators.http import require_GET, require_POST
 from PIL import Image, ImageDraw
 
 from nsfw_moderation import imaging, review
-from nsfw_moderation.conf import conf
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
-from nsfw_moderation.tasks import InputMissing, read_file
+from nsfw_moderation.tasks import InputMissing, decode_limits, read_file
 
 if TYPE_CHECKING:
     from nsfw_moderation.admin import ModeratedImageAdmin
@@ -321,7 +320,9 @@ def preview_bytes(row: ModeratedImage) -> tuple[bytes, str]:
     Returns ``(jpeg, "image")`` or ``(jpeg, "placeholder")``.
     """
     try:
-        frames = imaging.load_frames(read_file(row), _limits())
+        # The worker's limits: a file it could decode can be previewed, and a
+        # decompression bomb is refused here too.
+        frames = imaging.load_frames(read_file(row), decode_limits())
     except (imaging.ImageDecodeError, InputMissing):
         return placeholder_jpeg(), "placeholder"
     except Exception:  # a storage failure must not break the whole grid
@@ -330,14 +331,6 @@ def preview_bytes(row: ModeratedImage) -> tuple[bytes, str]:
     # Show the frame of an animation that scored highest: the one to judge.
     frame = frames[min(row.frame or 0, len(frames) - 1)]
     return encode_jpeg(frame), "image"
-
-
-def _limits() -> imaging.Limits:
-    # The worker's limits: a file it could decode can be previewed, and a
-    # decompression bomb is refused here too.
-    return imaging.Limits(
-        max_pixels=conf.MAX_IMAGE_PIXELS, max_bytes=conf.MAX_FILE_SIZE, max_frames=conf.MAX_FRAMES
-    )
 
 
 def encode_jpeg(image: Image.Image) -> bytes:

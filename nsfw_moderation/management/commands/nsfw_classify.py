@@ -14,6 +14,7 @@ from PIL import Image
 from nsfw_moderation import imaging, policy
 from nsfw_moderation.backends import Classifier, ModelUnavailable, get_backend
 from nsfw_moderation.conf import conf
+from nsfw_moderation.tasks import decode_limits
 
 #: Exit statuses, for scripts and CI.
 CLEAN = 0
@@ -93,10 +94,7 @@ def _classify_batch(files: Sequence[Path], backend: Classifier) -> list[FileResu
 def _load(path: Path) -> list[Image.Image]:
     with path.open("rb") as handle:
         data = handle.read(conf.MAX_FILE_SIZE + 1)
-    limits = imaging.Limits(
-        max_pixels=conf.MAX_IMAGE_PIXELS, max_bytes=conf.MAX_FILE_SIZE, max_frames=conf.MAX_FRAMES
-    )
-    return imaging.load_frames(data, limits)
+    return imaging.load_frames(data, decode_limits())
 
 
 def _result(path: Path, frame_scores: list[dict[str, float]], backend: Classifier) -> FileResult:

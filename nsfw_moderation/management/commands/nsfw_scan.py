@@ -99,7 +99,7 @@ class Command(BaseCommand):
         counts: Counter[str] = Counter(checked=len(chunk))
         due = []
         for obj in chunk:
-            reason = self._reason(existing.get(str(obj.pk)), _file_name(obj, field_name))
+            reason = self._reason(existing.get(str(obj.pk)), registry.file_name(obj, field_name))
             counts[reason] += 1
             if reason != "up to date":
                 due.append(obj)
@@ -129,7 +129,7 @@ class Command(BaseCommand):
         # chunk's rows are safely stored, and an interrupted scan keeps them.
         with transaction.atomic():
             for obj in objects:
-                name = _file_name(obj, field_name)
+                name = registry.file_name(obj, field_name)
                 if self.options["sync"]:
                     _reset_row(obj, field_name, name)
                 else:
@@ -281,11 +281,6 @@ def classify_queued() -> Counter[str]:
         if not counts["claimed"]:
             return totals
         totals += Counter({k: v for k, v in counts.items() if k != "claimed"})
-
-
-def _file_name(obj: models.Model, field_name: str) -> str:
-    value = getattr(obj, field_name)
-    return str(getattr(value, "name", value) or "")
 
 
 def _due(counts: Counter[str]) -> int:
