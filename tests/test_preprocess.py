@@ -11,6 +11,7 @@ from PIL import Image
 
 np = pytest.importorskip("numpy")
 
+from benchmarks.model import FALCONSAI_PROCESSOR  # noqa: E402
 from nsfw_moderation.backends.transformers import TransformersBackend  # noqa: E402
 from nsfw_moderation.preprocess import FastPreprocessor  # noqa: E402
 
@@ -140,16 +141,8 @@ def test_other_colour_modes_are_converted_to_rgb(tiny_vit):
 
 
 def base_processor(**changes) -> SimpleNamespace:
-    settings = {
-        "do_resize": True,
-        "size": {"height": 224, "width": 224},
-        "resample": 2,
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "image_mean": [0.5, 0.5, 0.5],
-        "image_std": [0.5, 0.5, 0.5],
-    }
+    # The real model's preprocessor settings, as the benchmark builds them.
+    settings = FALCONSAI_PROCESSOR
     return SimpleNamespace(**{**settings, **changes})
 
 
