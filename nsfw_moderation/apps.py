@@ -1,3 +1,5 @@
+"""Wiring at start-up: the registry from settings, the receivers, the periodic Schedule."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,11 +16,12 @@ class NsfwModerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from nsfw_moderation import actions, checks, registry, signals  # noqa: F401
+        from nsfw_moderation import checks, handlers, hooks, registry, signals  # noqa: F401
 
+        handlers.connect_registry()
         registry.load_from_settings()
-        signals.image_blocked.connect(actions.on_blocked, dispatch_uid="nsfw_moderation:blocked")
-        signals.image_reviewed.connect(actions.on_reviewed, dispatch_uid="nsfw_moderation:reviewed")
+        signals.image_blocked.connect(hooks.on_blocked, dispatch_uid="nsfw_moderation:blocked")
+        signals.image_reviewed.connect(hooks.on_reviewed, dispatch_uid="nsfw_moderation:reviewed")
         setting_changed.connect(settings_changed, dispatch_uid="nsfw_moderation:settings")
         post_migrate.connect(install_schedule, sender=self, dispatch_uid="nsfw_moderation:schedule")
 

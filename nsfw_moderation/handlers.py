@@ -1,9 +1,9 @@
 """Signal receivers that notice when a moderated file is set, changed or removed.
 
 They are connected per model, for the concrete model and each of its proxies,
-when a model is registered. They never decode an image or touch the model:
-they write one ``ModeratedImage`` row and enqueue its pk once the transaction
-commits.
+when a model is registered (:func:`connect_registry` follows the registry).
+They never decode an image or touch the model: they write one
+``ModeratedImage`` row and enqueue its pk once the transaction commits.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.apps import apps
 from django.db import models, router, transaction
 from django.db.models.signals import post_delete, post_init, post_save, pre_save
 
-from nsfw_moderation import queue, registry
+from nsfw_moderation import enqueue, registry
 from nsfw_moderation.models import ModeratedImage
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,24 @@ logger = logging.getLogger(__name__)
 # Per-instance state lives in the instance __dict__ under these keys.
 ORIGINAL_NAMES = "_nsfw_moderation_names"
 UPLOADING = "_nsfw_moderation_uploading"
+
+
+def connect_registry() -> None:
+    """Follow the registry: connect models registered so far and from now on."""
+    registry.model_registered.connect(_on_registered, dispatch_uid="nsfw_moderation:registered")
+    registry.model_unregistered.connect(
+        _on_unregistered, dispatch_uid="nsfw_moderation:unregistered"
+    )
+    for model in registry.models_registered():
+        connect(model)
+
+
+def _on_registered(sender: type[models.Model], **kwargs: Any) -> None:
+    connect(sender)
+
+
+def _on_unregistered(sender: type[models.Model], **kwargs: Any) -> None:
+    disconnect(sender)
 
 
 def connect(model: type[models.Model]) -> None:
@@ -97,7 +115,7 @@ def moderate_changes(
 
 def forget_object(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """A deleted object has nothing left to moderate."""
-    queue.withdraw(instance)
+    enqueue.withdraw(instance)
 
 
 def _submit_safely(instance: models.Model, name: str, current: str, *, known: bool) -> None:
@@ -107,9 +125,9 @@ def _submit_safely(instance: models.Model, name: str, current: str, *, known: bo
         # A savepoint: a failure here must not break the caller's transaction.
         with transaction.atomic(using=router.db_for_write(ModeratedImage)):
             if current:
-                queue.submit(instance, name, current, only_if_changed=not known)
+                enqueue.submit(instance, name, current, only_if_changed=not known)
             else:
-                queue.withdraw(instance, name)
+                enqueue.withdraw(instance, name)
     except Exception:
         logger.exception(
             "Could not queue %s.%s of %s for moderation", instance._meta.label, name, instance.pk

@@ -51,6 +51,9 @@ _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "P", "RGBa"})
 # Modes whose transparency is a single colour key in ``info`` (PNG tRNS).
 _KEYED_TRANSPARENCY_MODES = frozenset({"1", "L", "RGB"})
 
+# Not ImageOps.exif_transpose: that turns one image and raises on a damaged
+# EXIF block, while every sampled frame of an animation needs the first
+# frame's orientation, and a bad EXIF block must not cost us the picture.
 _ORIENTATION_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,

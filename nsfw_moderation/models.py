@@ -1,11 +1,15 @@
+"""The moderation state of each moderated file, and its permanent record."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models.expressions import BaseExpression
 from django.utils.translation import gettext_lazy as _
 
 
@@ -27,6 +31,50 @@ class Verdict(models.TextChoices):
     BLOCKED = "blocked", _("Blocked")
     APPROVED = "approved", _("Approved")
     REJECTED = "rejected", _("Rejected")
+
+
+def object_id_for(model: type[models.Model], pk: Any) -> str:
+    """``pk`` of a ``model`` object as ``ModeratedImage.object_id`` stores it."""
+    return str(pk)
+
+
+def row_key(model: type[models.Model], pk: Any, field_name: str) -> dict[str, Any]:
+    """The unique key of the row of one object's field, as field lookups."""
+    concrete = model._meta.concrete_model or model
+    return {
+        "content_type": ContentType.objects.get_for_model(concrete),
+        "object_id": object_id_for(concrete, pk),
+        "field_name": field_name,
+    }
+
+
+class ModeratedImageQuerySet(models.QuerySet["ModeratedImage"]):
+    def of(
+        self,
+        model: type[models.Model],
+        object_ids: Iterable[Any] | BaseExpression | models.F,
+        field_name: str | Iterable[str] | None = None,
+    ) -> ModeratedImageQuerySet:
+        """The rows of ``model`` objects with these pks (or an expression such as ``OuterRef``).
+
+        The one place that spells "the row of this object's field": the
+        content type of the concrete model, the object id as stored, the field.
+        """
+        concrete = model._meta.concrete_model or model
+        rows = self.filter(content_type=ContentType.objects.get_for_model(concrete))
+        if isinstance(object_ids, BaseExpression | models.F):  # e.g. OuterRef("pk")
+            rows = rows.filter(object_id=object_ids)
+        else:
+            rows = rows.filter(object_id__in=[object_id_for(concrete, pk) for pk in object_ids])
+        if field_name is None:
+            return rows
+        if isinstance(field_name, str):
+            return rows.filter(field_name=field_name)
+        return rows.filter(field_name__in=list(field_name))
+
+    def of_object(self, obj: models.Model, field_name: str | None = None) -> ModeratedImageQuerySet:
+        """The rows of one object (or of one of its fields)."""
+        return self.of(type(obj), [obj.pk], field_name)
 
 
 class ModeratedImage(models.Model):
@@ -100,6 +148,8 @@ class ModeratedImage(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    objects = ModeratedImageQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("moderated image")
         verbose_name_plural = _("moderated images")
@@ -119,12 +169,6 @@ class ModeratedImage(models.Model):
     def __str__(self) -> str:
         ct = self.content_type
         return f"{ct.app_label}.{ct.model}:{self.object_id}.{self.field_name}"
-
-    @property
-    def model_field(self) -> Any:
-        """The ``FileField`` this row moderates, or ``None`` if the model is gone."""
-        model = self.content_type.model_class()
-        return None if model is None else model._meta.get_field(self.field_name)
 
 
 class ModerationEvent(models.Model):
@@ -171,6 +215,39 @@ class ModerationEvent(models.Model):
         if not self._state.adding:
             raise ValueError("Moderation events are append-only: they cannot be changed.")
         super().save(*args, **kwargs)
+
+    @classmethod
+    def record(
+        cls,
+        row: ModeratedImage,
+        kind: str,
+        *,
+        verdict_before: str,
+        verdict_after: str | None = None,
+        actor: Any = None,
+        note: str = "",
+        save: bool = True,
+    ) -> ModerationEvent:
+        """The event for a change of ``row``'s verdict, saved.
+
+        Score, model and file come from ``row``; ``verdict_after`` defaults to
+        ``row.verdict``. ``actor`` counts only when it is an authenticated user. With
+        ``save=False`` the event is returned unsaved, for ``bulk_create``.
+        """
+        event = cls(
+            image=row,
+            kind=kind,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            verdict_before=verdict_before,
+            verdict_after=row.verdict if verdict_after is None else verdict_after,
+            score=row.score,
+            model_name=row.model_name,
+            file_name=row.file_name,
+            note=note,
+        )
+        if save:
+            event.save()
+        return event
 
 
 class BlockedImage(models.Model):

@@ -1,10 +1,11 @@
-"""Turn classifier scores into a verdict."""
+"""Turn classifier scores into a verdict: thresholds, unsafe labels, the worst frame."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from nsfw_moderation.conf import conf
+from nsfw_moderation.models import Verdict
 
 
 def unsafe_score(scores: Mapping[str, float]) -> float:
@@ -13,10 +14,15 @@ def unsafe_score(scores: Mapping[str, float]) -> float:
     return min(max(total, 0.0), 1.0)
 
 
+def worst_frame(frame_scores: Sequence[Mapping[str, float]]) -> tuple[int, float]:
+    """``(index, unsafe score)`` of the most unsafe frame: an animation is as unsafe as it."""
+    unsafe = [unsafe_score(scores) for scores in frame_scores]
+    worst = max(range(len(unsafe)), key=unsafe.__getitem__)
+    return worst, unsafe[worst]
+
+
 def verdict_for(score: float) -> str:
     """``blocked``, ``flagged`` or ``allowed`` for an unsafe score in [0, 1]."""
-    from nsfw_moderation.models import Verdict
-
     block = conf.BLOCK_THRESHOLD
     if block is not None and score >= block:
         return Verdict.BLOCKED
@@ -27,6 +33,4 @@ def verdict_for(score: float) -> str:
 
 def verdict_on_error() -> str:
     """The verdict of an image that could not be classified (``ON_ERROR``)."""
-    from nsfw_moderation.models import Verdict
-
     return Verdict.ALLOWED if conf.ON_ERROR == "allow" else Verdict.FLAGGED

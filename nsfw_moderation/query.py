@@ -44,14 +44,9 @@ _M = TypeVar("_M", bound=models.Model)
 SHOWN_VERDICTS = (Verdict.ALLOWED, Verdict.APPROVED)
 
 
-def show_pending() -> bool:
-    """Whether images still waiting for a verdict are shown (``SHOW_PENDING``)."""
-    return conf.SHOW_PENDING
-
-
 def shown_verdicts() -> tuple[str, ...]:
     """The verdicts under which an image is visible, given ``SHOW_PENDING``."""
-    return (*SHOWN_VERDICTS, Verdict.PENDING) if show_pending() else SHOWN_VERDICTS
+    return (*SHOWN_VERDICTS, Verdict.PENDING) if conf.SHOW_PENDING else SHOWN_VERDICTS
 
 
 def visible(queryset: models.QuerySet[_M], field_name: str) -> models.QuerySet[_M]:
@@ -91,12 +86,8 @@ def verdict_of(obj: models.Model, field_name: str) -> str:
     name = annotation_name(field_name)
     if name in obj.__dict__:
         return str(obj.__dict__[name] or "")
-    rows = ModeratedImage.objects.filter(
-        content_type__app_label=_concrete(type(obj))._meta.app_label,
-        content_type__model=_concrete(type(obj))._meta.model_name,
-        object_id=str(obj.pk),
-        field_name=field_name,
-        file_name=registry.file_name(obj, field_name),
+    rows = ModeratedImage.objects.of_object(obj, field_name).filter(
+        file_name=registry.file_name(obj, field_name)
     )
     return rows.values_list("verdict", flat=True).first() or ""
 
@@ -122,15 +113,8 @@ def _rows_for(model: type[models.Model], field_name: str) -> models.QuerySet[Mod
     """The row of the outer object's *current* file: a row for an older file does not count."""
     _check_moderated(model, field_name)
     concrete = _concrete(model)
-    # Filtering through the content type's natural key joins it into the
-    # subquery instead of costing a separate query for its id.
-    return ModeratedImage.objects.filter(
-        content_type__app_label=concrete._meta.app_label,
-        content_type__model=concrete._meta.model_name,
-        object_id=_pk_as_text(concrete),
-        field_name=field_name,
-        file_name=OuterRef(field_name),
-    )
+    rows = ModeratedImage.objects.of(concrete, _pk_as_text(concrete), field_name)
+    return rows.filter(file_name=OuterRef(field_name))
 
 
 def _pk_as_text(model: type[models.Model]) -> Any:

@@ -1,7 +1,9 @@
 """Which (model, file field) pairs are moderated.
 
 Fields come from two places: ``NSFW_MODERATION["MODELS"]`` (resolved when the
-app registry is ready) and :func:`register` calls in code.
+app registry is ready) and :func:`register` calls in code. Whoever must act on
+a change (the signal receivers in :mod:`nsfw_moderation.handlers`) listens to
+:data:`model_registered` and :data:`model_unregistered`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
+from django.dispatch import Signal
 
 from nsfw_moderation.conf import conf
+
+#: Sent with ``sender=<concrete model>`` when a model gains moderated fields.
+model_registered = Signal()
+#: Sent with ``sender=<concrete model>`` when a model stops being moderated.
+model_unregistered = Signal()
 
 _registered: dict[type[models.Model], tuple[str, ...]] = {}
 # What MODELS added, so a settings change can take exactly that back.
@@ -38,19 +46,14 @@ def register(model: type[models.Model], fields: Iterable[str]) -> None:
         n for n in names if n not in _registered.get(concrete, ())
     )
     _registered[concrete] = merged
-
-    from nsfw_moderation import handlers
-
-    handlers.connect(concrete)
+    model_registered.send(sender=concrete)
 
 
 def unregister(model: type[models.Model]) -> None:
     """Stop moderating every field of ``model`` (mainly for tests)."""
     concrete = model._meta.concrete_model or model
     if _registered.pop(concrete, None) is not None:
-        from nsfw_moderation import handlers
-
-        handlers.disconnect(concrete)
+        model_unregistered.send(sender=concrete)
 
 
 def fields_for(model: type[models.Model]) -> tuple[str, ...]:
@@ -66,6 +69,11 @@ def file_name(obj: models.Model, field_name: str) -> str:
 def name_of(value: Any) -> str:
     """A file field's value (a ``FieldFile``, a name or ``None``) as a name."""
     return str(getattr(value, "name", value) or "")
+
+
+def models_registered() -> list[type[models.Model]]:
+    """The (concrete) models with moderated fields."""
+    return list(_registered)
 
 
 def registered() -> Iterator[tuple[type[models.Model], str]]:

@@ -63,14 +63,13 @@ def decide_many(
     """Decide every decidable row of ``rows``; returns one event per decided row."""
     if verdict not in DECISIONS.values():
         raise ValueError(f"A review decides 'approved' or 'rejected', not {verdict!r}.")
-    actor = user if user is not None and user.is_authenticated else None
     with transaction.atomic():
-        decided = [_apply(row, verdict, actor, note) for row in _lock(rows)]
+        decided = [_apply(row, verdict, user, note) for row in _lock(rows)]
     for row, event in decided:
         signals.image_reviewed.send(
             sender=ModeratedImage,
             instance=row,
-            user=actor,
+            user=event.actor,
             previous_verdict=event.verdict_before,
             note=note,
         )
@@ -96,22 +95,14 @@ def _lock(
 
 
 def _apply(
-    row: ModeratedImage, verdict: str, actor: Any, note: str
+    row: ModeratedImage, verdict: str, user: Any, note: str
 ) -> tuple[ModeratedImage, ModerationEvent]:
     before = row.verdict
     row.verdict = verdict
-    row.reviewed_by = actor
     row.reviewed_at = timezone.now()
-    row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "updated_at"])
-    event = ModerationEvent.objects.create(
-        image=row,
-        kind=ModerationEvent.Kind.REVIEWED,
-        actor=actor,
-        verdict_before=before,
-        verdict_after=verdict,
-        score=row.score,
-        model_name=row.model_name,
-        file_name=row.file_name,
-        note=note,
+    event = ModerationEvent.record(
+        row, ModerationEvent.Kind.REVIEWED, verdict_before=before, actor=user, note=note
     )
+    row.reviewed_by = event.actor
+    row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "updated_at"])
     return row, event

@@ -18,8 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from nsfw_moderation.admin.moderation import PAGE_SIZE
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
-from nsfw_moderation.views import PAGE_SIZE, PREVIEW_SIZE
+from nsfw_moderation.previews import PREVIEW_SIZE
 from tests.images import image_bytes, red
 from tests.testapp.models import Document, Photo, Profile
 

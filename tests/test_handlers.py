@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 
-from nsfw_moderation import queue
+from nsfw_moderation import enqueue
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
 from tests.conftest import moderation
 from tests.images import blue, red
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record enqueued pks instead of classifying them."""
     calls: list[int] = []
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: calls.append(pk))
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: calls.append(pk))
     return calls
 
 
@@ -226,7 +226,7 @@ def test_save_never_fails_when_moderation_fails(monkeypatch, caplog):
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(queue, "submit", broken)
+    monkeypatch.setattr(enqueue, "submit", broken)
     photo = Photo.objects.create(image=red())
     assert Photo.objects.filter(pk=photo.pk).exists()
     assert "Could not queue testapp.Photo.image" in caplog.text
@@ -236,9 +236,9 @@ def test_enqueue_failure_is_logged_not_raised(monkeypatch, caplog):
     def broken(pk: int) -> None:
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(queue, "_async_task", broken)
+    monkeypatch.setattr(enqueue, "_async_task", broken)
     with override_settings(NSFW_MODERATION={"QUEUE": "django_q"}):
-        queue.enqueue(1)
+        enqueue.enqueue(1)
     assert "Could not enqueue moderated image 1" in caplog.text
 
 
@@ -249,7 +249,7 @@ def test_a_database_error_in_moderation_leaves_the_callers_transaction_usable(mo
         with connection.cursor() as cursor:
             cursor.execute("SELECT * FROM no_such_table")
 
-    monkeypatch.setattr(queue, "submit", broken_sql)
+    monkeypatch.setattr(enqueue, "submit", broken_sql)
     with transaction.atomic():
         photo = Photo.objects.create(image=red())
         # On PostgreSQL this would fail with "current transaction is aborted"

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django_q.models import OrmQ, Schedule
 
-from nsfw_moderation import queue
+from nsfw_moderation import enqueue
 from nsfw_moderation.apps import SCHEDULE_NAME, install_schedule
 from nsfw_moderation.models import ModeratedImage, Status
 from tests.conftest import moderation
@@ -40,9 +40,9 @@ def test_without_a_cluster_tasks_go_to_the_default_queue():
 
 def test_retries_and_the_periodic_job_use_the_cluster_too():
     with moderation(QUEUE="django_q", CLUSTER="moderation"):
-        queue.enqueue(1, delay=30)
+        enqueue.enqueue(1, delay=30)
         install_schedule()
-    assert Schedule.objects.get(func=queue.TASK).cluster == "moderation"
+    assert Schedule.objects.get(func=enqueue.TASK).cluster == "moderation"
     assert Schedule.objects.get(name=SCHEDULE_NAME).cluster == "moderation"
 
 

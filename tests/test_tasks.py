@@ -11,8 +11,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from nsfw_moderation import queue, signals, tasks
+from nsfw_moderation import enqueue, signals
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from nsfw_moderation.worker import outcomes, pipeline, tasks
 from tests import backends
 from tests.conftest import moderation
 from tests.images import blue, image_bytes, red
@@ -139,7 +140,7 @@ def test_model_that_cannot_load_is_retried_then_failed():
 
 def test_transient_failure_is_backed_off_on_a_real_queue(monkeypatch):
     scheduled: list[tuple[int, float]] = []
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: scheduled.append((pk, delay)))
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: scheduled.append((pk, delay)))
     photo = Photo.objects.create(image=red())
     scheduled.clear()
     with moderation(BACKEND="tests.backends.BrokenBackend", QUEUE="django_q", RETRY_DELAY=10):
@@ -156,7 +157,7 @@ def test_transient_failure_is_backed_off_on_a_real_queue(monkeypatch):
 
 
 def test_one_task_classifies_a_batch(monkeypatch):
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: None)
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
     photos = [Photo.objects.create(image=red() if i % 2 else blue()) for i in range(5)]
     first = row_of(photos[3]).pk
     assert tasks.classify(first)["done"] == 5
@@ -167,12 +168,12 @@ def test_one_task_classifies_a_batch(monkeypatch):
 
 
 def test_batch_size_limits_a_claim(monkeypatch):
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: None)
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
     for _ in range(5):
         Photo.objects.create(image=red())
     with moderation(BACKEND="tests.backends.ColourBackend", BATCH_SIZE=2):
         first = ModeratedImage.objects.order_by("-pk")[0].pk
-        rows = tasks.claim_batch(uuid.uuid4(), first=first)
+        rows = outcomes.claim_batch(uuid.uuid4(), first=first)
     assert len(rows) == 2
     assert first in [r.pk for r in rows]
 
@@ -188,14 +189,14 @@ def test_running_a_task_twice_changes_nothing(received):
 
 
 def test_stale_result_never_overwrites_a_newer_file(monkeypatch):
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: None)
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
     photo = Photo.objects.create(image=red())
     token = uuid.uuid4()
-    (claimed,) = tasks.claim_batch(token)
+    (claimed,) = outcomes.claim_batch(token)
     # The file changes while the worker is busy with the old one.
     photo.image = blue()
     photo.save()
-    outcome = tasks.process([claimed], token)
+    outcome = pipeline.process([claimed], token)
     assert outcome["stale"] == 1
     row = row_of(photo)
     assert (row.status, row.verdict, row.file_name) == (
@@ -209,7 +210,7 @@ def test_stale_result_never_overwrites_a_newer_file(monkeypatch):
 
 
 def test_deleted_file_closes_the_row(monkeypatch):
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: None)
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
     photo = Photo.objects.create(image=red())
     photo.image.storage.delete(photo.image.name)
     tasks.classify(row_of(photo).pk)
@@ -220,7 +221,7 @@ def test_deleted_file_closes_the_row(monkeypatch):
 
 
 def test_object_deleted_behind_our_back_closes_the_row(monkeypatch):
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: None)
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
     photo = Photo.objects.create(image=red())
     Photo.objects.filter(pk=photo.pk)._raw_delete(using="default")  # no signals
     tasks.classify(row_of(photo).pk)
@@ -230,10 +231,10 @@ def test_object_deleted_behind_our_back_closes_the_row(monkeypatch):
 
 def test_requeue_stale_recovers_rows_of_a_dead_worker(monkeypatch):
     enqueued: list[int] = []
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
     photo = Photo.objects.create(image=red())
     other = Photo.objects.create(image=blue())
-    tasks.claim_batch(uuid.uuid4())  # a worker claims both rows, then dies
+    outcomes.claim_batch(uuid.uuid4())  # a worker claims both rows, then dies
     long_ago = timezone.now() - timedelta(hours=1)
     ModeratedImage.objects.update(claimed_at=long_ago)
     ModeratedImage.objects.filter(object_id=str(other.pk)).update(attempts=3)
@@ -250,7 +251,7 @@ def test_requeue_stale_recovers_rows_of_a_dead_worker(monkeypatch):
 
 def test_requeue_stale_leaves_fresh_rows_alone(monkeypatch):
     enqueued: list[int] = []
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
     Photo.objects.create(image=red())
     enqueued.clear()
     assert tasks.requeue_stale() == {"failed": 0, "requeued": 0, "enqueued": 0}
@@ -263,7 +264,7 @@ def test_requeue_stale_leaves_fresh_rows_alone(monkeypatch):
 
 def test_requeue_stale_enqueues_one_task_per_batch(monkeypatch):
     enqueued: list[int] = []
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
     for i in range(5):
         Photo.objects.create(image=red(f"{i}.png"))
     enqueued.clear()
@@ -277,8 +278,8 @@ def test_requeue_resets_rows(monkeypatch):
     photo = Photo.objects.create(image=red())
     assert row_of(photo).status == Status.DONE
     enqueued: list[int] = []
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
-    assert queue.requeue(ModeratedImage.objects.all(), note="new model") == 1
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: enqueued.append(pk))
+    assert enqueue.requeue(ModeratedImage.objects.all(), note="new model") == 1
     row = row_of(photo)
     assert (row.status, row.verdict, row.score) == (Status.QUEUED, Verdict.PENDING, None)
     assert enqueued == [row.pk]
@@ -291,7 +292,7 @@ def test_requeue_resets_rows(monkeypatch):
 
 
 def test_a_bad_file_does_not_spoil_its_batch(monkeypatch):
-    monkeypatch.setattr(queue, "enqueue", lambda pk, delay=0: None)
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
     good = [Photo.objects.create(image=red(f"r{i}.png")) for i in range(3)]
     bad = Photo.objects.create(image=ContentFile(b"GIF89a broken", name="bad.gif"))
     assert tasks.classify(row_of(bad).pk) == {

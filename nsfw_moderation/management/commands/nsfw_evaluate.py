@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from nsfw_moderation import evaluation
 from nsfw_moderation.conf import conf
 from nsfw_moderation.evaluation import Confusion, Sample
-from nsfw_moderation.management.commands.nsfw_classify import (
+from nsfw_moderation.management.commands._files import (
     classify_files,
     find_files,
     load_backend_or_fail,

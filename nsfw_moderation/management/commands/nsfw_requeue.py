@@ -1,3 +1,5 @@
+"""``manage.py nsfw_requeue``: recover rows a dead worker left behind, now."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from nsfw_moderation.conf import conf
-from nsfw_moderation.tasks import requeue_stale
+from nsfw_moderation.worker.tasks import requeue_stale
 
 
 class Command(BaseCommand):

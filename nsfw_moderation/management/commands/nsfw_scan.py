@@ -7,15 +7,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.apps import apps
-from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models, transaction
 from django.utils.module_loading import import_string
 
-from nsfw_moderation import queue, registry, tasks
+from nsfw_moderation import enqueue, registry
 from nsfw_moderation.backends import ALIASES, ModelUnavailable, get_backend
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import ModeratedImage, Status
+from nsfw_moderation.models import ModeratedImage, Status, object_id_for
+from nsfw_moderation.worker import tasks
 
 RESCAN_CHOICES = ("all", "other-model", "failed")
 
@@ -99,7 +99,9 @@ class Command(BaseCommand):
         counts: Counter[str] = Counter(checked=len(chunk))
         due = []
         for obj in chunk:
-            reason = self._reason(existing.get(str(obj.pk)), registry.file_name(obj, field_name))
+            reason = self._reason(
+                existing.get(object_id_for(model, obj.pk)), registry.file_name(obj, field_name)
+            )
             counts[reason] += 1
             if reason != "up to date":
                 due.append(obj)
@@ -131,9 +133,9 @@ class Command(BaseCommand):
             for obj in objects:
                 name = registry.file_name(obj, field_name)
                 if self.options["sync"]:
-                    _reset_row(obj, field_name, name)
+                    enqueue.reset_row(obj, field_name, name)  # classified below, in this process
                 else:
-                    queue.submit(obj, field_name, name)
+                    enqueue.submit(obj, field_name, name)
 
     # -- output ---------------------------------------------------------------
 
@@ -255,22 +257,10 @@ def _chunks(
 def _existing_rows(
     model: type[models.Model], field_name: str, chunk: Sequence[models.Model]
 ) -> dict[str, dict[str, Any]]:
-    rows = ModeratedImage.objects.filter(
-        content_type=ContentType.objects.get_for_model(model),
-        field_name=field_name,
-        object_id__in=[str(obj.pk) for obj in chunk],
-    ).values("object_id", "file_name", "status", "model_name")
-    return {row["object_id"]: dict(row) for row in rows}
-
-
-def _reset_row(obj: models.Model, field_name: str, file_name: str) -> None:
-    """Like ``queue.submit`` but without enqueueing: ``--sync`` classifies the rows itself."""
-    ModeratedImage.objects.update_or_create(
-        content_type=ContentType.objects.get_for_model(obj),
-        object_id=str(obj.pk),
-        field_name=field_name,
-        defaults={**queue.FRESH, "file_name": file_name},
+    rows = ModeratedImage.objects.of(model, [obj.pk for obj in chunk], field_name).values(
+        "object_id", "file_name", "status", "model_name"
     )
+    return {row["object_id"]: dict(row) for row in rows}
 
 
 def classify_queued() -> Counter[str]:

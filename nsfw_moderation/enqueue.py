@@ -5,6 +5,9 @@
 - ``"django_q"`` (default): a django-q2 task, run by ``manage.py qcluster``.
 - ``"sync"``: classified in this process, right after the transaction commits.
   Meant for development and tests: it loads the model in the web process.
+
+Either way the task is named by its dotted path (:data:`TASK`), so this module
+never imports the worker.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import models, router, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict, row_key
 
 logger = logging.getLogger(__name__)
 
+# The stable path of the worker's entry point (an alias of
+# nsfw_moderation.worker.tasks.classify): queued tasks and Schedules name it,
+# so it must survive upgrades of the code behind it.
 TASK = "nsfw_moderation.tasks.classify"
 TASK_GROUP = "nsfw_moderation"
 
@@ -58,18 +64,19 @@ def submit(
     the current transaction commits. With ``only_if_changed``, a row that
     already covers ``file_name`` is left alone.
     """
-    lookup: dict[str, Any] = {
-        "content_type": ContentType.objects.get_for_model(obj),
-        "object_id": str(obj.pk),
-        "field_name": field_name,
-    }
-    rows = ModeratedImage.objects.filter(**lookup)
+    rows = ModeratedImage.objects.of_object(obj, field_name)
     if only_if_changed and rows.filter(file_name=file_name).exists():
         return None
-    row, _ = ModeratedImage.objects.update_or_create(
-        **lookup, defaults={**FRESH, "file_name": file_name}
-    )
+    row = reset_row(obj, field_name, file_name)
     enqueue_on_commit(row.pk)
+    return row
+
+
+def reset_row(obj: models.Model, field_name: str, file_name: str) -> ModeratedImage:
+    """The one row of ``obj.<field_name>``, created or reset to ``queued`` for ``file_name``."""
+    row, _ = ModeratedImage.objects.update_or_create(
+        **row_key(type(obj), obj.pk, field_name), defaults={**FRESH, "file_name": file_name}
+    )
     return row
 
 
@@ -79,11 +86,7 @@ def withdraw(obj: models.Model, field_name: str | None = None) -> None:
     Rows of blocked, rejected or approved images are kept: they are the record
     of a decision. Nothing is left waiting in the queue either way.
     """
-    rows = ModeratedImage.objects.filter(
-        content_type=ContentType.objects.get_for_model(obj), object_id=str(obj.pk)
-    )
-    if field_name is not None:
-        rows = rows.filter(field_name=field_name)
+    rows = ModeratedImage.objects.of_object(obj, field_name)
     # Rows carrying a decision (and their audit trail) stay as its record.
     rows.exclude(verdict__in=[Verdict.BLOCKED, Verdict.REJECTED, Verdict.APPROVED]).delete()
 
@@ -101,9 +104,7 @@ def enqueue(pk: int, *, delay: float = 0) -> None:
     """
     try:
         if conf.QUEUE == "sync":
-            from nsfw_moderation.tasks import classify
-
-            classify(pk)
+            import_string(TASK)(pk)
         elif delay > 0:
             _schedule(pk, delay)
         else:
@@ -147,24 +148,21 @@ def requeue(rows: models.QuerySet[ModeratedImage], *, user: Any = None, note: st
     reset of a verdict is recorded as a ``requeued`` event. Returns how many
     rows were queued.
     """
-    before = list(rows.values_list("pk", "verdict", "score", "model_name", "file_name"))
-    pks = [pk for pk, *_ in before]
+    before = list(rows.order_by("pk"))
+    pks = [row.pk for row in before]
     ModeratedImage.objects.filter(pk__in=pks).update(**FRESH, updated_at=timezone.now())
-    actor = user if user is not None and user.is_authenticated else None
     ModerationEvent.objects.bulk_create(
-        ModerationEvent(
-            image_id=pk,
-            kind=ModerationEvent.Kind.REQUEUED,
-            actor=actor,
-            verdict_before=verdict,
+        ModerationEvent.record(
+            row,
+            ModerationEvent.Kind.REQUEUED,
+            verdict_before=row.verdict,
             verdict_after=Verdict.PENDING,
-            score=score,
-            model_name=model_name,
-            file_name=file_name,
+            actor=user,
             note=note,
+            save=False,
         )
-        for pk, verdict, score, model_name, file_name in before
-        if verdict != Verdict.PENDING
+        for row in before
+        if row.verdict != Verdict.PENDING
     )
     for pk in pks:
         enqueue_on_commit(pk)

@@ -1,0 +1,31 @@
+"""The moderation admin, registered on the default admin site.
+
+- :mod:`~nsfw_moderation.admin.moderation`: moderated images, review queue, dashboard.
+- :mod:`~nsfw_moderation.admin.records`: moderation events and the blocklist.
+- :mod:`~nsfw_moderation.admin.host`: :class:`ModerationStatusMixin` and
+  :class:`ModeratedImageInline` for host apps' own admins.
+
+To mount the review pages on another admin site, register the same classes
+there: ``moderation_site.register(ModeratedImage, ModeratedImageAdmin)``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from nsfw_moderation.admin.host import ModeratedImageInline, ModerationStatusMixin
+from nsfw_moderation.admin.moderation import ModeratedImageAdmin
+from nsfw_moderation.admin.records import BlockedImageAdmin, ModerationEventAdmin
+from nsfw_moderation.models import BlockedImage, ModeratedImage, ModerationEvent
+
+__all__ = [
+    "BlockedImageAdmin",
+    "ModeratedImageAdmin",
+    "ModeratedImageInline",
+    "ModerationEventAdmin",
+    "ModerationStatusMixin",
+]
+
+admin.site.register(ModeratedImage, ModeratedImageAdmin)
+admin.site.register(ModerationEvent, ModerationEventAdmin)
+admin.site.register(BlockedImage, BlockedImageAdmin)

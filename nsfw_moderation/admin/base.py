@@ -1,0 +1,53 @@
+"""What the moderator pages and the host-app helpers share: the stylesheet, URLs, permission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_permission_codename
+from django.db import models
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from nsfw_moderation.models import ModeratedImage
+
+CSS = "nsfw_moderation/admin.css"
+
+
+def may_review(user: Any) -> bool:
+    """May ``user`` see previews and approve or reject images (``review_moderatedimage``)?"""
+    opts = ModeratedImage._meta
+    return bool(user.has_perm(f"{opts.app_label}.{get_permission_codename('review', opts)}"))
+
+
+def admin_url(site_name: str, model: type[models.Model], view: str, *args: Any) -> str | None:
+    """The URL of ``view`` (``"change"``, ``"review"``…) of ``model`` in admin site ``site_name``.
+
+    Reversed in that site's own namespace, so a page never links into another
+    site; ``None`` when the site does not register ``model``.
+    """
+    opts = model._meta
+    try:
+        return reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_{view}", args=args)
+    except NoReverseMatch:
+        return None
+
+
+class ReadOnlyForReviewersMixin:
+    """An inline that nobody edits and that reviewers may read."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # What a reviewer reads before (re-)deciding.
+        return super().has_view_permission(request, obj) or may_review(request.user)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

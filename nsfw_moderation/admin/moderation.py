@@ -1,0 +1,425 @@
+"""The moderator's admin for :class:`ModeratedImage`: rows, review queue, decisions, dashboard.
+
+The extra views are methods of :class:`ModeratedImageAdmin`, mounted through
+``get_urls()`` and wrapped by ``admin_site.admin_view`` (so the admin's login,
+CSRF and site context apply). They work on any admin site, not only the
+default one: every URL is reversed in ``request.current_app``, and every row
+they show or change comes from :meth:`ModeratedImageAdmin.get_queryset`, so
+an admin that scopes rows per tenant scopes the review pages too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from nsfw_moderation import enqueue, previews, review, stats
+from nsfw_moderation.admin.base import CSS, admin_url
+from nsfw_moderation.admin.forms import queue_filters
+from nsfw_moderation.admin.records import ModerationEventInline
+from nsfw_moderation.models import ModeratedImage, Verdict
+
+PAGE_SIZE = 24
+#: Where a moderator's display preferences live in their session.
+PREFERENCES_KEY = "nsfw_moderation.review"
+PREFERENCES = ("reveal_all", "grayscale")
+
+
+@dataclass
+class Card:
+    """One image in the review grid."""
+
+    row: ModeratedImage
+    preview_url: str | None
+    change_url: str | None
+    object_url: str | None
+    object_label: str
+
+
+def decided_message(count: int, verdict: str) -> str:
+    """ "N image(s) marked <verdict>." — after a decision in the queue or by an admin action."""
+    message = ngettext(
+        "%(count)d image marked %(verdict)s.", "%(count)d images marked %(verdict)s.", count
+    )
+    return message % {"count": count, "verdict": Verdict(verdict).label}
+
+
+class ModeratedImageAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "object_link",
+        "field_name",
+        "verdict",
+        "score_display",
+        "status",
+        "model_name",
+        "classified_at",
+    ]
+    list_filter = ["verdict", "status", "model_name", "content_type", "created_at"]
+    list_select_related = ["content_type"]
+    search_fields = ["file_name", "object_id", "sha256", "field_name", "error"]
+    date_hierarchy = "created_at"
+    inlines = [ModerationEventInline]
+    actions = ["approve", "reject", "reclassify"]
+    change_list_template = "nsfw_moderation/change_list.html"
+    change_form_template = "nsfw_moderation/change_form.html"
+    #: Templates of the extra views; override them like the admin's own.
+    review_queue_template = "nsfw_moderation/review_queue.html"
+    dashboard_template = "nsfw_moderation/dashboard.html"
+    readonly_fields = [
+        "content_type",
+        "object_id",
+        "object_link",
+        "field_name",
+        "file_name",
+        "sha256",
+        "status",
+        "verdict",
+        "score",
+        "scores",
+        "frame",
+        "model_name",
+        "reused_from",
+        "similar_to",
+        "phash",
+        "attempts",
+        "error",
+        "classified_at",
+        "reviewed_by",
+        "reviewed_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["object_link", "field_name", "file_name", "verdict", "status"]}),
+        (
+            gettext_lazy("Classification"),
+            {
+                "fields": [
+                    "score",
+                    "scores",
+                    "frame",
+                    "model_name",
+                    "sha256",
+                    "reused_from",
+                    "similar_to",
+                    "phash",
+                    "classified_at",
+                    "attempts",
+                    "error",
+                ]
+            },
+        ),
+        (gettext_lazy("Review"), {"fields": ["reviewed_by", "reviewed_at"]}),
+        (
+            gettext_lazy("Record"),
+            {
+                "fields": ["content_type", "object_id", "created_at", "updated_at"],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(css={"all": [CSS]})
+
+    # --- Permissions ---------------------------------------------------------
+
+    def has_review_permission(
+        self, request: HttpRequest, obj: ModeratedImage | None = None
+    ) -> bool:
+        """May the user see previews and decide (``obj``: one row, or ``None`` for any)?
+
+        Backs ``@admin.action(permissions=["review"])`` and every review view.
+        Override it (with :meth:`get_queryset`) to scope reviewing, e.g. per tenant.
+        """
+        codename = get_permission_codename("review", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A reviewer needs the row's page (its history) to decide well.
+        return super().has_view_permission(request, obj) or self.has_review_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Deleting a row would erase its audit trail and un-hide nothing safely.
+        return False
+
+    def _require_reviewer(self, request: HttpRequest) -> None:
+        if not self.has_review_permission(request):
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+
+    # --- URLs ----------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        # Named like the admin's own views: "<app>_<model>_<view>".
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("review/", self._view(self.review_queue_view), name=f"{prefix}_review"),
+            path("review/decide/", self._view(self.decide_view), name=f"{prefix}_decide"),
+            path(
+                "review/preferences/",
+                self._view(self.preferences_view),
+                name=f"{prefix}_review_preferences",
+            ),
+            path("dashboard/", self._view(self.dashboard_view), name=f"{prefix}_dashboard"),
+            path(
+                "<int:pk>/preview/",
+                # cacheable: the view sets its own, stricter, Cache-Control.
+                self._view(self.preview_view, cacheable=True),
+                name=f"{prefix}_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _view(self, view: Callable[..., HttpResponse], *, cacheable: bool = False) -> Any:
+        return self.admin_site.admin_view(view, cacheable=cacheable)
+
+    def _url(self, view: str, *args: Any) -> str:
+        url = admin_url(self.admin_site.name, self.model, view, *args)
+        assert url is not None, f"{view} is one of this admin's own views"
+        return url
+
+    def review_urls(self) -> dict[str, str]:
+        names = ("review", "decide", "dashboard", "review_preferences")
+        return {f"{name}_url": self._url(name) for name in names}
+
+    def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            **self.review_urls(),
+            **extra,
+        }
+
+    # --- Review queue ----------------------------------------------------------
+
+    @staticmethod
+    def _preferences(request: HttpRequest) -> dict[str, bool]:
+        stored = request.session.get(PREFERENCES_KEY, {})
+        return {name: bool(stored.get(name)) for name in PREFERENCES}
+
+    @method_decorator(require_GET)
+    def review_queue_view(self, request: HttpRequest) -> TemplateResponse:
+        self._require_reviewer(request)
+        visible = self.get_queryset(request)
+        form = queue_filters(request, visible)
+        rows = form.filter(visible.select_related("content_type", "reviewed_by"))
+        page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("p"))
+        context = self._context(
+            request,
+            _("Review queue"),
+            form=form,
+            page=page,
+            cards=[self._card(row) for row in page.object_list],
+            preferences=self._preferences(request),
+            decisions=review.DECISIONS,
+        )
+        return TemplateResponse(request, self.review_queue_template, context)
+
+    def _card(self, row: ModeratedImage) -> Card:
+        ct = row.content_type
+        return Card(
+            row=row,
+            preview_url=self._url("preview", row.pk),
+            change_url=self._url("change", row.pk),
+            object_url=self._object_url(row),
+            object_label=f"{ct.name} {row.object_id}",
+        )
+
+    def _object_url(self, row: ModeratedImage) -> str | None:
+        """The host object's change page in this admin site, if it has one."""
+        model = row.content_type.model_class()
+        return (
+            None
+            if model is None
+            else admin_url(self.admin_site.name, model, "change", row.object_id)
+        )
+
+    # --- Decisions and preferences ---------------------------------------------
+
+    @method_decorator(require_POST)
+    def decide_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """Approve or reject the posted rows.
+
+        A per-image button posts ``decide_one=<decision>:<pk>``; the bulk buttons
+        post ``decision=<decision>`` with the ticked ``ids``.
+        """
+        self._require_reviewer(request)
+        decision, pks = _posted_decision(request)
+        if decision is None:
+            messages.error(request, _("Choose approve or reject."))
+        elif not pks:
+            messages.warning(request, _("Select at least one image."))
+        else:
+            rows = self.get_queryset(request).filter(pk__in=pks)
+            note = request.POST.get("note", "").strip()
+            decided = self._decide(request, rows, review.DECISIONS[decision], note=note)
+            self._report_skipped(request, len(pks) - decided)
+        return HttpResponseRedirect(self._next_url(request))
+
+    @staticmethod
+    def _report_skipped(request: HttpRequest, skipped: int) -> None:
+        if skipped:
+            messages.warning(
+                request,
+                ngettext(
+                    "%(count)d image was not decided: it is missing or being classified.",
+                    "%(count)d images were not decided: they are missing or being classified.",
+                    skipped,
+                )
+                % {"count": skipped},
+            )
+
+    def _next_url(self, request: HttpRequest) -> str:
+        target = request.POST.get("next", "")
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
+        return self._url("review")
+
+    @method_decorator(require_POST)
+    def preferences_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """Remember "reveal all" and "grayscale" for this moderator's session."""
+        self._require_reviewer(request)
+        request.session[PREFERENCES_KEY] = {name: name in request.POST for name in PREFERENCES}
+        return HttpResponseRedirect(self._next_url(request))
+
+    # --- Previews ----------------------------------------------------------------
+
+    @method_decorator(require_GET)
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        self._require_reviewer(request)
+        row = get_object_or_404(self.get_queryset(request).select_related("content_type"), pk=pk)
+        data, kind = previews.preview_bytes(row)
+        response = HttpResponse(data, content_type="image/jpeg")
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Disposition"] = 'inline; filename="preview.jpg"'
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["X-Moderation-Preview"] = kind
+        return response
+
+    # --- Dashboard ---------------------------------------------------------------
+
+    @method_decorator(require_GET)
+    def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
+        self._require_reviewer(request)
+        rows = self.get_queryset(request)
+        context = self._context(
+            request,
+            _("Moderation dashboard"),
+            **stats.dashboard_stats(timezone.now(), rows),
+        )
+        return TemplateResponse(request, self.dashboard_template, context)
+
+    # --- Pages -------------------------------------------------------------------
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = {"can_review": self.has_review_permission(request), **self.review_urls()}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra = {
+            "can_review": self.has_review_permission(request),
+            "decisions": review.DECISIONS,
+            **self.review_urls(),
+        }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    # --- Actions -----------------------------------------------------------------
+
+    @admin.action(permissions=["review"], description=gettext_lazy("Approve selected images"))
+    def approve(self, request: HttpRequest, queryset: QuerySet[ModeratedImage]) -> None:
+        self._decide(request, queryset, Verdict.APPROVED)
+
+    @admin.action(permissions=["review"], description=gettext_lazy("Reject selected images"))
+    def reject(self, request: HttpRequest, queryset: QuerySet[ModeratedImage]) -> None:
+        self._decide(request, queryset, Verdict.REJECTED)
+
+    @admin.action(
+        permissions=["review"], description=gettext_lazy("Classify selected images again")
+    )
+    def reclassify(self, request: HttpRequest, queryset: QuerySet[ModeratedImage]) -> None:
+        count = enqueue.requeue(queryset, user=request.user)
+        message = ngettext(
+            "%(count)d image queued for classification.",
+            "%(count)d images queued for classification.",
+            count,
+        )
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+    def _decide(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ModeratedImage],
+        verdict: str,
+        *,
+        note: str = "",
+    ) -> int:
+        """Decide the rows the user may review; reports and returns how many were decided."""
+        events = review.decide_many(queryset, verdict, user=request.user, note=note)
+        if events:
+            self.message_user(request, decided_message(len(events), verdict), messages.SUCCESS)
+        return len(events)
+
+    # --- Columns -----------------------------------------------------------------
+
+    @admin.display(description=gettext_lazy("object"))
+    def object_link(self, obj: ModeratedImage) -> str:
+        ct = obj.content_type
+        url = self._object_url(obj)
+        if url is None:
+            return f"{ct.app_label}.{ct.model} {obj.object_id}"
+        return format_html('<a href="{}">{}.{} {}</a>', url, ct.app_label, ct.model, obj.object_id)
+
+    @admin.display(description=gettext_lazy("score"), ordering="score")
+    def score_display(self, obj: ModeratedImage) -> str:
+        return "–" if obj.score is None else f"{obj.score:.3f}"
+
+
+def _posted_decision(request: HttpRequest) -> tuple[str | None, list[int]]:
+    one = request.POST.get("decide_one", "")
+    if one:
+        decision, _sep, pk = one.partition(":")
+        return (decision if decision in review.DECISIONS else None), _int_list([pk])
+    decision = request.POST.get("decision", "")
+    pks = _int_list(request.POST.getlist("ids"))
+    return (decision if decision in review.DECISIONS else None), pks
+
+
+def _int_list(values: list[str]) -> list[int]:
+    return [int(value) for value in values if value.isdigit()]

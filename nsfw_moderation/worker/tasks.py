@@ -1,0 +1,30 @@
+"""The django-q2 entry points (named by the stable paths in :mod:`nsfw_moderation.tasks`)."""
+
+from __future__ import annotations
+
+import uuid
+
+from nsfw_moderation.worker import outcomes, pipeline
+
+
+def classify(pk: int | None = None) -> dict[str, int]:
+    """Classify row ``pk`` and, in the same pass, up to ``BATCH_SIZE - 1`` other queued rows.
+
+    Running it for a row that is already done (or claimed by another worker)
+    does nothing, so a duplicate or retried task is harmless.
+    """
+    token = uuid.uuid4()
+    rows = outcomes.claim_batch(token, first=pk)
+    if not rows:
+        return {"claimed": 0}
+    return pipeline.process(rows, token)
+
+
+def requeue_stale(older_than: float | None = None) -> dict[str, int]:
+    """Recover rows a worker dropped: killed mid-batch, or a task the broker lost.
+
+    Installed as a periodic django-q2 ``Schedule``; also run by
+    ``manage.py nsfw_requeue``. A row whose worker died ``MAX_ATTEMPTS`` times
+    is failed instead of being retried forever.
+    """
+    return outcomes.requeue_stale(older_than)
