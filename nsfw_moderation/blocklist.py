@@ -2,6 +2,9 @@
 
 - Identical bytes (same SHA-256) are classified once per model: later copies
   reuse the scores (``DEDUPLICATE``, on by default).
+- Every image a moderator rejects joins the blocklist (:class:`BlockedImage`):
+  the same bytes uploaded again are blocked at once, even after the rejected
+  object and its row are gone.
 - With ``BLOCKLIST_DISTANCE`` set, every classified image gets a perceptual hash
   (the ``imagehash`` package); a new image within that Hamming distance of a
   *rejected* image is blocked at once, linked to it for the reviewer.
@@ -10,11 +13,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple, TypeVar
 
 from PIL import Image
 
 from nsfw_moderation.conf import conf
 from nsfw_moderation.models import BlockedImage, ModeratedImage, Status, Verdict
+
+_K = TypeVar("_K")
+
+
+class Rejected(NamedTuple):
+    """A blocklist entry, by the rejected row it came from (``None`` once that row is gone)."""
+
+    image_id: int | None
 
 
 def identical(sha256: str, model_name: str, exclude: int) -> ModeratedImage | None:
@@ -40,36 +52,45 @@ def perceptual_hash(image: Image.Image) -> str:
     return str(imagehash.phash(image))
 
 
-def closest_rejected(phash: str, candidates: Iterable[tuple[int, str]]) -> int | None:
-    """The pk of the nearest rejected image within ``BLOCKLIST_DISTANCE``, if any."""
+def closest_rejected(phash: str, candidates: Iterable[tuple[_K, str]]) -> _K | None:
+    """The key of the nearest candidate hash within ``BLOCKLIST_DISTANCE``, if any."""
     limit = conf.BLOCKLIST_DISTANCE
     if limit is None or not phash:
         return None
     value = int(phash, 16)
-    best: tuple[int, int] | None = None
-    for pk, other in candidates:
+    best: tuple[int, _K] | None = None
+    for key, other in candidates:
         distance = (value ^ int(other, 16)).bit_count()
         if distance <= limit and (best is None or distance < best[0]):
-            best = (distance, pk)
+            best = (distance, key)
     return None if best is None else best[1]
 
 
-def rejected_hashes() -> list[tuple[int, str]]:
-    """``(row pk, hash)`` of every blocklisted image (loaded once per batch)."""
-    return [
-        (pk, phash)
-        for pk, phash in BlockedImage.objects.values_list("image_id", "phash")
-        if pk is not None
-    ]
+def rejected_hashes() -> list[tuple[Rejected, str]]:
+    """The blocklist's perceptual hashes (loaded once per batch).
+
+    The rejected row may be gone (its object was deleted, or its field got a
+    new file): the hash still blocks.
+    """
+    entries = BlockedImage.objects.exclude(phash="").values_list("image_id", "phash")
+    return [(Rejected(image_id), phash) for image_id, phash in entries]
+
+
+def rejected_bytes(sha256: str) -> bool:
+    """Whether a moderator rejected these exact bytes before."""
+    return bool(sha256) and BlockedImage.objects.filter(sha256=sha256).exists()
 
 
 def remember_decision(row: ModeratedImage) -> None:
-    """A rejection joins the blocklist; approving the same image again leaves it."""
-    if not row.phash:
-        return  # classified before the blocklist was switched on
+    """A rejection joins the blocklist; approving the same image again lifts it."""
+    if not (row.sha256 or row.phash):
+        return  # never decoded: nothing to recognise it by
     if row.verdict == Verdict.REJECTED:
         BlockedImage.objects.get_or_create(
-            image=row, phash=row.phash, defaults={"file_name": row.file_name}
+            image=row,
+            sha256=row.sha256,
+            phash=row.phash,
+            defaults={"file_name": row.file_name},
         )
     elif row.verdict == Verdict.APPROVED:
-        BlockedImage.objects.filter(image=row, phash=row.phash).delete()
+        BlockedImage.objects.filter(image=row, sha256=row.sha256, phash=row.phash).delete()

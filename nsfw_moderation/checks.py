@@ -169,8 +169,15 @@ def _choice_error(name: str, value: Any, choices: tuple[str, ...], check_id: str
 
 @register(Tags.compatibility)
 def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
-    names = ("BATCH_SIZE", "MAX_ATTEMPTS", "MAX_IMAGE_PIXELS", "MAX_FILE_SIZE", "MAX_FRAMES")
-    return [
+    names = (
+        "BATCH_SIZE",
+        "MAX_ATTEMPTS",
+        "MAX_IMAGE_PIXELS",
+        "MAX_FILE_SIZE",
+        "MAX_FRAMES",
+        "RECONCILE_BATCH",
+    )
+    errors: list[CheckMessage] = [
         Error(
             f"{PREFIX}['{name}'] is {getattr(conf, name)!r}; it must be a positive integer.",
             id="nsfw_moderation.E011",
@@ -178,6 +185,19 @@ def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
         for name in names
         if not _is_positive_int(getattr(conf, name))
     ]
+    return errors + [
+        Error(
+            f"{PREFIX}['{name}'] is {getattr(conf, name)!r}; it must be a positive number "
+            "of seconds.",
+            id="nsfw_moderation.E020",
+        )
+        for name in ("RETRY_DELAY", "RETRY_MAX_DELAY", "STALE_AFTER")
+        if not _is_positive_number(getattr(conf, name))
+    ]
+
+
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and value > 0
 
 
 def _is_positive_int(value: Any) -> bool:

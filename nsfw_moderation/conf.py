@@ -25,11 +25,13 @@ DEFAULTS: dict[str, Any] = {
     "CLUSTER": None,
     "MAX_ATTEMPTS": 3,
     "RETRY_DELAY": 30,
+    "RETRY_MAX_DELAY": 3600,
     "MAX_IMAGE_PIXELS": 64_000_000,
     "MAX_FILE_SIZE": 50 * 1024 * 1024,
     "MAX_FRAMES": 8,
     "ON_ERROR": "flag",
     "STALE_AFTER": 600,
+    "RECONCILE_BATCH": 1000,
     "DEDUPLICATE": True,
     "BLOCKLIST_DISTANCE": None,
     "ON_REJECT": None,
@@ -107,6 +109,14 @@ class Settings:
     @property
     def RETRY_DELAY(self) -> float:
         return self._get("RETRY_DELAY")
+
+    @property
+    def RETRY_MAX_DELAY(self) -> float:
+        return self._get("RETRY_MAX_DELAY")
+
+    @property
+    def RECONCILE_BATCH(self) -> int:
+        return self._get("RECONCILE_BATCH")
 
     @property
     def MAX_IMAGE_PIXELS(self) -> int:

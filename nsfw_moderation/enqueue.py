@@ -17,11 +17,13 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from nsfw_moderation import registry
 from nsfw_moderation.conf import conf
+from nsfw_moderation.db import moderation_db
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict, row_key
 
 logger = logging.getLogger(__name__)
@@ -68,15 +70,30 @@ def submit(
     if only_if_changed and rows.filter(file_name=file_name).exists():
         return None
     row = reset_row(obj, field_name, file_name)
-    enqueue_on_commit(row.pk)
+    enqueue_on_commit(row.pk, after=obj._state.db)
     return row
 
 
 def reset_row(obj: models.Model, field_name: str, file_name: str) -> ModeratedImage:
-    """The one row of ``obj.<field_name>``, created or reset to ``queued`` for ``file_name``."""
-    row, _ = ModeratedImage.objects.update_or_create(
-        **row_key(type(obj), obj.pk, field_name), defaults={**FRESH, "file_name": file_name}
-    )
+    """The one row of ``obj.<field_name>``, created or reset to ``queued`` for ``file_name``.
+
+    Resetting a row that had a verdict records a ``replaced`` event first: the
+    verdict of the old file stays on record.
+    """
+    key = row_key(type(obj), obj.pk, field_name)
+    with transaction.atomic(using=moderation_db()):
+        old = ModeratedImage.objects.select_for_update().filter(**key).first()
+        if old is not None and old.verdict != Verdict.PENDING:
+            ModerationEvent.record(
+                old,
+                ModerationEvent.Kind.REPLACED,
+                verdict_before=old.verdict,
+                verdict_after=Verdict.PENDING,
+                note=f"Replaced by {file_name}",
+            )
+        row, _ = ModeratedImage.objects.update_or_create(
+            **key, defaults={**FRESH, "file_name": file_name}
+        )
     return row
 
 
@@ -84,16 +101,45 @@ def withdraw(obj: models.Model, field_name: str | None = None) -> None:
     """Drop the rows of ``obj`` (or of one of its fields): nothing left to moderate.
 
     Rows of blocked, rejected or approved images are kept: they are the record
-    of a decision. Nothing is left waiting in the queue either way.
+    of a decision. The others go, each leaving a ``withdrawn`` event, and
+    nothing is left waiting in the queue.
     """
-    rows = ModeratedImage.objects.of_object(obj, field_name)
-    # Rows carrying a decision (and their audit trail) stay as its record.
-    rows.exclude(verdict__in=[Verdict.BLOCKED, Verdict.REJECTED, Verdict.APPROVED]).delete()
+    fields = registry.fields_for(type(obj)) if field_name is None else [field_name]
+    rows = ModeratedImage.objects.of_object(obj, fields).exclude(
+        verdict__in=[Verdict.BLOCKED, Verdict.REJECTED, Verdict.APPROVED]
+    )
+    note = "The object was deleted." if field_name is None else "The field was emptied."
+    with transaction.atomic(using=moderation_db()):
+        gone = list(rows.select_for_update())
+        ModerationEvent.objects.bulk_create(
+            ModerationEvent.record(
+                row,
+                ModerationEvent.Kind.WITHDRAWN,
+                verdict_before=row.verdict,
+                note=note,
+                save=False,
+            )
+            for row in gone
+        )
+        ModeratedImage.objects.filter(pk__in=[row.pk for row in gone]).delete()
 
 
-def enqueue_on_commit(pk: int) -> None:
-    using = router.db_for_write(ModeratedImage)
-    transaction.on_commit(lambda: enqueue(pk), using=using)
+def enqueue_on_commit(pk: int, *, after: str | None = None) -> None:
+    """Enqueue row ``pk`` once it is committed (and database ``after`` has committed too).
+
+    ``after`` is the host object's database: when it is not the moderation
+    database, the task waits for both transactions, so a worker never looks
+    for an object that is not committed yet, or never will be.
+    """
+    using = moderation_db()
+
+    def when_the_row_is_committed() -> None:
+        transaction.on_commit(lambda: enqueue(pk), using=using)
+
+    if after is None or after == using:
+        when_the_row_is_committed()
+    else:
+        transaction.on_commit(when_the_row_is_committed, using=after)
 
 
 def enqueue(pk: int, *, delay: float = 0) -> None:

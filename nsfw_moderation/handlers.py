@@ -1,9 +1,16 @@
 """Signal receivers that notice when a moderated file is set, changed or removed.
 
-They are connected per model, for the concrete model and each of its proxies,
-when a model is registered (:func:`connect_registry` follows the registry).
-They never decode an image or touch the model: they write one
-``ModeratedImage`` row and enqueue its pk once the transaction commits.
+They are connected per model, for the registered model, its proxies and its
+multi-table subclasses, when a model is registered (:func:`connect_registry`
+follows the registry). They never decode an image or touch the model: they
+write one ``ModeratedImage`` row and enqueue its pk once the transactions
+commit.
+
+New bytes are noticed however they arrive: a new file assigned (not yet
+stored at ``pre_save``), a different name, or a name set again after the
+object was loaded — which is what ``FieldFile.save()`` does, and on a storage
+that overwrites (``allow_overwrite``, S3's ``file_overwrite``) that name may be
+the old one.
 """
 
 from __future__ import annotations
@@ -12,17 +19,49 @@ import logging
 from typing import Any
 
 from django.apps import apps
-from django.db import models, router, transaction
+from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_delete, post_init, post_save, pre_save
 
 from nsfw_moderation import enqueue, registry
-from nsfw_moderation.models import ModeratedImage
+from nsfw_moderation.db import moderation_db, retry_when_locked
 
 logger = logging.getLogger(__name__)
 
 # Per-instance state lives in the instance __dict__ under these keys.
 ORIGINAL_NAMES = "_nsfw_moderation_names"
 UPLOADING = "_nsfw_moderation_uploading"
+NAMES_SET = "_nsfw_moderation_names_set"
+
+
+class NoticesNamesSet:
+    """Mixin for a file field's descriptor: remember a file or name set after loading.
+
+    Django's own descriptor (``FileDescriptor``) does the work; this only
+    notes the field, for :func:`note_uploads`. ``FieldFile.save()`` sets the
+    stored name (``ImageFieldFile``: the content first); a form that keeps the
+    current file sets its ``FieldFile`` back, which is not noted.
+    """
+
+    field: models.FileField
+
+    def __set__(self, instance: models.Model, value: Any) -> None:
+        super().__set__(instance, value)  # type: ignore[misc]
+        if not isinstance(value, FieldFile) and ORIGINAL_NAMES in instance.__dict__:
+            instance.__dict__.setdefault(NAMES_SET, set()).add(self.field.attname)
+
+
+def _notice_names_set(model: type[models.Model]) -> None:
+    for name in registry.fields_for(model):
+        field = model._meta.get_field(name)
+        owner = field.model
+        descriptor = owner.__dict__.get(field.attname)
+        if descriptor is None or isinstance(descriptor, NoticesNamesSet):
+            continue
+        noticing = type(
+            f"Noticing{type(descriptor).__name__}", (NoticesNamesSet, type(descriptor)), {}
+        )
+        setattr(owner, field.attname, noticing(field))
 
 
 def connect_registry() -> None:
@@ -44,7 +83,8 @@ def _on_unregistered(sender: type[models.Model], **kwargs: Any) -> None:
 
 
 def connect(model: type[models.Model]) -> None:
-    """Connect the receivers for ``model`` and its proxy models."""
+    """Connect the receivers for ``model``, its proxies and its subclasses."""
+    _notice_names_set(model)
     for sender in _senders(model):
         uid = _uid(sender)
         post_init.connect(remember_names, sender=sender, dispatch_uid=uid)
@@ -58,6 +98,10 @@ def disconnect(model: type[models.Model]) -> None:
         uid = _uid(sender)
         for signal in (post_init, pre_save, post_save, post_delete):
             signal.disconnect(sender=sender, dispatch_uid=uid)
+    # A subclass or parent that is still registered keeps its receivers.
+    for other in registry.models_registered():
+        if issubclass(other, model) or issubclass(model, other):
+            connect(other)
 
 
 def remember_names(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
@@ -76,12 +120,14 @@ def note_uploads(
 
     Such a save changes the file even if storage ends up reusing the old name.
     """
+    names_set = instance.__dict__.pop(NAMES_SET, set())
     if raw:
         return
     instance.__dict__[UPLOADING] = {
         name
         for name in registry.fields_for(sender)
-        if name in instance.__dict__ and not getattr(getattr(instance, name), "_committed", True)
+        if name in instance.__dict__
+        and (name in names_set or not getattr(getattr(instance, name), "_committed", True))
     }
 
 
@@ -94,6 +140,9 @@ def moderate_changes(
     **kwargs: Any,
 ) -> None:
     """Queue every moderated field whose file this save set or changed."""
+    # Storing an upload (FileField.pre_save) sets its name again: that is this
+    # save's own file, already handled here, not new bytes for the next save.
+    instance.__dict__.pop(NAMES_SET, None)
     if raw:
         return
     originals: dict[str, str] = instance.__dict__.setdefault(ORIGINAL_NAMES, {})
@@ -119,15 +168,19 @@ def forget_object(sender: type[models.Model], instance: models.Model, **kwargs: 
 
 
 def _submit_safely(instance: models.Model, name: str, current: str, *, known: bool) -> None:
-    # The upload must never fail because moderation failed: log and move on.
-    # A row left queued is picked up again by the stale-row sweep.
-    try:
+    # The upload must never fail because moderation failed: retry a locked
+    # database briefly, then log and move on. The periodic reconciliation
+    # finds a file that was left without a row and queues it.
+    def write() -> None:
         # A savepoint: a failure here must not break the caller's transaction.
-        with transaction.atomic(using=router.db_for_write(ModeratedImage)):
+        with transaction.atomic(using=moderation_db()):
             if current:
                 enqueue.submit(instance, name, current, only_if_changed=not known)
             else:
                 enqueue.withdraw(instance, name)
+
+    try:
+        retry_when_locked(write)
     except Exception:
         logger.exception(
             "Could not queue %s.%s of %s for moderation", instance._meta.label, name, instance.pk
@@ -135,9 +188,8 @@ def _submit_safely(instance: models.Model, name: str, current: str, *, known: bo
 
 
 def _senders(model: type[models.Model]) -> list[type[models.Model]]:
-    return [model] + [
-        m for m in apps.get_models() if m._meta.proxy and m._meta.concrete_model is model
-    ]
+    """``model``, its proxies and its multi-table subclasses (and theirs): all hold its files."""
+    return [model] + [m for m in apps.get_models() if m is not model and issubclass(m, model)]
 
 
 def _uid(sender: type[models.Model]) -> str:

@@ -84,6 +84,12 @@ class ImageDecodeError(ValueError):
     """The bytes are not an image we can safely decode."""
 
 
+class ImageRefused(ImageDecodeError):
+    """The bytes may well be an image, but decoding them is refused: too large, too
+    many pixels, a format that is not accepted. Unlike damaged bytes, a refused
+    file is never let through by a lenient setting: it is for a person to see."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_pixels: int = 64_000_000
@@ -121,7 +127,7 @@ def _check_length(data: bytes, limits: Limits) -> None:
     if not data:
         raise ImageDecodeError("The file is empty.")
     if len(data) > limits.max_bytes:
-        raise ImageDecodeError(
+        raise ImageRefused(
             f"The file is {len(data):,} bytes, over the {limits.max_bytes:,}-byte limit."
         )
 
@@ -130,9 +136,9 @@ def _as_decode_error(exc: Exception) -> ImageDecodeError:
     if isinstance(exc, UnidentifiedImageError):
         return ImageDecodeError("The file is not an image in a format we can read.")
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        return ImageDecodeError(f"The image is too large to decode safely: {exc}")
+        return ImageRefused(f"The image is too large to decode safely: {exc}")
     if isinstance(exc, MemoryError):
-        return ImageDecodeError("The image needs more memory to decode than is available.")
+        return ImageRefused("The image needs more memory to decode than is available.")
     if isinstance(exc, _DAMAGED_FILE_ERRORS):
         return ImageDecodeError(f"The image is damaged or truncated: {exc}")
     return ImageDecodeError(f"The image could not be decoded: {exc!r}")
@@ -143,7 +149,7 @@ def _decode(data: bytes, limits: Limits) -> list[Image.Image]:
     # parsers of formats we never meant to accept.
     image = Image.open(io.BytesIO(data), formats=_openable_formats())
     if image.format not in ALLOWED_FORMATS:
-        raise ImageDecodeError(f"Images in {image.format} format are not accepted.")
+        raise ImageRefused(f"Images in {image.format} format are not accepted.")
     _check_size(image, limits)
     indices = frame_indices(_affordable_frame_count(image, limits), limits.max_frames)
     return list(_frames(image, indices, limits))
@@ -168,7 +174,7 @@ def _check_size(image: Image.Image, limits: Limits) -> None:
     if width < 1 or height < 1:
         raise ImageDecodeError("The image has no pixels.")
     if width * height > limits.max_pixels:
-        raise ImageDecodeError(
+        raise ImageRefused(
             f"The image is {width}×{height} = {width * height:,} pixels, "
             f"over the {limits.max_pixels:,}-pixel limit."
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,16 +36,30 @@ class Verdict(models.TextChoices):
 
 
 def object_id_for(model: type[models.Model], pk: Any) -> str:
-    """``pk`` of a ``model`` object as ``ModeratedImage.object_id`` stores it."""
-    return str(pk)
+    """``pk`` of a ``model`` object as ``ModeratedImage.object_id`` stores it.
+
+    Canonical, whatever the caller's spelling: Django accepts
+    ``Upload(id="0123…CDEF")`` for a UUID key, which must be stored as
+    ``str(UUID)``, the way the object reads back from the database.
+    """
+    pk_field = model._meta.pk
+    assert pk_field is not None
+    return str(pk_field.to_python(pk))
+
+
+def moderated_model(model: type[models.Model], field_name: str) -> type[models.Model]:
+    """The concrete model whose table holds ``field_name`` (a parent, for subclasses)."""
+    field = model._meta.get_field(field_name)
+    owner = field.model
+    return owner._meta.concrete_model or owner
 
 
 def row_key(model: type[models.Model], pk: Any, field_name: str) -> dict[str, Any]:
     """The unique key of the row of one object's field, as field lookups."""
-    concrete = model._meta.concrete_model or model
+    owner = moderated_model(model, field_name)
     return {
-        "content_type": ContentType.objects.get_for_model(concrete),
-        "object_id": object_id_for(concrete, pk),
+        "content_type": ContentType.objects.get_for_model(owner),
+        "object_id": object_id_for(owner, pk),
         "field_name": field_name,
     }
 
@@ -53,27 +69,39 @@ class ModeratedImageQuerySet(models.QuerySet["ModeratedImage"]):
         self,
         model: type[models.Model],
         object_ids: Iterable[Any] | BaseExpression | models.F,
-        field_name: str | Iterable[str] | None = None,
+        field_name: str | Iterable[str],
     ) -> ModeratedImageQuerySet:
         """The rows of ``model`` objects with these pks (or an expression such as ``OuterRef``).
 
         The one place that spells "the row of this object's field": the
-        content type of the concrete model, the object id as stored, the field.
+        content type of the model that holds the field (a parent, for a
+        subclass; the concrete model, for a proxy), the object id as stored,
+        the field.
         """
-        concrete = model._meta.concrete_model or model
-        rows = self.filter(content_type=ContentType.objects.get_for_model(concrete))
-        if isinstance(object_ids, BaseExpression | models.F):  # e.g. OuterRef("pk")
-            rows = rows.filter(object_id=object_ids)
-        else:
-            rows = rows.filter(object_id__in=[object_id_for(concrete, pk) for pk in object_ids])
-        if field_name is None:
-            return rows
-        if isinstance(field_name, str):
-            return rows.filter(field_name=field_name)
-        return rows.filter(field_name__in=list(field_name))
+        names = [field_name] if isinstance(field_name, str) else list(field_name)
+        by_owner: dict[type[models.Model], list[str]] = {}
+        for name in names:
+            by_owner.setdefault(moderated_model(model, name), []).append(name)
+        matches = [
+            models.Q(
+                content_type=ContentType.objects.get_for_model(owner),
+                field_name__in=owned,
+                **self._object_ids(owner, object_ids),
+            )
+            for owner, owned in by_owner.items()
+        ]
+        return self.filter(functools.reduce(operator.or_, matches)) if matches else self.none()
 
-    def of_object(self, obj: models.Model, field_name: str | None = None) -> ModeratedImageQuerySet:
-        """The rows of one object (or of one of its fields)."""
+    @staticmethod
+    def _object_ids(model: type[models.Model], object_ids: Any) -> dict[str, Any]:
+        if isinstance(object_ids, BaseExpression | models.F):  # e.g. OuterRef("pk")
+            return {"object_id": object_ids}
+        return {"object_id__in": [object_id_for(model, pk) for pk in object_ids]}
+
+    def of_object(
+        self, obj: models.Model, field_name: str | Iterable[str]
+    ) -> ModeratedImageQuerySet:
+        """The rows of one object's fields."""
         return self.of(type(obj), [obj.pk], field_name)
 
 
@@ -172,20 +200,40 @@ class ModeratedImage(models.Model):
 
 
 class ModerationEvent(models.Model):
-    """Append-only audit trail: every verdict change, by a worker or a person."""
+    """Append-only audit trail: every verdict change, by a worker or a person.
+
+    An event stands alone: it names the object, field, file and bytes it is
+    about, so it outlives its row, the object and the file.
+    """
 
     class Kind(models.TextChoices):
         CLASSIFIED = "classified", _("Classified")
         FAILED = "failed", _("Failed")
         REVIEWED = "reviewed", _("Reviewed")
         REQUEUED = "requeued", _("Re-queued")
+        REPLACED = "replaced", _("File replaced")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+        DISCOVERED = "discovered", _("Found by reconciliation")
 
     image = models.ForeignKey(
         ModeratedImage,
-        on_delete=models.CASCADE,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="events",
         verbose_name=_("moderated image"),
     )
+    content_type = models.ForeignKey(
+        ContentType,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("content type"),
+    )
+    object_id = models.CharField(_("object id"), max_length=255, blank=True)
+    field_name = models.CharField(_("field"), max_length=255, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -207,6 +255,11 @@ class ModerationEvent(models.Model):
         verbose_name = _("moderation event")
         verbose_name_plural = _("moderation events")
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["content_type", "object_id", "field_name"], name="nsfw_mod_event_object_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.verdict_before} → {self.verdict_after}"
@@ -215,6 +268,9 @@ class ModerationEvent(models.Model):
         if not self._state.adding:
             raise ValueError("Moderation events are append-only: they cannot be changed.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("Moderation events are append-only: they cannot be deleted.")
 
     @classmethod
     def record(
@@ -236,6 +292,10 @@ class ModerationEvent(models.Model):
         """
         event = cls(
             image=row,
+            content_type_id=row.content_type_id,
+            object_id=row.object_id,
+            field_name=row.field_name,
+            sha256=row.sha256,
             kind=kind,
             actor=actor if actor is not None and actor.is_authenticated else None,
             verdict_before=verdict_before,
@@ -251,13 +311,15 @@ class ModerationEvent(models.Model):
 
 
 class BlockedImage(models.Model):
-    """A perceptual hash of an image a moderator rejected (``BLOCKLIST_DISTANCE``).
+    """An image a moderator rejected: its bytes (SHA-256) and its look (perceptual hash).
 
-    Kept apart from the row, so that a new upload to the same field, which
-    resets the row, cannot wash the rejected image off the blocklist.
+    Identical bytes are blocked at once; with ``BLOCKLIST_DISTANCE`` set, so
+    are look-alikes. Kept apart from the row, so that a new upload to the same
+    field, or deleting the object, cannot wash the rejected image off the list.
     """
 
-    phash = models.CharField(_("perceptual hash"), max_length=16, db_index=True)
+    phash = models.CharField(_("perceptual hash"), max_length=16, blank=True, db_index=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True, db_index=True)
     image = models.ForeignKey(
         ModeratedImage,
         on_delete=models.SET_NULL,
@@ -275,4 +337,4 @@ class BlockedImage(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.phash} ({self.file_name})"
+        return f"{self.phash or self.sha256[:16]} ({self.file_name})"

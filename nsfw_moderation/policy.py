@@ -14,6 +14,20 @@ def unsafe_score(scores: Mapping[str, float]) -> float:
     return min(max(total, 0.0), 1.0)
 
 
+def label_mismatch(labels: Sequence[str]) -> str:
+    """Why scores from a model with ``labels`` cannot be judged ("" when they can).
+
+    ``UNSAFE_LABELS`` that name none of the model's labels would score every
+    image 0 and allow it: that is a misconfiguration, never a verdict.
+    """
+    if set(conf.UNSAFE_LABELS) & set(labels):
+        return ""
+    return (
+        f"UNSAFE_LABELS {list(conf.UNSAFE_LABELS)} name none of the model's labels "
+        f"{list(labels)}: no verdict can be given. Fix NSFW_MODERATION['UNSAFE_LABELS']."
+    )
+
+
 def worst_frame(frame_scores: Sequence[Mapping[str, float]]) -> tuple[int, float]:
     """``(index, unsafe score)`` of the most unsafe frame: an animation is as unsafe as it."""
     unsafe = [unsafe_score(scores) for scores in frame_scores]

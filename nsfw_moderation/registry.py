@@ -57,8 +57,16 @@ def unregister(model: type[models.Model]) -> None:
 
 
 def fields_for(model: type[models.Model]) -> tuple[str, ...]:
-    """The moderated field names of ``model`` (or of its concrete model, for proxies)."""
-    return _registered.get(model._meta.concrete_model or model, ())
+    """The moderated field names of ``model``: its own and those it inherits.
+
+    A proxy has its concrete model's fields; a multi-table subclass also has
+    the moderated fields of its parents (it holds their files too).
+    """
+    concrete = model._meta.concrete_model or model
+    names: list[str] = []
+    for owner in [*reversed(concrete._meta.get_parent_list()), concrete]:
+        names += [name for name in _registered.get(owner, ()) if name not in names]
+    return tuple(names)
 
 
 def file_name(obj: models.Model, field_name: str) -> str:

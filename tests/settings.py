@@ -71,6 +71,7 @@ NSFW_MODERATION = {
         "testapp.Document": ["file"],
         "testapp.Slide": ["picture"],
         "testapp.Profile": ["avatar", "banner"],
+        "testapp.Member": ["avatar"],
     },
     "MODEL": TINY_MODEL_DIR,
     "DEVICE": "cpu",

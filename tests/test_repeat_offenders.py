@@ -118,11 +118,12 @@ def test_approving_lifts_the_block():
     assert row_of(Photo.objects.create(image=pattern(quality=70))).verdict != Verdict.BLOCKED
 
 
-def test_blocklist_is_off_by_default():
+def test_look_alike_matching_is_off_by_default():
     row = row_of(Photo.objects.create(image=pattern()))
     review.reject(row)
     assert row.phash == ""
-    assert not BlockedImage.objects.exists()
+    # The exact bytes join the blocklist; no perceptual hash does.
+    assert list(BlockedImage.objects.values_list("sha256", "phash")) == [(row.sha256, "")]
 
 
 hook_calls: list[tuple[int, Any]] = []

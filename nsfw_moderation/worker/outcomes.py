@@ -12,12 +12,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from nsfw_moderation import enqueue, policy, signals
 from nsfw_moderation.conf import conf
+from nsfw_moderation.db import moderation_db, retry_when_locked
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 
 logger = logging.getLogger(__name__)
@@ -26,79 +27,136 @@ logger = logging.getLogger(__name__)
 def claim_batch(token: uuid.UUID, *, first: int | None = None) -> list[ModeratedImage]:
     """Atomically mark up to ``BATCH_SIZE`` queued rows as ours (``claim_token=token``).
 
+    A row that already failed an attempt (a worker died on it, or the
+    classifier raised) is a suspect: it is claimed alone, so one bad file
+    cannot take innocent ones down with it. Fresh rows fill a batch.
+
     On PostgreSQL, ``SELECT … FOR UPDATE SKIP LOCKED`` lets workers claim
     disjoint batches without waiting on each other. Everywhere, the claiming
     ``UPDATE`` only touches rows still ``queued``, so a row can never be
     claimed twice.
     """
     now = timezone.now()
-    candidates = ModeratedImage.objects.filter(
+    using = moderation_db()
+    due = ModeratedImage.objects.filter(
         Q(retry_at__isnull=True) | Q(retry_at__lte=now), status=Status.QUEUED
-    ).order_by(_first_then_oldest(first), "updated_at", "pk")
-    with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("pk", flat=True)[: conf.BATCH_SIZE])
-        ModeratedImage.objects.filter(pk__in=ids, status=Status.QUEUED).update(
-            status=Status.PROCESSING,
-            claim_token=token,
-            claimed_at=now,
-            updated_at=now,
-            attempts=F("attempts") + 1,
-        )
+    )
+
+    def claim() -> list[int]:
+        with transaction.atomic(using=using):
+            candidates = due
+            if connections[using].features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            ids = _pick(candidates, first)
+            ModeratedImage.objects.filter(pk__in=ids, status=Status.QUEUED).update(
+                status=Status.PROCESSING,
+                claim_token=token,
+                claimed_at=now,
+                updated_at=now,
+                attempts=F("attempts") + 1,
+            )
+            return ids
+
+    retry_when_locked(claim)
     return list(ModeratedImage.objects.filter(claim_token=token).select_related("content_type"))
+
+
+def _pick(candidates: models.QuerySet[ModeratedImage], first: int | None) -> list[int]:
+    """The pks to claim: a suspect ``first`` alone, else fresh rows, else one suspect."""
+    pks = candidates.values_list("pk", flat=True)
+    if first is not None:
+        suspect = list(pks.filter(pk=first, attempts__gt=0))
+        if suspect:
+            return suspect
+    fresh = pks.filter(attempts=0).order_by(_first_then_oldest(first), "updated_at", "pk")
+    return list(fresh[: conf.BATCH_SIZE]) or list(pks.order_by("updated_at", "pk")[:1])
 
 
 def _first_then_oldest(first: int | None) -> Any:
     return Case(When(pk=first, then=Value(0)), default=Value(1)) if first else Value(1)
 
 
-def finish(row: ModeratedImage, token: uuid.UUID, **values: Any) -> str:
+def finish(row: ModeratedImage, token: uuid.UUID, *, note: str = "", **values: Any) -> str:
     """Store a final outcome, unless the row moved on while we worked (``"stale"``)."""
     values = {**values, "claim_token": None, "retry_at": None, "updated_at": timezone.now()}
-    with transaction.atomic():
-        # One conditional UPDATE is both the check and the write: it matches
-        # only while the row is still ours and still holds the same file.
-        if not _claimed(row, token).update(**values):
-            logger.info("Discarded a stale result for %s (%s)", row.pk, row.file_name)
-            return "stale"
-        before = row.verdict
-        for name, value in values.items():
-            setattr(row, name, value)
-        done = row.status == Status.DONE
-        ModerationEvent.record(
-            row,
-            ModerationEvent.Kind.CLASSIFIED if done else ModerationEvent.Kind.FAILED,
-            verdict_before=before,
-            note=row.error or _match_note(row),
-        )
+
+    def store() -> bool:
+        with transaction.atomic(using=moderation_db()):
+            # One conditional UPDATE is both the check and the write: it matches
+            # only while the row is still ours and still holds the same file.
+            if not _claimed(row, token).update(**values):
+                return False
+            before = row.verdict
+            for name, value in values.items():
+                setattr(row, name, value)
+            done = row.status == Status.DONE
+            ModerationEvent.record(
+                row,
+                ModerationEvent.Kind.CLASSIFIED if done else ModerationEvent.Kind.FAILED,
+                verdict_before=before,
+                note=row.error or note,
+            )
+            return True
+
+    if not retry_when_locked(store):
+        logger.info("Discarded a stale result for %s (%s)", row.pk, row.file_name)
+        return "stale"
     _send_signals(row)
     return str(row.status)
 
 
-def fail(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:
-    """Give the row up as ``failed`` with ``reason``; ``ON_ERROR`` picks its verdict."""
-    return finish(row, token, status=Status.FAILED, verdict=policy.verdict_on_error(), error=reason)
+def fail(
+    row: ModeratedImage, token: uuid.UUID, reason: str, *, flag: bool = False, sha256: str = ""
+) -> str:
+    """Give the row up as ``failed`` with ``reason``.
+
+    Its verdict is ``ON_ERROR``'s for content that cannot be decoded; with
+    ``flag`` (refused files, misconfiguration, rows that kept killing workers)
+    it is flagged for a person whatever ``ON_ERROR`` says.
+    """
+    verdict = Verdict.FLAGGED if flag else policy.verdict_on_error()
+    values: dict[str, Any] = {"status": Status.FAILED, "verdict": verdict, "error": reason}
+    if sha256:
+        values["sha256"] = sha256
+    return finish(row, token, **values)
 
 
 def retry_or_fail(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:
-    """Queue the row again with exponential back-off, or fail it after ``MAX_ATTEMPTS``."""
+    """Try the row again (alone, next time), or fail and flag it after ``MAX_ATTEMPTS``.
+
+    For failures that may be the file's fault, such as the classifier raising on it.
+    """
     if row.attempts >= conf.MAX_ATTEMPTS:
-        return fail(row, token, f"{reason} (gave up after {row.attempts} attempts)")
-    # Inline (sync) classification cannot wait, so it retries at once, still
-    # bounded by MAX_ATTEMPTS.
-    delay = 0 if conf.QUEUE == "sync" else conf.RETRY_DELAY * 2 ** (row.attempts - 1)
+        return fail(row, token, f"{reason} (gave up after {row.attempts} attempts)", flag=True)
+    return retry_later(row, token, reason)
+
+
+def retry_later(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:
+    """Queue the row again after an exponential back-off, capped at ``RETRY_MAX_DELAY``.
+
+    For failures of the infrastructure (the model cannot load, storage is
+    unreachable): they never become a verdict. Past ``MAX_ATTEMPTS`` the row
+    counts as stuck on the dashboard, and keeps being retried.
+    """
     now = timezone.now()
+    delay = min(conf.RETRY_DELAY * 2 ** max(row.attempts - 1, 0), conf.RETRY_MAX_DELAY)
+    # Inline (sync) classification cannot wait: it retries at once, up to
+    # MAX_ATTEMPTS; after that the row waits for `nsfw_requeue` or a worker.
+    inline = conf.QUEUE == "sync"
+    again_now = inline and row.attempts < conf.MAX_ATTEMPTS
     updated = _claimed(row, token).update(
         status=Status.QUEUED,
         error=reason,
         claim_token=None,
-        retry_at=now + timedelta(seconds=delay) if delay else None,
+        retry_at=None if again_now else now + timedelta(seconds=delay),
         updated_at=now,
     )
     if not updated:
         return "stale"
-    enqueue.enqueue(row.pk, delay=delay)
+    if again_now:
+        enqueue.enqueue(row.pk)
+    elif not inline:
+        enqueue.enqueue(row.pk, delay=delay)
     return "retrying"
 
 
@@ -107,14 +165,6 @@ def _claimed(row: ModeratedImage, token: uuid.UUID) -> models.QuerySet[Moderated
     return ModeratedImage.objects.filter(
         pk=row.pk, claim_token=token, status=Status.PROCESSING, file_name=row.file_name
     )
-
-
-def _match_note(row: ModeratedImage) -> str:
-    if row.similar_to_id:
-        return f"Looks like rejected image #{row.similar_to_id}."
-    if row.reused_from_id:
-        return f"Identical to image #{row.reused_from_id}: scores reused."
-    return ""
 
 
 def _send_signals(row: ModeratedImage) -> None:
@@ -139,16 +189,18 @@ def requeue_stale(older_than: float | None = None) -> dict[str, int]:
     waiting = ModeratedImage.objects.filter(status=Status.QUEUED, updated_at__lt=cutoff).filter(
         Q(retry_at__isnull=True) | Q(retry_at__lte=cutoff)
     )
-    waiting_pks = list(waiting.values_list("pk", flat=True))
+    waiting_pks = list(waiting.values_list("pk", "attempts"))
     # Touched, so the next sweep leaves them alone for another STALE_AFTER.
-    ModeratedImage.objects.filter(pk__in=waiting_pks).update(updated_at=now)
-    pks = reset + waiting_pks
-    # Each task claims a whole batch: one task per BATCH_SIZE rows is enough.
-    for pk in pks[:: max(1, conf.BATCH_SIZE)]:
+    ModeratedImage.objects.filter(pk__in=[pk for pk, _ in waiting_pks]).update(updated_at=now)
+    # A row whose worker died is a suspect and gets a task of its own (it is
+    # claimed alone); fresh rows are claimed by the batch: a task per BATCH_SIZE.
+    suspects = reset + [pk for pk, attempts in waiting_pks if attempts]
+    fresh = [pk for pk, attempts in waiting_pks if not attempts]
+    for pk in suspects + fresh[:: max(1, conf.BATCH_SIZE)]:
         enqueue.enqueue(pk)
-    return {"failed": len(failed), "requeued": len(reset), "enqueued": len(pks)}
+    return {"failed": len(failed), "requeued": len(reset), "enqueued": len(reset) + len(waiting_pks)}
 
 
 def _give_up(row: ModeratedImage) -> str:
     reason = f"The worker stopped while classifying this image, {row.attempts} times."
-    return fail(row, row.claim_token or uuid.uuid4(), reason)
+    return fail(row, row.claim_token or uuid.uuid4(), reason, flag=True)

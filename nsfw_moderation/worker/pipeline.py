@@ -39,6 +39,8 @@ class BatchItem:
     scores: list[dict[str, float]] = field(default_factory=list)
     phash: str = ""
     reused_from: ModeratedImage | None = None
+    #: Why a person's earlier "no" blocks this image ("" when none does).
+    rejected_because: str = ""
     similar_to: int | None = None
 
 
@@ -54,13 +56,25 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
         return counts
     try:
         backend = get_backend()
+    except ModelUnavailable as exc:
+        # Not the images' fault: they wait, however long it takes to fix.
+        logger.error("The model cannot be loaded: %s", exc)
+        for item in items:
+            _tally(counts, outcomes.retry_later(item.row, token, str(exc)))
+        return counts
+    misconfigured = policy.label_mismatch(backend.labels)
+    if misconfigured:
+        logger.error("Refusing to store verdicts: %s", misconfigured)
+        for item in items:
+            _tally(counts, outcomes.fail(item.row, token, misconfigured, flag=True))
+        return counts
+    try:
         _match_known_images(items, backend.name)
         _run_classifier(backend, [item for item in items if item.reused_from is None])
     except Exception as exc:
-        reason = _model_error_message(exc)
         logger.exception("Classifier failed on %d image(s)", len(items))
         for item in items:
-            _tally(counts, outcomes.retry_or_fail(item.row, token, reason))
+            _tally(counts, outcomes.retry_or_fail(item.row, token, f"The classifier failed: {exc!r}"))
         return counts
     for item in items:
         _tally(counts, _store_result(item, token, backend.name))
@@ -76,9 +90,9 @@ def _read(
         return storage.open_file(row)
     except storage.InputMissing as exc:
         _tally(counts, outcomes.fail(row, token, str(exc)))
-    except Exception as exc:  # storage hiccups: worth another try
+    except Exception as exc:  # storage unreachable: the file waits until it is back
         logger.warning("Could not read %s: %r", row.file_name, exc)
-        _tally(counts, outcomes.retry_or_fail(row, token, f"Could not read the file: {exc}"))
+        _tally(counts, outcomes.retry_later(row, token, f"Could not read the file: {exc}"))
     return None
 
 
@@ -93,7 +107,12 @@ def _decode_all(
     items = []
     for (row, data), frames in zip(files, results, strict=True):
         if isinstance(frames, imaging.ImageDecodeError):
-            _tally(counts, outcomes.fail(row, token, str(frames)))
+            # ON_ERROR may let damaged bytes through, never refused ones.
+            refused = isinstance(frames, imaging.ImageRefused)
+            outcome = outcomes.fail(
+                row, token, str(frames), flag=refused, sha256=imaging.sha256(data)
+            )
+            _tally(counts, outcome)
         else:
             items.append(BatchItem(row=row, sha256=imaging.sha256(data), frames=frames))
     return items
@@ -107,16 +126,25 @@ def _load(data: bytes, limits: imaging.Limits) -> list[Any] | imaging.ImageDecod
 
 
 def _match_known_images(items: list[BatchItem], model_name: str) -> None:
-    """Reuse scores of identical bytes; compare perceptual hashes with rejected images."""
+    """Reuse scores of identical bytes; recognise images a moderator rejected."""
     rejected = blocklist.rejected_hashes() if blocklist.enabled() else []
     for item in items:
         original = blocklist.identical(item.sha256, model_name, exclude=item.row.pk)
         if original is not None:
             item.reused_from = original
             item.scores = [original.scores]
+        if blocklist.rejected_bytes(item.sha256):
+            item.rejected_because = "A moderator rejected these exact bytes before."
         if blocklist.enabled():
             item.phash = blocklist.perceptual_hash(item.frames[0])
-            item.similar_to = blocklist.closest_rejected(item.phash, rejected)
+            match = blocklist.closest_rejected(item.phash, rejected)
+            if match is not None:
+                item.similar_to = match.image_id
+                item.rejected_because = item.rejected_because or (
+                    f"Looks like rejected image #{match.image_id}."
+                    if match.image_id
+                    else "Looks like an image a moderator rejected."
+                )
 
 
 def _run_classifier(backend: Classifier, items: list[BatchItem]) -> None:
@@ -136,6 +164,7 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
     return outcomes.finish(
         item.row,
         token,
+        note=_note(item),
         status=Status.DONE,
         verdict=_verdict(item, score),
         score=score,
@@ -153,18 +182,20 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
 
 def _verdict(item: BatchItem, score: float) -> str:
     # A person already said no to these bytes, or to an image that looks like them.
-    if item.similar_to is not None:
+    if item.rejected_because:
         return Verdict.BLOCKED
     if item.reused_from is not None and item.reused_from.verdict == Verdict.REJECTED:
         return Verdict.BLOCKED
     return policy.verdict_for(score)
 
 
+def _note(item: BatchItem) -> str:
+    if item.rejected_because:
+        return item.rejected_because
+    if item.reused_from is not None:
+        return f"Identical to image #{item.reused_from.pk}: scores reused."
+    return ""
+
+
 def _tally(counts: dict[str, int], outcome: str) -> None:
     counts[outcome] = counts.get(outcome, 0) + 1
-
-
-def _model_error_message(exc: Exception) -> str:
-    if isinstance(exc, ModelUnavailable):
-        return str(exc)
-    return f"The classifier failed: {exc!r}"

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.files.storage import InMemoryStorage
+from django.core.files.storage import FileSystemStorage, InMemoryStorage
 from django.db import models
 
 memory_storage = InMemoryStorage()
+# Like django-storages' S3 default (file_overwrite=True): a name is reused, not suffixed.
+overwriting_storage = FileSystemStorage(allow_overwrite=True)
 
 
 class Photo(models.Model):
@@ -21,6 +23,22 @@ class Photo(models.Model):
 class ProxyPhoto(Photo):
     class Meta:
         proxy = True
+
+
+class FeaturedPhoto(Photo):
+    """Multi-table inheritance from a moderated model: inherits its ``image``."""
+
+    headline = models.CharField(max_length=100, blank=True)
+
+
+def member_avatar(instance: Member, filename: str) -> str:
+    return f"members/{instance.pk}.png"
+
+
+class Member(models.Model):
+    """One avatar per member under a fixed name, on a storage that overwrites."""
+
+    avatar = models.ImageField(upload_to=member_avatar, storage=overwriting_storage, blank=True)
 
 
 class Document(models.Model):
