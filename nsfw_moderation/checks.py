@@ -197,7 +197,7 @@ def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
 
 
 def _is_positive_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _is_positive_int(value: Any) -> bool:

@@ -54,6 +54,7 @@ class NoticesNamesSet:
 def _notice_names_set(model: type[models.Model]) -> None:
     for name in registry.fields_for(model):
         field = model._meta.get_field(name)
+        assert isinstance(field, models.FileField)  # the registry accepts nothing else
         owner = field.model
         descriptor = owner.__dict__.get(field.attname)
         if descriptor is None or isinstance(descriptor, NoticesNamesSet):

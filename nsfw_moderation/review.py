@@ -4,6 +4,9 @@ Usable outside the admin (an API view, a management command, a shell). These
 functions do not check permissions: callers decide who may review, e.g. with
 ``user.has_perm("nsfw_moderation.review_moderatedimage")``.
 
+A decision applies to the bytes the person saw: given what they were shown
+(``seen``), a row whose file changed in the meantime is left undecided.
+
 Every decision, including a repeat one, is written to the append-only
 :class:`~nsfw_moderation.models.ModerationEvent` log and announced with the
 :data:`~nsfw_moderation.signals.image_reviewed` signal.
@@ -11,13 +14,14 @@ Every decision, including a repeat one, is written to the append-only
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
 
 from nsfw_moderation import signals
+from nsfw_moderation.db import moderation_db
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 
 #: Decision names (as used by forms, keyboard shortcuts and admin actions) → verdicts.
@@ -59,12 +63,22 @@ def decide_many(
     *,
     user: Any = None,
     note: str = "",
+    seen: Mapping[int, str] | None = None,
 ) -> list[ModerationEvent]:
-    """Decide every decidable row of ``rows``; returns one event per decided row."""
+    """Decide every decidable row of ``rows``; returns one event per decided row.
+
+    ``seen`` maps row pks to the SHA-256 of the bytes the person was shown: a
+    row whose file has changed since is not decided (see :func:`changed_since`).
+    """
     if verdict not in DECISIONS.values():
         raise ValueError(f"A review decides 'approved' or 'rejected', not {verdict!r}.")
-    with transaction.atomic():
-        decided = [_apply(row, verdict, user, note) for row in _lock(rows)]
+    seen = seen or {}
+    with transaction.atomic(using=moderation_db()):
+        decided = [
+            _apply(row, verdict, user, note)
+            for row in _lock(rows)
+            if row.sha256 == seen.get(row.pk, row.sha256)
+        ]
     for row, event in decided:
         signals.image_reviewed.send(
             sender=ModeratedImage,
@@ -74,6 +88,11 @@ def decide_many(
             note=note,
         )
     return [event for _, event in decided]
+
+
+def changed_since(rows: Iterable[ModeratedImage], seen: Mapping[int, str]) -> list[int]:
+    """The pks of ``rows`` whose bytes are no longer those the person saw."""
+    return [row.pk for row in rows if row.pk in seen and row.sha256 != seen[row.pk]]
 
 
 def _lock(

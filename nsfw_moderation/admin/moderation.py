@@ -27,7 +27,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -245,7 +245,7 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         ct = row.content_type
         return Card(
             row=row,
-            preview_url=self._url("preview", row.pk),
+            preview_url=f"{self._url('preview', row.pk)}?{urlencode({'sha256': row.sha256})}",
             change_url=self._url("change", row.pk),
             object_url=self._object_url(row),
             object_label=f"{ct.name} {row.object_id}",
@@ -277,10 +277,28 @@ class ModeratedImageAdmin(admin.ModelAdmin):
             messages.warning(request, _("Select at least one image."))
         else:
             rows = self.get_queryset(request).filter(pk__in=pks)
+            seen = _posted_seen(request)
             note = request.POST.get("note", "").strip()
-            decided = self._decide(request, rows, review.DECISIONS[decision], note=note)
-            self._report_skipped(request, len(pks) - decided)
+            decided = self._decide(request, rows, review.DECISIONS[decision], note=note, seen=seen)
+            changed = review.changed_since(rows, seen)
+            self._report_changed(request, len(changed))
+            self._report_skipped(request, len(pks) - decided - len(changed))
         return HttpResponseRedirect(self._next_url(request))
+
+    @staticmethod
+    def _report_changed(request: HttpRequest, changed: int) -> None:
+        if changed:
+            messages.warning(
+                request,
+                ngettext(
+                    "%(count)d image was not decided: its file changed after the page was "
+                    "shown. Look at it again.",
+                    "%(count)d images were not decided: their files changed after the page "
+                    "was shown. Look at them again.",
+                    changed,
+                )
+                % {"count": changed},
+            )
 
     @staticmethod
     def _report_skipped(request: HttpRequest, skipped: int) -> None:
@@ -316,7 +334,15 @@ class ModeratedImageAdmin(admin.ModelAdmin):
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         self._require_reviewer(request)
         row = get_object_or_404(self.get_queryset(request).select_related("content_type"), pk=pk)
-        data, kind = previews.preview_bytes(row)
+        if not self.has_review_permission(request, row):
+            raise PermissionDenied
+        shown = request.GET.get("sha256")
+        if shown is not None and shown != row.sha256:
+            # The page was rendered for other bytes: never show the new ones
+            # under a card the decision buttons of which mean the old ones.
+            data, kind = previews.placeholder_jpeg(), "changed"
+        else:
+            data, kind = previews.preview_bytes(row)
         response = HttpResponse(data, content_type="image/jpeg")
         response["Cache-Control"] = "private, no-store"
         response["X-Content-Type-Options"] = "nosniff"
@@ -389,9 +415,11 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         verdict: str,
         *,
         note: str = "",
+        seen: dict[int, str] | None = None,
     ) -> int:
         """Decide the rows the user may review; reports and returns how many were decided."""
-        events = review.decide_many(queryset, verdict, user=request.user, note=note)
+        rows = [row for row in queryset if self.has_review_permission(request, row)]
+        events = review.decide_many(rows, verdict, user=request.user, note=note, seen=seen)
         if events:
             self.message_user(request, decided_message(len(events), verdict), messages.SUCCESS)
         return len(events)
@@ -419,6 +447,12 @@ def _posted_decision(request: HttpRequest) -> tuple[str | None, list[int]]:
     decision = request.POST.get("decision", "")
     pks = _int_list(request.POST.getlist("ids"))
     return (decision if decision in review.DECISIONS else None), pks
+
+
+def _posted_seen(request: HttpRequest) -> dict[int, str]:
+    """``{pk: sha256}`` of the images the page showed (``seen=<pk>:<sha256>``)."""
+    pairs = (value.partition(":") for value in request.POST.getlist("seen"))
+    return {int(pk): sha256 for pk, _sep, sha256 in pairs if pk.isdigit()}
 
 
 def _int_list(values: list[str]) -> list[int]:

@@ -2,11 +2,13 @@
 
 import django.db.models.deletion
 from django.conf import settings
+from typing import Any
+
 from django.db import migrations, models
 from django.db.models import F, OuterRef, Subquery
 
 
-def copy_identity_from_rows(apps, schema_editor):
+def copy_identity_from_rows(apps: Any, schema_editor: Any) -> None:
     """Existing events learn the object, field and bytes of their row, to outlive it."""
     Event = apps.get_model("nsfw_moderation", "ModerationEvent")
     Image = apps.get_model("nsfw_moderation", "ModeratedImage")

@@ -198,7 +198,11 @@ def requeue_stale(older_than: float | None = None) -> dict[str, int]:
     fresh = [pk for pk, attempts in waiting_pks if not attempts]
     for pk in suspects + fresh[:: max(1, conf.BATCH_SIZE)]:
         enqueue.enqueue(pk)
-    return {"failed": len(failed), "requeued": len(reset), "enqueued": len(reset) + len(waiting_pks)}
+    return {
+        "failed": len(failed),
+        "requeued": len(reset),
+        "enqueued": len(reset) + len(waiting_pks),
+    }
 
 
 def _give_up(row: ModeratedImage) -> str:

@@ -74,7 +74,9 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     except Exception as exc:
         logger.exception("Classifier failed on %d image(s)", len(items))
         for item in items:
-            _tally(counts, outcomes.retry_or_fail(item.row, token, f"The classifier failed: {exc!r}"))
+            _tally(
+                counts, outcomes.retry_or_fail(item.row, token, f"The classifier failed: {exc!r}")
+            )
         return counts
     for item in items:
         _tally(counts, _store_result(item, token, backend.name))
