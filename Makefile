@@ -82,4 +82,4 @@ benchmark: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV_NEW) tests/.tiny-vit tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3*
+	rm -rf $(VENV) $(VENV_NEW) tests/.tiny-vit tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*

@@ -28,6 +28,18 @@ def database_from_env(base_dir: Path) -> dict[str, Any]:
     }
 
 
+def moderation_database(base_dir: Path) -> dict[str, Any]:
+    """A second SQLite database, for the tests that route ``nsfw_moderation`` to it."""
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get(
+            "NSFW_TEST_MODERATION_DB_NAME", str(base_dir / ".moderation-db.sqlite3")
+        ),
+        "TEST": {"NAME": str(base_dir / ".test-moderation-db.sqlite3")},
+        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+    }
+
+
 def _postgres(url: str) -> dict[str, Any]:
     parts = urlparse(url)
     name = (

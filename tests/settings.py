@@ -6,7 +6,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from tests.database import database_from_env
+from tests.database import database_from_env, moderation_database
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -55,7 +55,11 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": database_from_env(BASE_DIR)}
+DATABASES = {
+    "default": database_from_env(BASE_DIR),
+    # Used only by tests that route nsfw_moderation there (tests/routers.py).
+    "moderation": moderation_database(BASE_DIR),
+}
 
 STATIC_URL = "/static/"
 MEDIA_URL = "/media/"
