@@ -37,11 +37,12 @@ def settings_changed(setting: str, **kwargs: Any) -> None:
     registry.load_from_settings()
 
 
+# The name predates reconciliation; kept so that upgrades update the same row.
 SCHEDULE_NAME = "nsfw_moderation: re-queue stale rows"
 
 
 def install_schedule(using: str = "default", **kwargs: Any) -> None:
-    """Install the periodic job that re-queues rows a dead worker left behind."""
+    """Install the periodic maintenance: dropped rows re-queued, files without rows found."""
     from django.apps import apps
 
     from nsfw_moderation.conf import conf
@@ -53,7 +54,7 @@ def install_schedule(using: str = "default", **kwargs: Any) -> None:
     Schedule.objects.using(using).update_or_create(
         name=SCHEDULE_NAME,
         defaults={
-            "func": "nsfw_moderation.tasks.requeue_stale",
+            "func": "nsfw_moderation.tasks.maintain",
             "schedule_type": Schedule.MINUTES,
             "minutes": max(1, int(conf.STALE_AFTER // 120) or 1),
             "repeats": -1,

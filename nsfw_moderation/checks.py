@@ -14,7 +14,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.db import models
+from django.db import models, router
 from django.utils.module_loading import import_string
 
 from nsfw_moderation.backends import ALIASES
@@ -281,3 +281,51 @@ def check_on_reject(**kwargs: Any) -> list[CheckMessage]:
             id="nsfw_moderation.E017",
         )
     ]
+
+
+#: Seconds a SQLite connection should wait for another's write.
+SQLITE_MIN_TIMEOUT = 20
+#: What a SQLite database written by web processes and a worker at once needs.
+SQLITE_OPTIONS_FOR_WORKERS: dict[str, Any] = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": SQLITE_MIN_TIMEOUT,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+@register(Tags.compatibility)
+def check_sqlite_for_workers(**kwargs: Any) -> list[CheckMessage]:
+    """W003: a SQLite database shared with a worker, without the options that make it work."""
+    if conf.QUEUE != "django_q":
+        return []
+    from nsfw_moderation.models import ModeratedImage
+
+    alias = router.db_for_write(ModeratedImage)
+    database = settings.DATABASES.get(alias, {})
+    if "sqlite3" not in str(database.get("ENGINE", "")):
+        return []
+    missing = _missing_sqlite_options(database.get("OPTIONS") or {})
+    if not missing:
+        return []
+    return [
+        Warning(
+            f"The SQLite database {alias!r} is written by your web processes and the "
+            f"moderation worker at once, without {', '.join(missing)}: saves wait on each "
+            "other and some moderation rows are only written later, by reconciliation.",
+            hint=f"Set DATABASES[{alias!r}]['OPTIONS'] = {SQLITE_OPTIONS_FOR_WORKERS!r}, "
+            "or use PostgreSQL.",
+            id="nsfw_moderation.W003",
+        )
+    ]
+
+
+def _missing_sqlite_options(options: Mapping[str, Any]) -> list[str]:
+    missing = []
+    if str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
+        missing.append('transaction_mode "IMMEDIATE"')
+    timeout = options.get("timeout", 5)
+    if not isinstance(timeout, int | float) or timeout < SQLITE_MIN_TIMEOUT:
+        missing.append("a timeout of 20 s or more")
+    if "journal_mode=wal" not in str(options.get("init_command", "")).lower().replace(" ", ""):
+        missing.append("WAL journal mode")
+    return missing

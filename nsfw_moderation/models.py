@@ -338,3 +338,31 @@ class BlockedImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phash or self.sha256[:16]} ({self.file_name})"
+
+
+class ScanPosition(models.Model):
+    """Where the periodic reconciliation stopped in one moderated field's objects."""
+
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name=_("content type")
+    )
+    field_name = models.CharField(_("field"), max_length=255)
+    last_object_id = models.CharField(
+        _("last object id"),
+        max_length=255,
+        blank=True,
+        help_text=_("The next run goes on after this object; empty: from the start."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("scan position")
+        verbose_name_plural = _("scan positions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "field_name"], name="nsfw_moderation_one_position_per_field"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.content_type}.{self.field_name} after {self.last_object_id or '–'}"

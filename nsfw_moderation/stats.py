@@ -9,6 +9,7 @@ from django.db.models import Count, F, Min, Q, QuerySet
 from django.db.models.functions import Floor, TruncDate
 from django.utils import timezone
 
+from nsfw_moderation.conf import conf
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 
 HISTOGRAM_BINS = 10
@@ -22,9 +23,9 @@ def dashboard_stats(now: Any, rows: QuerySet[ModeratedImage] | None = None) -> d
         "verdict_counts": _counts(rows, "verdict", Verdict.choices),
         "status_counts": _counts(rows, "status", Status.choices),
         **_queue_depth(rows, now),
-        **_throughput(now),
+        **_throughput(now, _events_of(rows)),
         "score_histogram": score_histogram(rows),
-        "flagged_per_day": flagged_per_day(now),
+        "flagged_per_day": flagged_per_day(now, _events_of(rows)),
     }
 
 
@@ -40,15 +41,24 @@ def _queue_depth(rows: QuerySet[ModeratedImage], now: Any) -> dict[str, Any]:
         "queue_depth": waiting.count(),
         "oldest_queued_age": (now - oldest) if oldest else None,
         "awaiting_review": rows.filter(verdict=Verdict.FLAGGED).count(),
+        # Waiting on the model or storage past MAX_ATTEMPTS: retried, never decided.
+        "stuck": rows.filter(status=Status.QUEUED, attempts__gte=conf.MAX_ATTEMPTS).count(),
     }
 
 
-def _throughput(now: Any) -> dict[str, int]:
-    recent = ModerationEvent.objects.filter(created_at__gte=now - timedelta(hours=24))
+def _events_of(rows: QuerySet[ModeratedImage]) -> QuerySet[ModerationEvent]:
+    events = ModerationEvent.objects.all()
+    # An admin that scopes its rows (get_queryset, e.g. per tenant) scopes their events.
+    return events.filter(image__in=rows.values("pk")) if rows.query.has_filters() else events
+
+
+def _throughput(now: Any, events: QuerySet[ModerationEvent]) -> dict[str, int]:
+    recent = events.filter(created_at__gte=now - timedelta(hours=24))
     totals = recent.aggregate(
         classified=Count("pk", filter=Q(kind=ModerationEvent.Kind.CLASSIFIED)),
         failed=Count("pk", filter=Q(kind=ModerationEvent.Kind.FAILED)),
         reviewed=Count("pk", filter=Q(kind=ModerationEvent.Kind.REVIEWED)),
+        discovered=Count("pk", filter=Q(kind=ModerationEvent.Kind.DISCOVERED)),
     )
     return {f"{name}_24h": value for name, value in totals.items()}
 
@@ -70,12 +80,12 @@ def score_histogram(rows: QuerySet[ModeratedImage]) -> list[tuple[str, int]]:
     return [(f"{i * step:.1f}–{(i + 1) * step:.1f}", n) for i, n in enumerate(counts)]
 
 
-def flagged_per_day(now: Any) -> list[tuple[str, int]]:
+def flagged_per_day(now: Any, events: QuerySet[ModerationEvent]) -> list[tuple[str, int]]:
     """Images the classifier flagged on each of the last ``FLAGGED_DAYS`` days."""
     today = timezone.localdate(now)
     first = today - timedelta(days=FLAGGED_DAYS - 1)
     found = dict(
-        ModerationEvent.objects.filter(
+        events.filter(
             kind=ModerationEvent.Kind.CLASSIFIED,
             verdict_after=Verdict.FLAGGED,
             created_at__date__gte=first,

@@ -1,4 +1,4 @@
-"""Stable dotted paths for django-q2: ``nsfw_moderation.tasks.classify`` and ``.requeue_stale``.
+"""Stable dotted paths for django-q2: ``nsfw_moderation.tasks.classify``, ``.maintain``…
 
 Queued tasks and ``Schedule`` rows name these paths, so they outlive any move
 of the code behind them, which lives in :mod:`nsfw_moderation.worker.tasks`.
@@ -6,6 +6,6 @@ of the code behind them, which lives in :mod:`nsfw_moderation.worker.tasks`.
 
 from __future__ import annotations
 
-from nsfw_moderation.worker.tasks import classify, requeue_stale
+from nsfw_moderation.worker.tasks import classify, maintain, requeue_stale
 
-__all__ = ["classify", "requeue_stale"]
+__all__ = ["classify", "maintain", "requeue_stale"]

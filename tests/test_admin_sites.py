@@ -88,7 +88,8 @@ def test_queue_preview_decision_and_dashboard_stay_on_that_site(client, flagged_
     row = row_of(flagged_photo)
     queue = client.get(reverse(f"{PREFIX}_review"))
     assert_stays_on_the_site(queue)
-    assert reverse(f"{PREFIX}_preview", args=[row.pk]) in links(queue)
+    preview_path = reverse(f"{PREFIX}_preview", args=[row.pk])
+    assert any(url.startswith(preview_path) for url in links(queue))
     # The host object links into this site's own Photo admin.
     assert reverse("moderation:testapp_photo_change", args=[flagged_photo.pk]) in links(queue)
 

@@ -49,6 +49,9 @@ def test_project_settings_are_clean():
         ({"BLOCKLIST_DISTANCE": "6"}, ["nsfw_moderation.E015"]),
         ({"ON_REJECT": "nowhere.hook"}, ["nsfw_moderation.E017"]),
         ({"ON_REJECT": "nsfw_moderation.conf.DEFAULTS"}, ["nsfw_moderation.E017"]),
+        ({"RECONCILE_BATCH": 0}, ["nsfw_moderation.E011"]),
+        ({"RETRY_MAX_DELAY": 0}, ["nsfw_moderation.E020"]),
+        ({"STALE_AFTER": "600"}, ["nsfw_moderation.E020"]),
     ],
 )
 def test_bad_settings(changes, expected):
@@ -124,3 +127,29 @@ def test_checks_never_import_torch():
         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
     )
     assert result.returncode == 0, result.stderr
+
+
+SQLITE = "django.db.backends.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("options", "warned"),
+    [
+        ({}, True),  # Django's defaults: deferred transactions, a 5 s timeout, no WAL
+        ({"transaction_mode": "IMMEDIATE", "timeout": 30}, True),
+        (
+            {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode = WAL;",
+            },
+            False,
+        ),
+    ],
+)
+def test_sqlite_shared_with_a_worker_needs_its_options(monkeypatch, settings, options, warned):
+    monkeypatch.setitem(settings.DATABASES, "default", {"ENGINE": SQLITE, "OPTIONS": options})
+    with moderation(QUEUE="django_q"):
+        assert ("nsfw_moderation.W003" in ids()) is warned
+    with moderation(QUEUE="sync"):
+        assert "nsfw_moderation.W003" not in ids()

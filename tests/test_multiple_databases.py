@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
@@ -22,6 +23,11 @@ pytestmark = [
 
 @pytest.fixture(autouse=True)
 def _routed():
+    # Django does not follow foreign keys across databases: the moderation
+    # database needs the content types, with the same ids (see the docs).
+    ContentType.objects.get_for_model(Photo)
+    ContentType.objects.using("moderation").all().delete()
+    ContentType.objects.using("moderation").bulk_create(ContentType.objects.using("default").all())
     with override_settings(DATABASE_ROUTERS=["tests.routers.ModerationRouter"]):
         yield
 

@@ -98,7 +98,7 @@ def test_the_periodic_job_is_installed_by_migrate():
         call_command("migrate", verbosity=0)
         call_command("migrate", verbosity=0)  # idempotent
     schedule = Schedule.objects.get(name=SCHEDULE_NAME)
-    assert schedule.func == "nsfw_moderation.tasks.requeue_stale"
+    assert schedule.func == "nsfw_moderation.tasks.maintain"
     assert schedule.schedule_type == Schedule.MINUTES
     assert schedule.repeats == -1
     assert schedule.minutes == 5

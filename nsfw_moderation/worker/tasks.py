@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from nsfw_moderation import reconcile
 from nsfw_moderation.worker import outcomes, pipeline
 
 
@@ -28,3 +29,12 @@ def requeue_stale(older_than: float | None = None) -> dict[str, int]:
     is failed instead of being retried forever.
     """
     return outcomes.requeue_stale(older_than)
+
+
+def maintain() -> dict[str, int]:
+    """The periodic job: recover dropped rows, then reconcile a slice of the files.
+
+    Installed by ``migrate`` as a django-q2 ``Schedule``; also run by
+    ``manage.py nsfw_requeue``.
+    """
+    return {**outcomes.requeue_stale(), **reconcile.reconcile()}

@@ -11,10 +11,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models, transaction
 from django.utils.module_loading import import_string
 
-from nsfw_moderation import enqueue, registry
+from nsfw_moderation import enqueue, reconcile, registry
 from nsfw_moderation.backends import ALIASES, ModelUnavailable, get_backend
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import ModeratedImage, Status, object_id_for
+from nsfw_moderation.models import Status, object_id_for
 from nsfw_moderation.worker import tasks
 
 RESCAN_CHOICES = ("all", "other-model", "failed")
@@ -79,12 +79,12 @@ class Command(BaseCommand):
     # -- scanning -------------------------------------------------------------
 
     def _scan(self, model: type[models.Model], field_name: str) -> Counter[str]:
-        objects = _with_files(model, field_name)
+        objects = reconcile.with_files(model, field_name)
         label = f"{model._meta.label}.{field_name}"
         total = objects.count()
         progress = self._progress(label, total)
         counts: Counter[str] = Counter()
-        for chunk in _chunks(objects, field_name, self.options["chunk_size"]):
+        for chunk in reconcile.chunks(objects, self.options["chunk_size"]):
             chunk_counts = self._scan_chunk(model, field_name, chunk)
             counts += chunk_counts
             self._report_chunk(progress, label, counts, total, len(chunk))
@@ -95,7 +95,7 @@ class Command(BaseCommand):
     def _scan_chunk(
         self, model: type[models.Model], field_name: str, chunk: Sequence[models.Model]
     ) -> Counter[str]:
-        existing = _existing_rows(model, field_name, chunk)
+        existing = reconcile.existing_rows(model, field_name, chunk)
         counts: Counter[str] = Counter(checked=len(chunk))
         due = []
         for obj in chunk:
@@ -236,31 +236,6 @@ def _load_backend() -> Any:
         return get_backend()
     except ModelUnavailable as exc:
         raise CommandError(str(exc)) from exc
-
-
-def _with_files(model: type[models.Model], field_name: str) -> models.QuerySet[Any]:
-    empty = models.Q(**{field_name: ""}) | models.Q(**{f"{field_name}__isnull": True})
-    return model._base_manager.exclude(empty)
-
-
-def _chunks(
-    objects: models.QuerySet[Any], field_name: str, size: int
-) -> Iterator[list[models.Model]]:
-    """Chunks in pk order, each fetched by ``pk > last``: cheap at any offset, any pk type."""
-    queryset = objects.order_by("pk").only("pk", field_name)
-    chunk = list(queryset[:size])
-    while chunk:
-        yield chunk
-        chunk = list(queryset.filter(pk__gt=chunk[-1].pk)[:size])
-
-
-def _existing_rows(
-    model: type[models.Model], field_name: str, chunk: Sequence[models.Model]
-) -> dict[str, dict[str, Any]]:
-    rows = ModeratedImage.objects.of(model, [obj.pk for obj in chunk], field_name).values(
-        "object_id", "file_name", "status", "model_name"
-    )
-    return {row["object_id"]: dict(row) for row in rows}
 
 
 def classify_queued() -> Counter[str]:
