@@ -13,6 +13,7 @@ what it finds, recording a ``discovered`` event for each.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from django.db import models, transaction
 
 from nsfw_moderation import enqueue, registry
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db
+from nsfw_moderation.db import moderation_db, retry_when_locked
 from nsfw_moderation.models import (
     ModeratedImage,
     ModerationEvent,
@@ -83,7 +84,10 @@ def reconcile(budget: int | None = None) -> dict[str, int]:
     totals = {"checked": 0, "found": 0}
     for model, field_name in targets:
         share = 0 if budget == 0 else max(1, budget // len(targets))
-        checked, found = _reconcile_field(model, field_name, share)
+        # Safe to run again from its start: a locked SQLite database gets a retry.
+        checked, found = retry_when_locked(
+            functools.partial(_reconcile_field, model, field_name, share)
+        )
         totals["checked"] += checked
         totals["found"] += found
     if totals["found"]:

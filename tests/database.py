@@ -20,7 +20,11 @@ def database_from_env(base_dir: Path) -> dict[str, Any]:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": name,
         "TEST": {"NAME": str(base_dir / ".test-db.sqlite3")},
-        "OPTIONS": {
+        # NSFW_TEST_SQLITE_OPTIONS=default: Django's own defaults (deferred
+        # transactions, a 5 s timeout, no WAL), as a fresh startproject has them.
+        "OPTIONS": {}
+        if os.environ.get("NSFW_TEST_SQLITE_OPTIONS") == "default"
+        else {
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

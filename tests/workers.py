@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 class Cluster:
     """One ``qcluster`` process (and the workers it forks), in its own session."""
 
-    def __init__(self, log_path: Path, **env: str) -> None:
+    def __init__(self, log_path: Path, base_env: dict[str, str] | None = None, **env: str) -> None:
+        """``base_env``: the whole environment (default: this one, pointed at the test run's)."""
         self.log_path = log_path
-        self.env = {**os.environ, **worker_env(), **env}
+        self.env = {**(base_env or {**os.environ, **worker_env()}), **env}
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 

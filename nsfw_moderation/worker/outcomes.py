@@ -178,6 +178,11 @@ def _send_signals(row: ModeratedImage) -> None:
 
 def requeue_stale(older_than: float | None = None) -> dict[str, int]:
     """Re-queue rows claimed by a worker that died, and queued rows whose task was lost."""
+    # A sweep is safe to run again: a locked SQLite database gets a retry.
+    return retry_when_locked(lambda: _requeue_stale(older_than))
+
+
+def _requeue_stale(older_than: float | None) -> dict[str, int]:
     now = timezone.now()
     cutoff = now - timedelta(seconds=conf.STALE_AFTER if older_than is None else older_than)
     stuck = ModeratedImage.objects.filter(status=Status.PROCESSING, claimed_at__lt=cutoff)
