@@ -246,18 +246,20 @@ def report(results: Mapping[str, list[dict[str, Any]]], args: argparse.Namespace
         )
 
     whole = lambda v: f"{v:.0f}"  # noqa: E731
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     lines = [
         "<!-- uploads:start -->",
         "## Concurrent uploads: nothing lost",
         "",
-        f"`benchmarks/uploads.py --rounds {args.rounds}` on {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}. Each round: a fresh database, "
+        f"`benchmarks/uploads.py --rounds {args.rounds}` on {machine}, "
+        f"Python {platform.python_version()}. Each round: a fresh database, "
         "one `qcluster` worker (ColourBackend, so the worker writes verdicts as fast as it can), "
         "3 uploader processes × 60 saves, then `nsfw_requeue --full` (the maintenance job: "
         "reconciliation). Median of the rounds, range in brackets.",
         "",
         "| database | failed saves | save p50 (ms) | save p99 (ms) | uploads without a row "
-        "before reconciliation | reconciliation (s) | without a row after | rows not done at the end |",
+        "before reconciliation | reconciliation (s) | without a row after "
+        "| rows not done at the end |",
         "|---|---|---|---|---|---|---|---|",
     ]
     names = {
