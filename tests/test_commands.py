@@ -505,6 +505,13 @@ def test_verify_fails_with_the_reason():
     assert error.returncode == 1
 
 
+def test_verify_refuses_unsafe_labels_the_model_does_not_have(tiny_vit):
+    with moderation(UNSAFE_LABELS=["NSFW"]):
+        error = fails("nsfw_model", "verify")
+    message = str(error)
+    assert "UNSAFE_LABELS ['NSFW'] name none of the model's labels ['normal', 'nsfw']" in message
+
+
 def test_info_transformers_model(tiny_vit):
     from transformers import AutoModelForImageClassification
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image
 
+from nsfw_moderation import policy
 from nsfw_moderation.backends import Classifier, ModelUnavailable, load_backend
 from nsfw_moderation.conf import conf
 
@@ -89,6 +90,9 @@ class Command(BaseCommand):
             ("test scores", ", ".join(f"{k}={v:.3f}" for k, v in scores.items())),
         ):
             self.stdout.write(f"{name + ':':<13}{value}")
+        misconfigured = policy.label_mismatch(backend.labels)
+        if misconfigured:
+            raise CommandError(misconfigured)
         self.stdout.write(self.style.SUCCESS("OK: the model loads and classifies."))
 
     # -- info -----------------------------------------------------------------
