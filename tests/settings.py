@@ -107,9 +107,18 @@ if os.environ.get("NSFW_TEST_BROKER") == "redis":
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Worker processes log "LEVEL logger: message", so that tests can read their logs;
+# NSFW_TEST_LOG_LEVEL=INFO shows what an operator sees.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"nsfw_moderation": {"handlers": ["console"], "level": "WARNING"}},
+    "formatters": {"record": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "record"}},
+    "loggers": {
+        "nsfw_moderation": {
+            "handlers": ["console"],
+            "level": os.environ.get("NSFW_TEST_LOG_LEVEL", "WARNING"),
+        },
+        "django-q": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }

@@ -7,8 +7,10 @@ per process, on first use: in a django-q2 worker that is after the fork.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -36,6 +38,8 @@ class Classifier(Protocol):
         """One ``{label: probability}`` per image, probabilities summing to 1."""
         ...
 
+
+logger = logging.getLogger(__name__)
 
 _backend: Classifier | None = None
 _lock = threading.Lock()
@@ -65,8 +69,26 @@ def load_backend(path: str) -> Classifier:
             f"Cannot import the classifier backend {path!r}: {exc}. "
             "Install its extra, e.g. pip install 'nsfw-moderation[transformers]'."
         ) from exc
+    started = time.perf_counter()
     backend: Classifier = cls()
+    # The one line a worker logs when it starts working: what it runs, and how.
+    logger.info("Classifier ready in %.1f s: %s", time.perf_counter() - started, describe(backend))
     return backend
+
+
+def describe(backend: Classifier) -> str:
+    """Model, device, precision, threads and batch size, as far as the backend says."""
+    facts = [f"model {backend.name}"]
+    facts += [
+        f"{attribute} {getattr(backend, attribute)}"
+        for attribute in ("device", "precision")
+        if getattr(backend, attribute, None) is not None
+    ]
+    threads = getattr(backend, "threads", None)
+    if threads is not None:
+        facts.append(f"{threads} thread" if threads == 1 else f"{threads} threads")
+    facts.append(f"batch size {conf.BATCH_SIZE}")
+    return ", ".join(facts)
 
 
 def available_cores() -> int:

