@@ -12,10 +12,15 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
 # Django 6 needs Python 3.12+, for which no CPU torch wheel is at hand: that
-# suite runs everything but the transformers backend (see README).
-PYTHON_NEW ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin/python3.12) python3.12)
+# suite runs everything but the transformers backend (see README). PYTHON_NEW
+# names the interpreter; left empty, .ci/find-python looks in pyenv's versions
+# and on PATH. Without one the suite is skipped with a loud notice, and with
+# CI=true the run fails instead: the suite must never disappear silently.
+PYTHON_NEW ?=
 DJANGO_NEW ?= Django>=6.0,<6.2
 VENV_NEW ?= .venv-django6
+
+NOTICE_RULE := ================================================================================
 
 DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/nsfw_moderation
 REDIS_URL ?= redis://127.0.0.1:6379/0
@@ -68,9 +73,20 @@ pytest-postgres-redis: install browser services
 	DATABASE_URL=$(DATABASE_URL_PG) NSFW_TEST_BROKER=redis REDIS_URL=$(REDIS_URL) \
 		NSFW_TEST_CLUSTER_NAME=nsfw-tests-$$$$ $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Django 6 on Python 3.12, without torch: workers use the opennsfw backend.
-pytest-django6: browser
-	$(MAKE) $(VENV_NEW)/.installed
+# Django 6 on Python 3.12+, without torch: workers use the opennsfw backend.
+pytest-django6:
+	@python="$(PYTHON_NEW)"; python="$${python:-$$(.ci/find-python 3.12)}"; \
+	if [ -z "$$python" ]; then \
+		printf '\n%s\n%s\n%s\n%s\n\n' "$(NOTICE_RULE)" \
+			"SKIPPED: the Django 6 suite (make pytest-django6) needs Python 3.12 or newer;" \
+			"none was found in $${PYENV_ROOT:-$$HOME/.pyenv}/versions or as python3.12/3.13/3.14/python3 on PATH." \
+			"Install one, or name it: make test PYTHON_NEW=/path/to/python3.12" >&2; \
+		if [ "$$CI" = true ]; then echo "CI=true: failing, not skipping." >&2; exit 1; fi; \
+		exit 0; \
+	fi; \
+	echo "Django 6 suite on $$python"; \
+	$(MAKE) --no-print-directory browser && \
+	$(MAKE) --no-print-directory PYTHON_NEW="$$python" $(VENV_NEW)/.installed && \
 	$(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-quick: lint pytest
