@@ -20,6 +20,11 @@ PYTHON_NEW ?=
 DJANGO_NEW ?= Django>=6.0,<6.2
 VENV_NEW ?= .venv-django6
 
+# axe-core for the accessibility checks of the browser tests (tests/.axe/).
+AXE_VERSION := 4.14.1
+AXE_SHA256 := e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745
+AXE_JS := tests/.axe/$(AXE_VERSION)/axe.min.js
+
 NOTICE_RULE := ================================================================================
 
 DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/nsfw_moderation
@@ -52,9 +57,19 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=tests.settings
 
-# Browser tests drive Debian's chromium (never a downloaded browser build).
-browser:
+# Browser tests drive Debian's chromium (never a downloaded browser build) and
+# check every page with axe-core, pinned, from the npm registry.
+browser: $(AXE_JS)
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+$(AXE_JS):
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+	rm -rf $(dir $@) && mkdir -p $(dir $@)
+	cd $(dir $@) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+		&& echo "$(AXE_SHA256)  axe-core-$(AXE_VERSION).tgz" | sha256sum --check --quiet \
+		&& tar -xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js package/LICENSE \
+		&& mv package/axe.min.js axe.min.js && mv package/LICENSE LICENSE \
+		&& rm -rf package axe-core-$(AXE_VERSION).tgz
 
 # PostgreSQL and Redis run on the machine; start them if they are down.
 services:
@@ -98,4 +113,4 @@ benchmark: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV_NEW) tests/.tiny-vit tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*
+	rm -rf $(VENV) $(VENV_NEW) tests/.axe tests/.tiny-vit tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*

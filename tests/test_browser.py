@@ -1,13 +1,15 @@
 """The review UI in a real headless Chromium, against a live server.
 
-Uses Debian's ``chromium`` package; nothing is downloaded. Every image is a
-generated picture of coloured shapes.
+Uses Debian's ``chromium`` package; nothing is downloaded here. Every page is
+checked with axe-core (pinned in the Makefile, fetched by ``make browser``).
+Every image is a generated picture of coloured shapes.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,8 +21,10 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
+from nsfw_moderation import review
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 from tests.testapp.models import Photo
+from tests.workers import ROOT
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls made
 # here (fixtures, assertions) are still plain synchronous code.
@@ -30,6 +34,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 QUEUE = "/admin/nsfw_moderation/moderatedimage/review/"
 DASHBOARD = "/admin/nsfw_moderation/moderatedimage/dashboard/"
+CHANGELIST = "/admin/nsfw_moderation/moderatedimage/"
+AXE_VERSION = re.search(r"^AXE_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)[1]
+AXE = ROOT / "tests" / ".axe" / AXE_VERSION / "axe.min.js"
 PASSWORD = "correct horse battery staple"
 
 pytest_plugins = ["tests.admin_fixtures"]
@@ -61,16 +68,25 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Any, live_server: Any, make_user: Callable[..., User]) -> Iterator[Any]:
+def moderator_page(
+    browser: Any, live_server: Any, make_user: Callable[..., User], **options: Any
+) -> tuple[Any, Any]:
     make_user("moderator", "nsfw_moderation.review_moderatedimage")
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, base_url=live_server.url, **options
+    )
     page = context.new_page()
     page.goto(f"/admin/login/?next={QUEUE}")
     page.fill("#id_username", "moderator")
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(f"**{QUEUE}")
+    return context, page
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any, make_user: Callable[..., User]) -> Iterator[Any]:
+    context, page = moderator_page(browser, live_server, make_user)
     yield page
     context.close()
 
@@ -258,3 +274,72 @@ def test_screenshots(colour_backend: None, page: Any, tmp_path: Path) -> None:
     page.screenshot(path=str(directory / "dashboard.png"), full_page=True)
     assert (directory / "review-queue.png").stat().st_size > 10_000
     assert (directory / "dashboard.png").stat().st_size > 10_000
+
+
+# --- Accessibility -----------------------------------------------------------------
+
+SERIOUS = ("serious", "critical")
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.exists():
+        message = f"axe-core {AXE_VERSION} is not in {AXE.parent}: run `make browser`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return AXE.read_text()
+
+
+def serious_violations(page: Any, axe_source: str) -> list[str]:
+    """axe-core's WCAG 2 A/AA violations of impact serious or critical on ``page``."""
+    page.add_script_tag(content=axe_source)
+    assert page.evaluate("axe.version") == AXE_VERSION
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {
+            runOnly: {type: "tag", values: ["wcag2a", "wcag2aa"]},
+            resultTypes: ["violations"],
+        })).violations.map(v => ({
+            id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(" ")),
+        }))"""
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {', '.join(v['nodes'])}"
+        for v in violations
+        if v["impact"] in SERIOUS
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_serious_accessibility_violations(
+    colour_backend: None,
+    browser: Any,
+    live_server: Any,
+    make_user: Callable[..., User],
+    axe_source: str,
+    scheme: str,
+) -> None:
+    rows = upload_flagged(5)
+    ModeratedImage.objects.filter(pk=rows[1].pk).update(verdict=Verdict.BLOCKED)
+    context, page = moderator_page(browser, live_server, make_user, color_scheme=scheme)
+    moderator = User.objects.get(username="moderator")
+    review.approve(rows[2], user=moderator, note="harmless")
+    review.reject(rows[3], user=moderator, note="explicit")
+    pages = {
+        "review queue": f"{QUEUE}?verdict=",
+        "dashboard": DASHBOARD,
+        "changelist": CHANGELIST,
+        "change page": f"{CHANGELIST}{rows[3].pk}/change/",
+    }
+    found = {}
+    try:
+        page.goto(pages["review queue"])
+        verdicts = page.locator(".nsfw-card .nsfw-badge").all_inner_texts()
+        assert sorted(verdicts) == ["Approved", "Blocked", "Flagged", "Flagged", "Rejected"]
+        found["review queue"] = serious_violations(page, axe_source)
+        for name in ("dashboard", "changelist", "change page"):
+            page.goto(pages[name])
+            found[name] = serious_violations(page, axe_source)
+    finally:
+        context.close()
+    assert {name: v for name, v in found.items() if v} == {}

@@ -1,4 +1,4 @@
-"""``make test`` runs the Django 6 suite on any Python 3.12+ it finds, and never loses it silently."""
+"""`make test` runs the Django 6 suite on any Python 3.12+, and never loses it silently."""
 
 from __future__ import annotations
 
@@ -100,4 +100,3 @@ def test_without_python_312_ci_fails(older_python_only: tuple[Path, Path]):
     assert result.returncode != 0
     assert "SKIPPED: the Django 6 suite (make pytest-django6)" in result.stderr
     assert "CI=true" in result.stderr
-
