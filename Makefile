@@ -31,7 +31,7 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/nsfw_moderation
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .PHONY: install demo test test-quick lint pytest pytest-postgres-redis pytest-django6 \
-	browser services benchmark clean
+	browser gettext messages services benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,19 @@ $(AXE_JS):
 		&& mv package/axe.min.js axe.min.js && mv package/LICENSE LICENSE \
 		&& rm -rf package axe-core-$(AXE_VERSION).tgz
 
+# GNU gettext: makemessages, and the test that every catalogue is complete.
+gettext:
+	@command -v xgettext >/dev/null && command -v msgattrib >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq gettext >/dev/null; }
+
+# After adding or changing translatable strings: update every catalogue (or,
+# with LOCALE=it, start a new one), translate the new entries, then compile.
+# Run from inside the app so that only nsfw_moderation/ is searched.
+messages: install gettext
+	cd nsfw_moderation && $(abspath $(BIN))/django-admin makemessages \
+		$(if $(LOCALE),--locale $(LOCALE),--all) --no-location --no-obsolete
+	cd nsfw_moderation && $(abspath $(BIN))/django-admin compilemessages
+
 # PostgreSQL and Redis run on the machine; start them if they are down.
 services:
 	@pg_isready -q -h 127.0.0.1 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
@@ -80,11 +93,11 @@ services:
 		echo "PostgreSQL or Redis did not start" >&2; exit 1
 
 # SQLite and django-q2's ORM broker: the embedded default.
-pytest: install browser
+pytest: install browser gettext
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The same suite on PostgreSQL, every worker test on the Redis broker.
-pytest-postgres-redis: install browser services
+pytest-postgres-redis: install browser gettext services
 	DATABASE_URL=$(DATABASE_URL_PG) NSFW_TEST_BROKER=redis REDIS_URL=$(REDIS_URL) \
 		NSFW_TEST_CLUSTER_NAME=nsfw-tests-$$$$ $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -100,7 +113,7 @@ pytest-django6:
 		exit 0; \
 	fi; \
 	echo "Django 6 suite on $$python"; \
-	$(MAKE) --no-print-directory browser && \
+	$(MAKE) --no-print-directory browser gettext && \
 	$(MAKE) --no-print-directory PYTHON_NEW="$$python" $(VENV_NEW)/.installed && \
 	$(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS)
 
