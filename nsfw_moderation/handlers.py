@@ -16,6 +16,7 @@ the old one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.apps import apps
@@ -121,7 +122,7 @@ def note_uploads(
 
     Such a save changes the file even if storage ends up reusing the old name.
     """
-    names_set = instance.__dict__.pop(NAMES_SET, set())
+    names_set = _take_names_set(instance, kwargs.get("update_fields"))
     if raw:
         return
     instance.__dict__[UPLOADING] = {
@@ -130,6 +131,20 @@ def note_uploads(
         if name in instance.__dict__
         and (name in names_set or not getattr(getattr(instance, name), "_committed", True))
     }
+
+
+def _take_names_set(instance: models.Model, update_fields: Iterable[str] | None) -> set[str]:
+    """The fields noted by :class:`NoticesNamesSet` that this save stores.
+
+    A field the save leaves out (``update_fields``) keeps its note for a later save.
+    """
+    noted: set[str] = instance.__dict__.pop(NAMES_SET, set())
+    if update_fields is None:
+        return noted
+    saved = set(update_fields)
+    if noted - saved:
+        instance.__dict__[NAMES_SET] = noted - saved
+    return noted & saved
 
 
 def moderate_changes(
@@ -143,7 +158,7 @@ def moderate_changes(
     """Queue every moderated field whose file this save set or changed."""
     # Storing an upload (FileField.pre_save) sets its name again: that is this
     # save's own file, already handled here, not new bytes for the next save.
-    instance.__dict__.pop(NAMES_SET, None)
+    _take_names_set(instance, update_fields)
     if raw:
         return
     originals: dict[str, str] = instance.__dict__.setdefault(ORIGINAL_NAMES, {})
@@ -159,16 +174,27 @@ def moderate_changes(
             not created and (name in uploading or originals.get(name) != current)
         )
         if changed:
-            _submit_safely(instance, name, current, known=name in originals)
+            # A field loaded now (deferred before) may hold the file its row
+            # names: unchanged, unless new bytes were stored under that name.
+            only_if_changed = name not in originals and name not in uploading
+            _submit_safely(instance, name, current, only_if_changed=only_if_changed)
         originals[name] = current
 
 
 def forget_object(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    """A deleted object has nothing left to moderate."""
-    enqueue.withdraw(instance)
+    """A deleted object has nothing left to moderate (its decided rows stay as records)."""
+    # A delete must not fail because moderation failed either.
+    try:
+        retry_when_locked(lambda: enqueue.withdraw(instance))
+    except Exception:
+        logger.exception(
+            "Could not withdraw %s %s from moderation", instance._meta.label, instance.pk
+        )
 
 
-def _submit_safely(instance: models.Model, name: str, current: str, *, known: bool) -> None:
+def _submit_safely(
+    instance: models.Model, name: str, current: str, *, only_if_changed: bool
+) -> None:
     # The upload must never fail because moderation failed: retry a locked
     # database briefly, then log and move on. The periodic reconciliation
     # finds a file that was left without a row and queues it.
@@ -176,7 +202,7 @@ def _submit_safely(instance: models.Model, name: str, current: str, *, known: bo
         # A savepoint: a failure here must not break the caller's transaction.
         with transaction.atomic(using=moderation_db()):
             if current:
-                enqueue.submit(instance, name, current, only_if_changed=not known)
+                enqueue.submit(instance, name, current, only_if_changed=only_if_changed)
             else:
                 enqueue.withdraw(instance, name)
 

@@ -68,6 +68,25 @@ def test_assignment_and_save_under_the_same_name_is_moderated_again():
     assert row_of(member, "avatar").verdict == Verdict.FLAGGED
 
 
+def test_fieldfile_save_on_a_deferred_field_under_the_same_name_is_moderated_again():
+    member = Member.objects.create()
+    member.avatar.save("me.png", blue())
+    deferred = Member.objects.only("id").get(pk=member.pk)
+    deferred.avatar.save("me.png", red())
+    assert row_of(member, "avatar").verdict == Verdict.FLAGGED
+
+
+def test_new_bytes_left_out_of_update_fields_are_moderated_by_the_next_save():
+    member = Member.objects.create()
+    member.avatar.save("me.png", blue())
+    member.avatar.save("me.png", red(), save=False)
+    member.nickname = "later"
+    member.save(update_fields=["nickname"])  # the avatar's new bytes are not saved here…
+    assert row_of(member, "avatar").verdict == Verdict.ALLOWED
+    member.save()  # …but here
+    assert row_of(member, "avatar").verdict == Verdict.FLAGGED
+
+
 class MemberForm(forms.ModelForm):
     class Meta:
         model = Member

@@ -38,6 +38,7 @@ def member_avatar(instance: Member, filename: str) -> str:
 class Member(models.Model):
     """One avatar per member under a fixed name, on a storage that overwrites."""
 
+    nickname = models.CharField(max_length=50, blank=True)
     avatar = models.ImageField(upload_to=member_avatar, storage=overwriting_storage, blank=True)
 
 

@@ -25,6 +25,7 @@ class Migration(migrations.Migration):
             name='Member',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('nickname', models.CharField(blank=True, max_length=50)),
                 ('avatar', models.ImageField(blank=True, storage=django.core.files.storage.FileSystemStorage(allow_overwrite=True), upload_to=tests.testapp.models.member_avatar)),
             ],
         ),
