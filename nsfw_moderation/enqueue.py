@@ -48,6 +48,7 @@ FRESH: dict[str, Any] = {
     "similar_to": None,
     "error": "",
     "attempts": 0,
+    "waits": 0,
     "claim_token": None,
     "claimed_at": None,
     "retry_at": None,
@@ -194,22 +195,24 @@ def requeue(rows: models.QuerySet[ModeratedImage], *, user: Any = None, note: st
     reset of a verdict is recorded as a ``requeued`` event. Returns how many
     rows were queued.
     """
-    before = list(rows.order_by("pk"))
-    pks = [row.pk for row in before]
-    ModeratedImage.objects.filter(pk__in=pks).update(**FRESH, updated_at=timezone.now())
-    ModerationEvent.objects.bulk_create(
-        ModerationEvent.record(
-            row,
-            ModerationEvent.Kind.REQUEUED,
-            verdict_before=row.verdict,
-            verdict_after=Verdict.PENDING,
-            actor=user,
-            note=note,
-            save=False,
+    with transaction.atomic(using=moderation_db()):
+        # Under a lock: the verdict "before" must be the one replaced.
+        before = list(ModeratedImage.objects.select_for_update().filter(pk__in=rows.values("pk")))
+        pks = [row.pk for row in before]
+        ModeratedImage.objects.filter(pk__in=pks).update(**FRESH, updated_at=timezone.now())
+        ModerationEvent.objects.bulk_create(
+            ModerationEvent.record(
+                row,
+                ModerationEvent.Kind.REQUEUED,
+                verdict_before=row.verdict,
+                verdict_after=Verdict.PENDING,
+                actor=user,
+                note=note,
+                save=False,
+            )
+            for row in before
+            if row.verdict != Verdict.PENDING
         )
-        for row in before
-        if row.verdict != Verdict.PENDING
-    )
-    for pk in pks:
-        enqueue_on_commit(pk)
+        for pk in pks:
+            enqueue_on_commit(pk)
     return len(pks)

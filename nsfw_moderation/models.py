@@ -157,7 +157,16 @@ class ModeratedImage(models.Model):
         help_text=_("For animated images: the index of the frame that scored highest."),
     )
 
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    attempts = models.PositiveIntegerField(
+        _("attempts"),
+        default=0,
+        help_text=_("Classifications tried: the file may be the reason any of them failed."),
+    )
+    waits = models.PositiveIntegerField(
+        _("waits"),
+        default=0,
+        help_text=_("Retries while the model or the storage was unavailable."),
+    )
     error = models.TextField(_("error"), blank=True)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -197,6 +206,16 @@ class ModeratedImage(models.Model):
     def __str__(self) -> str:
         ct = self.content_type
         return f"{ct.app_label}.{ct.model}:{self.object_id}.{self.field_name}"
+
+
+class ModerationEventQuerySet(models.QuerySet["ModerationEvent"]):
+    """Events are added, never changed or removed, in bulk either."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ValueError("Moderation events are append-only: they cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ValueError("Moderation events are append-only: they cannot be deleted.")
 
 
 class ModerationEvent(models.Model):
@@ -243,6 +262,8 @@ class ModerationEvent(models.Model):
         related_name="+",
         verbose_name=_("actor"),
     )
+    # Who, as they were called then: the user may be deleted, the record may not.
+    actor_name = models.CharField(_("actor's username"), max_length=150, blank=True)
     verdict_before = models.CharField(_("verdict before"), max_length=16, choices=Verdict.choices)
     verdict_after = models.CharField(_("verdict after"), max_length=16, choices=Verdict.choices)
     score = models.FloatField(_("unsafe score"), null=True, blank=True)
@@ -250,6 +271,8 @@ class ModerationEvent(models.Model):
     file_name = models.CharField(_("file name"), max_length=1024, blank=True)
     note = models.TextField(_("note"), blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    objects = ModerationEventQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("moderation event")
@@ -290,6 +313,7 @@ class ModerationEvent(models.Model):
         ``row.verdict``. ``actor`` counts only when it is an authenticated user. With
         ``save=False`` the event is returned unsaved, for ``bulk_create``.
         """
+        actor = actor if actor is not None and actor.is_authenticated else None
         event = cls(
             image=row,
             content_type_id=row.content_type_id,
@@ -297,7 +321,8 @@ class ModerationEvent(models.Model):
             field_name=row.field_name,
             sha256=row.sha256,
             kind=kind,
-            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor=actor,
+            actor_name=actor.get_username() if actor is not None else "",
             verdict_before=verdict_before,
             verdict_after=row.verdict if verdict_after is None else verdict_after,
             score=row.score,

@@ -120,7 +120,10 @@ def _rows_for(model: type[models.Model], field_name: str) -> models.QuerySet[Mod
 def _pk_as_text(model: type[models.Model]) -> Any:
     """The outer object's pk as ``str(obj.pk)`` spells it, which is what ``object_id`` holds."""
     text = Cast(OuterRef("pk"), CharField())
-    if not isinstance(model._meta.pk, models.UUIDField):
+    pk_field = model._meta.pk
+    while pk_field is not None and pk_field.is_relation:  # a multi-table subclass's parent link
+        pk_field = pk_field.target_field  # type: ignore[attr-defined]
+    if not isinstance(pk_field, models.UUIDField):
         return text
     # SQLite and MySQL store UUIDs as 32 hex digits, PostgreSQL casts them with
     # dashes: strip any dashes, then put them back where str(uuid) has them.

@@ -126,9 +126,21 @@ def _chunk_size(budget: int, checked: int) -> int:
 
 
 def _queue(model: type[models.Model], field_name: str, objects: Sequence[models.Model]) -> int:
+    # The names again, now: an upload saved since the chunk was read must not
+    # have its row reset to the file it replaced.
+    current = dict(
+        model._base_manager.filter(pk__in=[obj.pk for obj in objects]).values_list("pk", field_name)
+    )
+    found = 0
     with transaction.atomic(using=moderation_db()):
         for obj in objects:
-            row = enqueue.submit(obj, field_name, registry.file_name(obj, field_name))
+            name = registry.name_of(current.get(obj.pk))
+            if not name:
+                continue
+            row = enqueue.submit(obj, field_name, name, only_if_changed=True)
+            if row is None:
+                continue  # its row caught up meanwhile
+            found += 1
             assert row is not None
             ModerationEvent.record(
                 row,
@@ -136,4 +148,4 @@ def _queue(model: type[models.Model], field_name: str, objects: Sequence[models.
                 verdict_before=Verdict.PENDING,
                 note="This file had no moderation row: found by reconciliation.",
             )
-    return len(objects)
+    return found

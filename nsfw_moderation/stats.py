@@ -42,7 +42,7 @@ def _queue_depth(rows: QuerySet[ModeratedImage], now: Any) -> dict[str, Any]:
         "oldest_queued_age": (now - oldest) if oldest else None,
         "awaiting_review": rows.filter(verdict=Verdict.FLAGGED).count(),
         # Waiting on the model or storage past MAX_ATTEMPTS: retried, never decided.
-        "stuck": rows.filter(status=Status.QUEUED, attempts__gte=conf.MAX_ATTEMPTS).count(),
+        "stuck": rows.filter(status=Status.QUEUED, waits__gte=conf.MAX_ATTEMPTS).count(),
     }
 
 

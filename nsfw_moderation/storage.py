@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import models, router
 
 from nsfw_moderation import imaging
 from nsfw_moderation.conf import conf
@@ -19,6 +19,10 @@ from nsfw_moderation.models import ModeratedImage, object_id_for
 
 class InputMissing(Exception):
     """The object or its file is gone: there is nothing left to classify."""
+
+
+class FileMissing(InputMissing):
+    """The object is there but its file is not (yet): never a reason to allow it."""
 
 
 def decode_limits() -> imaging.Limits:
@@ -51,7 +55,7 @@ def open_file(row: ModeratedImage) -> bytes:
         with storage.open(row.file_name, "rb") as handle:
             return read_limited(handle)
     except FileNotFoundError:
-        raise InputMissing(f"The file {row.file_name!r} is missing from storage.") from None
+        raise FileMissing(f"The file {row.file_name!r} is missing from storage.") from None
 
 
 def model_of(row: ModeratedImage) -> type[models.Model]:
@@ -73,6 +77,8 @@ def existing_objects(rows: Sequence[ModeratedImage]) -> set[tuple[int, str]]:
             continue
         # The base manager, as GenericForeignKey does: a host's default manager
         # may hide rows (soft deletion, drafts) that still hold files to moderate.
-        pks = model._base_manager.filter(pk__in=object_ids).values_list("pk", flat=True)
+        # The primary database: a lagging replica would make a new object look gone.
+        objects = model._base_manager.db_manager(router.db_for_write(model))
+        pks = objects.filter(pk__in=object_ids).values_list("pk", flat=True)
         present.update((ct_id, object_id_for(model, pk)) for pk in pks)
     return present

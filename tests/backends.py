@@ -51,3 +51,10 @@ class BrokenBackend:
 
     def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
         raise AssertionError("unreachable")
+
+
+class NaNBackend(ColourBackend):
+    """A model whose numbers went wrong: NaN probabilities."""
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        return [{"normal": float("nan"), "nsfw": float("nan")} for _ in images]

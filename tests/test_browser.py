@@ -222,7 +222,7 @@ def backdate_events(days: int) -> None:
     """
     now = timezone.now()
     for i, event in enumerate(ModerationEvent.objects.order_by("pk")):
-        ModerationEvent.objects.filter(pk=event.pk).update(
+        ModerationEvent._base_manager.filter(pk=event.pk).update(
             created_at=now - timedelta(days=(i * 7) % days, hours=i % 5)
         )
     flagged = list(ModeratedImage.objects.filter(score__gte=0.5))
@@ -232,7 +232,7 @@ def backdate_events(days: int) -> None:
             event = ModerationEvent.objects.create(
                 image=row, kind="classified", verdict_before="pending", verdict_after="flagged"
             )
-            ModerationEvent.objects.filter(pk=event.pk).update(
+            ModerationEvent._base_manager.filter(pk=event.pk).update(
                 created_at=now - timedelta(days=day, hours=n)
             )
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django import forms
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from PIL import Image
@@ -24,7 +25,7 @@ from nsfw_moderation.query import verdict_of, visible
 from nsfw_moderation.worker import outcomes, tasks
 from tests.conftest import moderation
 from tests.images import blue, image_bytes, red
-from tests.testapp.models import Document, FeaturedPhoto, Member, Photo
+from tests.testapp.models import Document, FeaturedPhoto, Member, Photo, SignedDocument
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("colour_backend")]
 
@@ -123,6 +124,13 @@ def test_an_upper_case_uuid_is_stored_canonically():
 # --- Multi-table inheritance ------------------------------------------------------
 
 
+def test_a_subclass_of_a_model_with_a_uuid_key_is_moderated_and_shown():
+    signed = SignedDocument.objects.create(file=ContentFile(image_bytes((0, 0, 255)), "s.png"))
+    assert verdict_of(signed, "file") == Verdict.ALLOWED
+    assert visible(SignedDocument.objects.all(), "file").count() == 1
+    assert visible(Document.objects.all(), "file").count() == 1
+
+
 def test_a_subclass_of_a_moderated_model_is_moderated():
     featured = FeaturedPhoto.objects.create(image=red(), headline="look")
 
@@ -177,6 +185,15 @@ def test_identical_bytes_of_a_rejected_image_stay_blocked_without_the_phash_list
     assert row_of(again, "image").verdict == Verdict.BLOCKED
 
 
+def test_the_record_keeps_who_decided_after_the_user_is_deleted():
+    photo = Photo.objects.create(image=red())
+    moderator = User.objects.create_user("moderator")
+    review.reject(row_of(photo, "image"), user=moderator)
+    moderator.delete()
+    event = ModerationEvent.objects.get(kind="reviewed")
+    assert (event.actor, event.actor_name) == (None, "moderator")
+
+
 def test_events_are_append_only():
     photo = Photo.objects.create(image=red())
     event = ModerationEvent.objects.get()
@@ -185,6 +202,10 @@ def test_events_are_append_only():
         event.save()
     with pytest.raises(ValueError, match="append-only"):
         event.delete()
+    with pytest.raises(ValueError, match="append-only"):
+        ModerationEvent.objects.all().delete()
+    with pytest.raises(ValueError, match="append-only"):
+        ModerationEvent.objects.update(note="rewritten")
     assert ModerationEvent.objects.filter(object_id=str(photo.pk)).count() == 1
 
 
@@ -211,6 +232,34 @@ def test_undecodable_content_follows_on_error():
     with moderation(ON_ERROR="allow"):
         photo = Photo.objects.create(image=ContentFile(b"not an image at all", "x.png"))
     assert row_of(photo, "image").verdict == Verdict.ALLOWED
+
+
+def test_a_missing_file_is_flagged_even_with_on_error_allow(monkeypatch):
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
+    photo = Photo.objects.create(image=red())
+    photo.image.storage.delete(photo.image.name)  # e.g. a direct upload that never arrived
+    with moderation(ON_ERROR="allow"):
+        tasks.classify(row_of(photo, "image").pk)
+    row = row_of(photo, "image")
+    assert (row.status, row.verdict) == (Status.FAILED, Verdict.FLAGGED)
+
+
+def test_nan_probabilities_are_flagged_never_allowed():
+    with moderation(BACKEND="tests.backends.NaNBackend", ON_ERROR="allow"):
+        photo = Photo.objects.create(image=blue())
+    row = row_of(photo, "image")
+    assert (row.status, row.verdict) == (Status.FAILED, Verdict.FLAGGED)
+
+
+def test_a_model_that_cannot_load_does_not_make_its_rows_suspects(monkeypatch):
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
+    with moderation(QUEUE="django_q"):
+        photos = [Photo.objects.create(image=blue(f"{i}.png")) for i in range(3)]
+        with moderation(QUEUE="django_q", BACKEND="tests.backends.BrokenBackend"):
+            tasks.classify()
+        ModeratedImage.objects.update(retry_at=None)
+        # The model is back: the three are claimed together again.
+        assert len(outcomes.claim_batch(uuid.uuid4())) == len(photos)
 
 
 def test_a_model_that_cannot_load_never_becomes_a_verdict():

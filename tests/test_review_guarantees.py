@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from nsfw_moderation import review
 from nsfw_moderation.admin import ModeratedImageAdmin
 from nsfw_moderation.models import ModeratedImage, Verdict
+from tests.conftest import moderation
 from tests.images import image_bytes
 from tests.testapp.models import Photo
 
@@ -165,3 +166,12 @@ def test_the_per_row_review_permission_is_asked_for_each_decision(client, upload
     theirs.refresh_from_db()
     assert decided == 1
     assert (mine.verdict, theirs.verdict) == (Verdict.REJECTED, Verdict.FLAGGED)
+
+    # Nor may they read the other rows' pages, or send them back to the worker.
+    assert model_admin.has_view_permission(request, mine)
+    assert not model_admin.has_view_permission(request, theirs)
+    with moderation(QUEUE="django_q"):
+        model_admin.reclassify(request, ModeratedImage.objects.all())
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.verdict, theirs.verdict) == (Verdict.PENDING, Verdict.FLAGGED)

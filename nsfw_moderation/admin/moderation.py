@@ -158,7 +158,8 @@ class ModeratedImageAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # A reviewer needs the row's page (its history) to decide well.
-        return super().has_view_permission(request, obj) or self.has_review_permission(request)
+        row = obj if isinstance(obj, ModeratedImage) else None
+        return super().has_view_permission(request, obj) or self.has_review_permission(request, row)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -400,7 +401,8 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         permissions=["review"], description=gettext_lazy("Classify selected images again")
     )
     def reclassify(self, request: HttpRequest, queryset: QuerySet[ModeratedImage]) -> None:
-        count = enqueue.requeue(queryset, user=request.user)
+        allowed = [row.pk for row in queryset if self.has_review_permission(request, row)]
+        count = enqueue.requeue(queryset.filter(pk__in=allowed), user=request.user)
         message = ngettext(
             "%(count)d image queued for classification.",
             "%(count)d images queued for classification.",

@@ -28,6 +28,16 @@ def copy_identity_from_rows(apps: Any, schema_editor: Any) -> None:
     Blocked.objects.using(db).filter(image__verdict="rejected").update(
         sha256=Subquery(row.values("sha256")[:1])
     )
+    # Rejections from before: their bytes join the blocklist, as new ones do.
+    listed = Blocked.objects.using(db).values("image_id")
+    Blocked.objects.using(db).bulk_create(
+        Blocked(image_id=pk, sha256=sha256, phash=phash, file_name=file_name)
+        for pk, sha256, phash, file_name in Image.objects.using(db)
+        .filter(verdict="rejected")
+        .exclude(sha256="")
+        .exclude(pk__in=listed)
+        .values_list("pk", "sha256", "phash", "file_name")
+    )
 
 
 class Migration(migrations.Migration):

@@ -128,26 +128,31 @@ def retry_or_fail(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:
     """
     if row.attempts >= conf.MAX_ATTEMPTS:
         return fail(row, token, f"{reason} (gave up after {row.attempts} attempts)", flag=True)
-    return retry_later(row, token, reason)
+    return _retry_suspect(row, token, reason)
 
 
 def retry_later(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:
     """Queue the row again after an exponential back-off, capped at ``RETRY_MAX_DELAY``.
 
     For failures of the infrastructure (the model cannot load, storage is
-    unreachable): they never become a verdict. Past ``MAX_ATTEMPTS`` the row
-    counts as stuck on the dashboard, and keeps being retried.
+    unreachable): they never become a verdict, and they do not count as an
+    attempt on the file (``waits`` counts them), so the row stays in batches.
+    Past ``MAX_ATTEMPTS`` waits it counts as stuck on the dashboard, and is
+    still retried.
     """
     now = timezone.now()
-    delay = min(conf.RETRY_DELAY * 2 ** max(row.attempts - 1, 0), conf.RETRY_MAX_DELAY)
+    waits = row.waits + 1
+    delay = min(conf.RETRY_DELAY * 2 ** (waits - 1), conf.RETRY_MAX_DELAY)
     # Inline (sync) classification cannot wait: it retries at once, up to
     # MAX_ATTEMPTS; after that the row waits for `nsfw_requeue` or a worker.
     inline = conf.QUEUE == "sync"
-    again_now = inline and row.attempts < conf.MAX_ATTEMPTS
+    again_now = inline and waits < conf.MAX_ATTEMPTS
     updated = _claimed(row, token).update(
         status=Status.QUEUED,
         error=reason,
         claim_token=None,
+        attempts=F("attempts") - 1,
+        waits=waits,
         retry_at=None if again_now else now + timedelta(seconds=delay),
         updated_at=now,
     )
@@ -157,6 +162,23 @@ def retry_later(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:
         enqueue.enqueue(row.pk)
     elif not inline:
         enqueue.enqueue(row.pk, delay=delay)
+    return "retrying"
+
+
+def _retry_suspect(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:
+    """Queue a row the classifier failed on again: counted, and next time claimed alone."""
+    delay = 0 if conf.QUEUE == "sync" else conf.RETRY_DELAY * 2 ** max(row.attempts - 1, 0)
+    now = timezone.now()
+    updated = _claimed(row, token).update(
+        status=Status.QUEUED,
+        error=reason,
+        claim_token=None,
+        retry_at=now + timedelta(seconds=delay) if delay else None,
+        updated_at=now,
+    )
+    if not updated:
+        return "stale"
+    enqueue.enqueue(row.pk, delay=delay)
     return "retrying"
 
 
@@ -182,19 +204,24 @@ def requeue_stale(older_than: float | None = None) -> dict[str, int]:
     return retry_when_locked(lambda: _requeue_stale(older_than))
 
 
+#: Rows one sweep handles at most: a backlog is worked through over several runs.
+SWEEP_LIMIT = 2000
+
+
 def _requeue_stale(older_than: float | None) -> dict[str, int]:
     now = timezone.now()
     cutoff = now - timedelta(seconds=conf.STALE_AFTER if older_than is None else older_than)
     stuck = ModeratedImage.objects.filter(status=Status.PROCESSING, claimed_at__lt=cutoff)
-    failed = [_give_up(row) for row in stuck.filter(attempts__gte=conf.MAX_ATTEMPTS)]
-    reset = list(stuck.values_list("pk", flat=True))
-    stuck.filter(pk__in=reset).update(
+    dead = stuck.filter(attempts__gte=conf.MAX_ATTEMPTS).order_by("pk")[:SWEEP_LIMIT]
+    failed = [_give_up(row) for row in dead]
+    reset = list(stuck.order_by("pk").values_list("pk", flat=True)[:SWEEP_LIMIT])
+    ModeratedImage.objects.filter(pk__in=reset, status=Status.PROCESSING).update(
         status=Status.QUEUED, claim_token=None, claimed_at=None, retry_at=None, updated_at=now
     )
     waiting = ModeratedImage.objects.filter(status=Status.QUEUED, updated_at__lt=cutoff).filter(
         Q(retry_at__isnull=True) | Q(retry_at__lte=cutoff)
     )
-    waiting_pks = list(waiting.values_list("pk", "attempts"))
+    waiting_pks = list(waiting.order_by("pk").values_list("pk", "attempts")[:SWEEP_LIMIT])
     # Touched, so the next sweep leaves them alone for another STALE_AFTER.
     ModeratedImage.objects.filter(pk__in=[pk for pk, _ in waiting_pks]).update(updated_at=now)
     # A row whose worker died is a suspect and gets a task of its own (it is

@@ -9,6 +9,7 @@ go through the classifier in one pass. Every outcome is stored by
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,11 +57,12 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
         return counts
     try:
         backend = get_backend()
-    except ModelUnavailable as exc:
+    except Exception as exc:
         # Not the images' fault: they wait, however long it takes to fix.
-        logger.error("The model cannot be loaded: %s", exc)
+        reason = str(exc) if isinstance(exc, ModelUnavailable) else f"The model failed: {exc!r}"
+        logger.error("The model cannot be loaded: %s", reason)
         for item in items:
-            _tally(counts, outcomes.retry_later(item.row, token, str(exc)))
+            _tally(counts, outcomes.retry_later(item.row, token, reason))
         return counts
     misconfigured = policy.label_mismatch(backend.labels)
     if misconfigured:
@@ -91,7 +93,10 @@ def _read(
             raise storage.InputMissing("The object no longer exists.")
         return storage.open_file(row)
     except storage.InputMissing as exc:
-        _tally(counts, outcomes.fail(row, token, str(exc)))
+        # A deleted object needs no verdict; a file that is not there (yet) is
+        # for a person to look at, whatever ON_ERROR says.
+        missing_file = isinstance(exc, storage.FileMissing)
+        _tally(counts, outcomes.fail(row, token, str(exc), flag=missing_file))
     except Exception as exc:  # storage unreachable: the file waits until it is back
         logger.warning("Could not read %s: %r", row.file_name, exc)
         _tally(counts, outcomes.retry_later(row, token, f"Could not read the file: {exc}"))
@@ -162,6 +167,9 @@ def _run_classifier(backend: Classifier, items: list[BatchItem]) -> None:
 
 def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
     worst, score = policy.worst_frame(item.scores)
+    if not all(math.isfinite(p) for scores in item.scores for p in scores.values()):
+        reason = "The classifier returned no usable probabilities (NaN or infinite)."
+        return outcomes.fail(item.row, token, reason, flag=True, sha256=item.sha256)
     original = item.reused_from
     return outcomes.finish(
         item.row,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from nsfw_moderation import reconcile
 from nsfw_moderation.worker import outcomes, pipeline
+
+logger = logging.getLogger(__name__)
 
 
 def classify(pk: int | None = None) -> dict[str, int]:
@@ -37,4 +40,12 @@ def maintain() -> dict[str, int]:
     Installed by ``migrate`` as a django-q2 ``Schedule``; also run by
     ``manage.py nsfw_requeue``.
     """
-    return {**outcomes.requeue_stale(), **reconcile.reconcile()}
+    results: dict[str, int] = {}
+    # Each part runs even when the other fails: a sweep that breaks must not
+    # stop reconciliation, nor the other way round.
+    for part in (outcomes.requeue_stale, reconcile.reconcile):
+        try:
+            results.update(part())
+        except Exception:
+            logger.exception("Moderation maintenance: %s failed", part.__name__)
+    return results

@@ -49,6 +49,12 @@ class Document(models.Model):
     file = models.FileField(upload_to="docs", storage=memory_storage, blank=True)
 
 
+class SignedDocument(Document):
+    """Multi-table inheritance from a model with a UUID primary key."""
+
+    signer = models.CharField(max_length=50, blank=True)
+
+
 class Slide(models.Model):
     """String primary key."""
 

@@ -14,6 +14,7 @@ from django.utils.module_loading import import_string
 from nsfw_moderation import enqueue, reconcile, registry
 from nsfw_moderation.backends import ALIASES, ModelUnavailable, get_backend
 from nsfw_moderation.conf import conf
+from nsfw_moderation.db import moderation_db
 from nsfw_moderation.models import Status, object_id_for
 from nsfw_moderation.worker import tasks
 
@@ -129,7 +130,7 @@ class Command(BaseCommand):
     def _queue(self, objects: Sequence[models.Model], field_name: str) -> None:
         # One transaction per chunk: the queue's on_commit hooks fire once the
         # chunk's rows are safely stored, and an interrupted scan keeps them.
-        with transaction.atomic():
+        with transaction.atomic(using=moderation_db()):
             for obj in objects:
                 name = registry.file_name(obj, field_name)
                 if self.options["sync"]:
