@@ -16,14 +16,31 @@ class NsfwModerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from nsfw_moderation import checks, handlers, hooks, registry, signals  # noqa: F401
+        from nsfw_moderation import checks, handlers, hooks, notices, registry, signals  # noqa: F401
 
         handlers.connect_registry()
         registry.load_from_settings()
         signals.image_blocked.connect(hooks.on_blocked, dispatch_uid="nsfw_moderation:blocked")
         signals.image_reviewed.connect(hooks.on_reviewed, dispatch_uid="nsfw_moderation:reviewed")
+        signals.appeal_decided.connect(
+            hooks.on_appeal_decided, dispatch_uid="nsfw_moderation:appeal_decided"
+        )
+        connect_notices(signals, notices)
         setting_changed.connect(settings_changed, dispatch_uid="nsfw_moderation:settings")
         post_migrate.connect(install_schedule, sender=self, dispatch_uid="nsfw_moderation:schedule")
+
+
+def connect_notices(signals: Any, notices: Any) -> None:
+    """Statements of reasons for every restriction, and e-mail to the owner."""
+    receivers = [
+        (signals.image_blocked, notices.on_blocked),
+        (signals.image_flagged, notices.on_flagged),
+        (signals.image_reviewed, notices.on_reviewed),
+        (signals.appeal_decided, notices.on_appeal_decided),
+        (signals.decision_notice, notices.email_owner),
+    ]
+    for signal, receiver in receivers:
+        signal.connect(receiver, dispatch_uid=f"nsfw_moderation:notices.{receiver.__name__}")
 
 
 def settings_changed(setting: str, **kwargs: Any) -> None:

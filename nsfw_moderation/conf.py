@@ -36,6 +36,12 @@ DEFAULTS: dict[str, Any] = {
     "BLOCKLIST_DISTANCE": None,
     "ON_REJECT": None,
     "SHOW_PENDING": False,
+    "OWNER": None,
+    "NOTIFY_FLAGGED": False,
+    "APPEAL_SAME_REVIEWER": False,
+    "APPEALS_PER_HOUR": 10,
+    "STATEMENT_GROUND": "Sexual or nude content, against the terms of service",
+    "STATEMENT_CATEGORY": "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT",
 }
 
 QUEUES = ("django_q", "sync")
@@ -153,6 +159,30 @@ class Settings:
     @property
     def SHOW_PENDING(self) -> bool:
         return bool(self._get("SHOW_PENDING"))
+
+    @property
+    def OWNER(self) -> str | None:
+        return self._get("OWNER")
+
+    @property
+    def NOTIFY_FLAGGED(self) -> bool:
+        return bool(self._get("NOTIFY_FLAGGED"))
+
+    @property
+    def APPEAL_SAME_REVIEWER(self) -> bool:
+        return bool(self._get("APPEAL_SAME_REVIEWER"))
+
+    @property
+    def APPEALS_PER_HOUR(self) -> int:
+        return int(self._get("APPEALS_PER_HOUR"))
+
+    @property
+    def STATEMENT_GROUND(self) -> str:
+        return str(self._get("STATEMENT_GROUND"))
+
+    @property
+    def STATEMENT_CATEGORY(self) -> str:
+        return str(self._get("STATEMENT_CATEGORY"))
 
 
 conf = Settings()

@@ -39,6 +39,11 @@ def on_reviewed(sender: Any, instance: ModeratedImage, **kwargs: Any) -> None:
         run_reject_hook(instance)
 
 
+def on_appeal_decided(sender: Any, instance: ModeratedImage, **kwargs: Any) -> None:
+    # An upheld appeal approved the image: it leaves the blocklist.
+    blocklist.remember_decision(instance)
+
+
 def run_reject_hook(row: ModeratedImage) -> None:
     """Call ``ON_REJECT`` for ``row``; a failing hook is logged, never raised."""
     if not conf.ON_REJECT:

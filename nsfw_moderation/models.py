@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -208,17 +209,38 @@ class ModeratedImage(models.Model):
         return f"{ct.app_label}.{ct.model}:{self.object_id}.{self.field_name}"
 
 
-class ModerationEventQuerySet(models.QuerySet["ModerationEvent"]):
-    """Events are added, never changed or removed, in bulk either."""
+class AppendOnlyQuerySet(models.QuerySet[Any]):
+    """Records that are added, never changed or removed, in bulk either."""
 
     def update(self, **kwargs: Any) -> int:
-        raise ValueError("Moderation events are append-only: they cannot be changed.")
+        raise ValueError(f"{self.model._meta.object_name} records are append-only: never changed.")
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        raise ValueError("Moderation events are append-only: they cannot be deleted.")
+        raise ValueError(f"{self.model._meta.object_name} records are append-only: never deleted.")
 
 
-class ModerationEvent(models.Model):
+class AppendOnly(models.Model):
+    """A record that is written once: never changed, never deleted, one by one or in bulk."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError(f"{self._meta.object_name} records are append-only: never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError(f"{self._meta.object_name} records are append-only: never deleted.")
+
+
+#: The queryset of :class:`ModerationEvent` (kept by name: it predates the other records).
+ModerationEventQuerySet = AppendOnlyQuerySet
+
+
+class ModerationEvent(AppendOnly):
     """Append-only audit trail: every verdict change, by a worker or a person.
 
     An event stands alone: it names the object, field, file and bytes it is
@@ -233,6 +255,9 @@ class ModerationEvent(models.Model):
         REPLACED = "replaced", _("File replaced")
         WITHDRAWN = "withdrawn", _("Withdrawn")
         DISCOVERED = "discovered", _("Found by reconciliation")
+        NOTIFIED = "notified", _("Statement of reasons issued")
+        APPEALED = "appealed", _("Appealed")
+        APPEAL_DECIDED = "appeal_decided", _("Appeal decided")
 
     image = models.ForeignKey(
         ModeratedImage,
@@ -272,8 +297,6 @@ class ModerationEvent(models.Model):
     note = models.TextField(_("note"), blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
 
-    objects = ModerationEventQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("moderation event")
         verbose_name_plural = _("moderation events")
@@ -286,14 +309,6 @@ class ModerationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.verdict_before} → {self.verdict_after}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise ValueError("Moderation events are append-only: they cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValueError("Moderation events are append-only: they cannot be deleted.")
 
     @classmethod
     def record(
@@ -333,6 +348,141 @@ class ModerationEvent(models.Model):
         if save:
             event.save()
         return event
+
+
+class Statement(AppendOnly):
+    """A statement of reasons: what was restricted, why, by whom or what, and how to appeal.
+
+    Written when an image is blocked or rejected (and, with ``NOTIFY_FLAGGED``,
+    when it is flagged and hidden pending review). Like an event it stands
+    alone, so it outlives the row, the object and the file.
+    """
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    image = models.ForeignKey(
+        ModeratedImage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="statements",
+        verbose_name=_("moderated image"),
+    )
+    event = models.ForeignKey(
+        ModerationEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decision"),
+    )
+    content_type = models.ForeignKey(
+        ContentType,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("content type"),
+    )
+    object_id = models.CharField(_("object id"), max_length=255)
+    field_name = models.CharField(_("field"), max_length=255)
+    file_name = models.CharField(_("file name"), max_length=1024, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    verdict = models.CharField(_("decision"), max_length=16, choices=Verdict.choices)
+    automated = models.BooleanField(
+        _("decided automatically"), help_text=_("By the classifier, without a person.")
+    )
+    model_name = models.CharField(_("model"), max_length=255, blank=True)
+    score = models.FloatField(_("unsafe score"), null=True, blank=True)
+    threshold = models.FloatField(_("threshold"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    note = models.TextField(_("moderator's note"), blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
+    content_created_at = models.DateTimeField(_("uploaded at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("statement of reasons")
+        verbose_name_plural = _("statements of reasons")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.verdict}: {self.object_id}.{self.field_name} ({self.public_id})"
+
+
+class Appeal(AppendOnly):
+    """The owner's complaint against one statement of reasons: at most one each."""
+
+    statement = models.OneToOneField(
+        Statement, on_delete=models.PROTECT, related_name="appeal", verbose_name=_("statement")
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
+    text = models.TextField(_("why the decision is wrong"), max_length=2000)
+    created_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("appeal")
+        verbose_name_plural = _("appeals")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"appeal {self.pk} against statement {self.statement_id}"
+
+
+class AppealOutcome(AppendOnly):
+    """A moderator's decision on an appeal.
+
+    ``upheld`` means the user was right: the restriction is lifted (the image
+    is approved). Not upheld: the restriction stays.
+    """
+
+    appeal = models.OneToOneField(
+        Appeal, on_delete=models.PROTECT, related_name="outcome", verbose_name=_("appeal")
+    )
+    upheld = models.BooleanField(
+        _("upheld"), help_text=_("The user was right: the restriction is lifted.")
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    note = models.TextField(_("moderator's note"), blank=True)
+    event = models.ForeignKey(
+        ModerationEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("decision"),
+    )
+    created_at = models.DateTimeField(_("decided at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("appeal outcome")
+        verbose_name_plural = _("appeal outcomes")
+
+    def __str__(self) -> str:
+        return f"appeal {self.appeal_id}: {'upheld' if self.upheld else 'not upheld'}"
 
 
 class BlockedImage(models.Model):

@@ -7,6 +7,8 @@ functions do not check permissions: callers decide who may review, e.g. with
 A decision applies to the bytes the person saw: given what they were shown
 (``seen``), a row whose file changed in the meantime is left undecided.
 
+Appeals against a restriction are decided with :func:`decide_appeal`.
+
 Every decision, including a repeat one, is written to the append-only
 :class:`~nsfw_moderation.models.ModerationEvent` log and announced with the
 :data:`~nsfw_moderation.signals.image_reviewed` signal.
@@ -19,10 +21,19 @@ from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from nsfw_moderation import signals
+from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from nsfw_moderation.models import (
+    Appeal,
+    AppealOutcome,
+    ModeratedImage,
+    ModerationEvent,
+    Status,
+    Verdict,
+)
 
 #: Decision names (as used by forms, keyboard shortcuts and admin actions) → verdicts.
 DECISIONS: dict[str, str] = {"approve": Verdict.APPROVED, "reject": Verdict.REJECTED}
@@ -125,3 +136,58 @@ def _apply(
     row.reviewed_by = event.actor
     row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "updated_at"])
     return row, event
+
+
+class AppealNotDecidable(Exception):
+    """An appeal that cannot be decided (now, or by this person); the message says why."""
+
+
+def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") -> AppealOutcome:
+    """Decide ``appeal``: ``upheld`` (the user was right) lifts the restriction, audited.
+
+    An upheld appeal approves the image; one not upheld leaves the verdict as
+    it is. Either way the outcome is an ``appeal_decided`` event and an
+    :class:`~nsfw_moderation.models.AppealOutcome`, announced with
+    :data:`~nsfw_moderation.signals.appeal_decided`. Raises
+    :class:`AppealNotDecidable` when it was decided already, when the image
+    changed or is gone, or when ``user`` made the decision appealed against
+    (unless ``APPEAL_SAME_REVIEWER``).
+    """
+    with transaction.atomic(using=moderation_db()):
+        row = _appealed_row(appeal, user)
+        before = row.verdict
+        if upheld:
+            row.verdict, row.reviewed_at = Verdict.APPROVED, timezone.now()
+        event = ModerationEvent.record(
+            row, ModerationEvent.Kind.APPEAL_DECIDED, verdict_before=before, actor=user, note=note
+        )
+        if upheld:
+            row.reviewed_by = event.actor
+            row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "updated_at"])
+        outcome = AppealOutcome.objects.create(
+            appeal=appeal, upheld=upheld, decided_by=event.actor, note=note, event=event
+        )
+    signals.appeal_decided.send(sender=ModeratedImage, instance=row, appeal=appeal, outcome=outcome)
+    return outcome
+
+
+def _appealed_row(appeal: Appeal, user: Any) -> ModeratedImage:
+    """The appealed row, locked, once every reason not to decide is ruled out."""
+    statement = appeal.statement
+    row = (
+        ModeratedImage.objects.select_for_update()
+        .filter(pk__in=[statement.image_id], sha256=statement.sha256)
+        .exclude(status__in=UNDECIDABLE_STATUSES)
+        .first()
+    )
+    if AppealOutcome.objects.filter(appeal=appeal).exists():
+        raise AppealNotDecidable(_("This appeal has been decided already."))
+    if row is None:
+        raise AppealNotDecidable(_("The image is gone, changed or being classified again."))
+    if (
+        not conf.APPEAL_SAME_REVIEWER
+        and statement.decided_by_id is not None
+        and statement.decided_by_id == getattr(user, "pk", None)
+    ):
+        raise AppealNotDecidable(_("The moderator who made the decision cannot decide its appeal."))
+    return row

@@ -2,7 +2,10 @@
 
 Receivers get ``instance`` (the :class:`~nsfw_moderation.models.ModeratedImage`
 row) as a keyword argument; ``image_reviewed`` also gets ``user``,
-``previous_verdict`` and ``note``.
+``previous_verdict`` and ``note``. ``decision_notice`` gets ``statement`` (a
+:class:`~nsfw_moderation.models.Statement`), ``owner`` (a user or ``None``)
+and ``outcome`` (an :class:`~nsfw_moderation.models.AppealOutcome`, or ``None``
+for the first notice); ``appeal_decided`` gets ``appeal`` and ``outcome``.
 """
 
 from __future__ import annotations
@@ -20,3 +23,9 @@ image_blocked = Signal()
 
 #: A moderator approved or rejected an image.
 image_reviewed = Signal()
+
+#: A statement of reasons was written (or an appeal against one decided): tell the owner.
+decision_notice = Signal()
+
+#: A moderator decided an appeal; the restriction was lifted if ``outcome.upheld``.
+appeal_decided = Signal()

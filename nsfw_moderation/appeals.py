@@ -1,0 +1,119 @@
+"""The owner's side of a decision: read the statement of reasons, appeal once.
+
+Mount the views with ``path("moderation/", include("nsfw_moderation.urls"))``.
+Only the owner that ``OWNER`` found when the statement was written may see it
+or appeal (anyone else gets a 404, so statements cannot be probed); an appeal
+is one short text, at most one per statement, at most ``APPEALS_PER_HOUR``
+per user and hour. Every appeal is an ``appealed`` event in the audit trail.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from nsfw_moderation import notices
+from nsfw_moderation.conf import conf
+from nsfw_moderation.db import moderation_db
+from nsfw_moderation.models import Appeal, ModerationEvent, Statement
+
+APPEAL_MAX_LENGTH = 2000
+
+
+class AppealForm(forms.Form):
+    text = forms.CharField(
+        label=gettext_lazy("Why is the decision wrong?"),
+        max_length=APPEAL_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+
+
+class AppealRefused(Exception):
+    """The appeal cannot be filed; the message says why."""
+
+
+def appealable(statement: Statement) -> bool:
+    """Is ``statement`` still open to an appeal: none yet, same bytes, restriction still on?"""
+    row = statement.image
+    return (
+        not Appeal.objects.filter(statement=statement).exists()
+        and row is not None
+        and row.sha256 == statement.sha256
+        and row.verdict == statement.verdict
+    )
+
+
+def file_appeal(statement: Statement, user: Any, text: str) -> Appeal:
+    """Record ``user``'s appeal against ``statement``, audited; raises :class:`AppealRefused`."""
+    if statement.owner_id is None or statement.owner_id != user.pk:
+        raise AppealRefused(_("Only the owner of the image may appeal."))
+    since = timezone.now() - timedelta(hours=1)
+    if Appeal.objects.filter(owner=user, created_at__gte=since).count() >= conf.APPEALS_PER_HOUR:
+        raise AppealRefused(_("You have sent too many appeals. Try again in an hour."))
+    if not appealable(statement):
+        raise AppealRefused(_("This decision can no longer be appealed."))
+    try:
+        with transaction.atomic(using=moderation_db()):
+            appeal = Appeal.objects.create(statement=statement, owner=user, text=text)
+            row = statement.image
+            assert row is not None
+            kind = ModerationEvent.Kind.APPEALED
+            ModerationEvent.record(row, kind, verdict_before=row.verdict, actor=user, note=text)
+    except IntegrityError:
+        raise AppealRefused(_("This decision can no longer be appealed.")) from None
+    return appeal
+
+
+def _own_statement(request: HttpRequest, public_id: UUID) -> Statement:
+    statement = Statement.objects.select_related("image").filter(public_id=public_id).first()
+    if statement is None or statement.owner_id != request.user.pk:
+        raise Http404
+    return statement
+
+
+@login_required
+@require_http_methods(["GET"])
+def statement_list_view(request: HttpRequest) -> TemplateResponse:
+    """The user's statements of reasons, newest first."""
+    statements = Statement.objects.filter(owner_id=request.user.pk).select_related("appeal__outcome")
+    context = {"title": _("Decisions about your images"), "statements": statements[:100]}
+    return TemplateResponse(request, "nsfw_moderation/appeals/statement_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def statement_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """One statement of reasons; its owner may appeal against it here, once."""
+    statement = _own_statement(request, public_id)
+    form = AppealForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            file_appeal(statement, request.user, form.cleaned_data["text"])
+        except AppealRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(request, _("Thank you. A moderator will look at your appeal."))
+        return HttpResponseRedirect(reverse("nsfw_moderation:statement", args=[public_id]))
+    appeal = Appeal.objects.filter(statement=statement).select_related("outcome").first()
+    context = {
+        "title": _("Statement of reasons"),
+        "statement": statement,
+        "reasons": notices.reasons(statement),
+        "appeal": appeal,
+        "outcome": getattr(appeal, "outcome", None) if appeal else None,
+        "form": form if appealable(statement) else None,
+    }
+    return TemplateResponse(request, "nsfw_moderation/appeals/statement.html", context)

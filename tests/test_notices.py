@@ -1,0 +1,169 @@
+"""Statements of reasons: written for every restriction, announced, e-mailed, never fatal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.core.files.base import ContentFile
+
+from nsfw_moderation import notices, review, signals
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Statement, Verdict
+from tests.conftest import moderation
+from tests.images import blue, image_bytes, red
+from tests.testapp.models import Photo
+
+pytest_plugins = ["tests.admin_fixtures"]
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OWNED = {"OWNER": "tests.owners.owner_of", "BACKEND": "tests.backends.ColourBackend"}
+
+
+@pytest.fixture
+def owner() -> User:
+    return User.objects.create_user("alice", email="alice@example.com")
+
+
+@pytest.fixture
+def received() -> Any:
+    got: list[dict[str, Any]] = []
+
+    def receiver(**kwargs: Any) -> None:
+        got.append(kwargs)
+
+    signals.decision_notice.connect(receiver, dispatch_uid="test-notice")
+    yield got
+    signals.decision_notice.disconnect(dispatch_uid="test-notice")
+
+
+def blocked_photo(title: str = "alice") -> Photo:
+    with moderation(**OWNED, BLOCK_THRESHOLD=0.9):
+        return Photo.objects.create(title=title, image=red())
+
+
+def test_a_blocked_image_gets_one_statement_with_the_facts(owner, received):
+    photo = blocked_photo()
+    row = ModeratedImage.objects.of_object(photo, "image").get()
+    assert row.verdict == Verdict.BLOCKED
+    statement = Statement.objects.get()
+    assert (statement.image, statement.object_id, statement.field_name) == (
+        row,
+        str(photo.pk),
+        "image",
+    )
+    assert (statement.verdict, statement.automated, statement.decided_by) == (
+        Verdict.BLOCKED,
+        True,
+        None,
+    )
+    assert (statement.model_name, statement.score, statement.threshold) == (
+        row.model_name,
+        row.score,
+        0.9,
+    )
+    assert (statement.owner, statement.sha256, statement.file_name) == (
+        owner,
+        row.sha256,
+        row.file_name,
+    )
+    assert statement.event.kind == ModerationEvent.Kind.CLASSIFIED
+    assert "0.90" in notices.reasons(statement)
+    notified = row.events.filter(kind=ModerationEvent.Kind.NOTIFIED).get()
+    assert notified.note == str(statement.public_id)
+    assert [(r["statement"], r["owner"], r["outcome"]) for r in received] == [
+        (statement, owner, None)
+    ]
+
+
+def test_the_owner_is_emailed(owner):
+    blocked_photo()
+    statement = Statement.objects.get()
+    [message] = mail.outbox
+    assert message.to == ["alice@example.com"]
+    assert message.subject == "Your image was removed"
+    assert f"/moderation/decisions/{statement.public_id}/" in message.body
+    assert "taken automatically" in message.body
+
+
+def test_nobody_is_emailed_without_an_owner_setting(owner):
+    with moderation(BACKEND="tests.backends.ColourBackend", BLOCK_THRESHOLD=0.9):
+        Photo.objects.create(title="alice", image=red())
+    assert Statement.objects.get().owner is None
+    assert mail.outbox == []
+
+
+def test_a_rejection_gets_a_human_statement_with_the_note(owner, reviewer):
+    with moderation(**OWNED):
+        photo = Photo.objects.create(title="alice", image=red())
+        row = ModeratedImage.objects.of_object(photo, "image").get()
+        assert row.verdict == Verdict.FLAGGED
+        assert Statement.objects.count() == 0  # flagged: no notice unless NOTIFY_FLAGGED
+        review.reject(row, user=reviewer, note="nudity")
+    statement = Statement.objects.get()
+    assert (statement.verdict, statement.automated, statement.decided_by) == (
+        Verdict.REJECTED,
+        False,
+        reviewer,
+    )
+    assert statement.note == "nudity"
+    assert statement.threshold is None
+    assert statement.event.kind == ModerationEvent.Kind.REVIEWED
+    assert notices.reasons(statement).endswith("nudity")
+
+
+def test_an_approval_gets_no_statement(reviewer):
+    with moderation(**OWNED):
+        photo = Photo.objects.create(title="alice", image=red())
+        review.approve(ModeratedImage.objects.of_object(photo, "image").get(), user=reviewer)
+    assert Statement.objects.count() == 0
+
+
+def test_flagged_images_get_a_statement_when_asked(owner):
+    with moderation(**OWNED, NOTIFY_FLAGGED=True):
+        Photo.objects.create(title="alice", image=red())
+        Photo.objects.create(title="alice", image=blue())
+    statement = Statement.objects.get()
+    assert (statement.verdict, statement.threshold) == (Verdict.FLAGGED, 0.5)
+    assert "hidden until a moderator" in notices.reasons(statement)
+
+
+def test_a_failing_owner_lookup_never_fails_the_worker(owner, caplog):
+    with moderation(**{**OWNED, "OWNER": "tests.owners.broken_owner"}, BLOCK_THRESHOLD=0.9):
+        photo = Photo.objects.create(title="alice", image=red())
+    assert ModeratedImage.objects.of_object(photo, "image").get().verdict == Verdict.BLOCKED
+    assert Statement.objects.get().owner is None
+    assert "OWNER tests.owners.broken_owner failed" in caplog.text
+
+
+def test_a_failing_mail_server_never_fails_the_worker(owner, settings, caplog):
+    settings.EMAIL_BACKEND = "tests.owners.BrokenEmailBackend"
+    photo = blocked_photo()
+    assert ModeratedImage.objects.of_object(photo, "image").get().verdict == Verdict.BLOCKED
+    assert Statement.objects.get().owner == owner
+    assert "no mail server" in caplog.text
+
+
+def test_a_failing_statement_never_fails_the_decision(monkeypatch, reviewer, caplog):
+    with moderation(**OWNED):
+        image = ContentFile(image_bytes((200, 0, 0)), "x.png")
+        photo = Photo.objects.create(title="alice", image=image)
+        row = ModeratedImage.objects.of_object(photo, "image").get()
+
+        def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("database hiccup")
+
+        monkeypatch.setattr(notices, "issue", broken)
+        assert review.reject(row, user=reviewer) is not None
+    assert ModeratedImage.objects.get(pk=row.pk).verdict == Verdict.REJECTED
+    assert "Could not write or send a statement of reasons" in caplog.text
+
+
+def test_statements_are_append_only(owner):
+    blocked_photo()
+    statement = Statement.objects.get()
+    with pytest.raises(ValueError, match="append-only"):
+        statement.save()
+    with pytest.raises(ValueError, match="append-only"):
+        statement.delete()
