@@ -88,8 +88,8 @@ def _own_statement(request: HttpRequest, public_id: UUID) -> Statement:
 @require_http_methods(["GET"])
 def statement_list_view(request: HttpRequest) -> TemplateResponse:
     """The user's statements of reasons, newest first."""
-    statements = Statement.objects.filter(owner_id=request.user.pk).select_related("appeal__outcome")
-    context = {"title": _("Decisions about your images"), "statements": statements[:100]}
+    statements = Statement.objects.filter(owner_id=request.user.pk)[:100]
+    context = {"title": _("Decisions about your images"), "statements": statements}
     return TemplateResponse(request, "nsfw_moderation/appeals/statement_list.html", context)
 
 

@@ -2,6 +2,7 @@
 
 - :mod:`~nsfw_moderation.admin.moderation`: moderated images, review queue, dashboard.
 - :mod:`~nsfw_moderation.admin.records`: moderation events and the blocklist.
+- :mod:`~nsfw_moderation.admin.appeals`: the appeal queue and the appeals.
 - :mod:`~nsfw_moderation.admin.host`: :class:`ModerationStatusMixin` and
   :class:`ModeratedImageInline` for host apps' own admins.
 
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from nsfw_moderation.admin.appeals import AppealAdmin
 from nsfw_moderation.admin.host import ModeratedImageInline, ModerationStatusMixin
 from nsfw_moderation.admin.moderation import ModeratedImageAdmin
 from nsfw_moderation.admin.records import BlockedImageAdmin, ModerationEventAdmin
-from nsfw_moderation.models import BlockedImage, ModeratedImage, ModerationEvent
+from nsfw_moderation.models import Appeal, BlockedImage, ModeratedImage, ModerationEvent
 
 __all__ = [
+    "AppealAdmin",
     "BlockedImageAdmin",
     "ModeratedImageAdmin",
     "ModeratedImageInline",
@@ -29,3 +32,4 @@ __all__ = [
 admin.site.register(ModeratedImage, ModeratedImageAdmin)
 admin.site.register(ModerationEvent, ModerationEventAdmin)
 admin.site.register(BlockedImage, BlockedImageAdmin)
+admin.site.register(Appeal, AppealAdmin)

@@ -1,0 +1,167 @@
+"""The moderator's admin for appeals: the appeal queue, its decisions, and the records.
+
+The queue looks and works like the review queue (blurred previews, the same
+keyboard shortcuts: ``a`` upholds, ``r`` keeps the restriction). Deciding
+needs the review permission, and another moderator than the one who made the
+decision appealed against (see :func:`nsfw_moderation.review.decide_appeal`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils.decorators import method_decorator
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from nsfw_moderation import notices, review
+from nsfw_moderation.admin.base import CSS, admin_url, may_review
+from nsfw_moderation.models import Appeal, ModeratedImage
+
+#: Posted decision names → "upheld?". ``approve``/``reject`` match the review queue's keys.
+OUTCOMES = {"approve": True, "reject": False}
+QUEUE_SIZE = 50
+
+
+@dataclass
+class AppealCard:
+    """One appeal in the queue."""
+
+    appeal: Appeal
+    reasons: str
+    preview_url: str | None
+    decided_by_me: bool
+
+
+class AppealAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "statement", "owner", "outcome_display"]
+    list_filter = ["created_at", "outcome__upheld"]
+    list_select_related = ["statement", "owner", "outcome"]
+    readonly_fields = ["statement", "owner", "text", "created_at"]
+    change_list_template = "nsfw_moderation/appeal_change_list.html"
+    appeal_queue_template = "nsfw_moderation/appeal_queue.html"
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(css={"all": [CSS]})
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return super().has_view_permission(request, obj) or may_review(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def _require_reviewer(self, request: HttpRequest) -> None:
+        if not may_review(request.user):
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("queue/", self._view(self.queue_view), name=f"{prefix}_queue"),
+            path("queue/decide/", self._view(self.decide_view), name=f"{prefix}_decide"),
+            *super().get_urls(),
+        ]
+
+    def _view(self, view: Callable[..., HttpResponse]) -> Any:
+        return self.admin_site.admin_view(view)
+
+    def _url(self, view: str) -> str:
+        url = admin_url(self.admin_site.name, self.model, view)
+        assert url is not None, f"{view} is one of this admin's own views"
+        return url
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = {"queue_url": self._url("queue") if may_review(request.user) else None}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    # --- The queue -------------------------------------------------------------------
+
+    def pending(self, request: HttpRequest) -> QuerySet[Appeal]:
+        """Appeals not decided yet, oldest first."""
+        return (
+            self.get_queryset(request)
+            .filter(outcome__isnull=True)
+            .select_related("statement__image", "statement__content_type", "owner")
+            .order_by("created_at", "pk")
+        )
+
+    @method_decorator(require_GET)
+    def queue_view(self, request: HttpRequest) -> TemplateResponse:
+        self._require_reviewer(request)
+        appeals = list(self.pending(request)[:QUEUE_SIZE])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Appeals"),
+            "cards": [self._card(request, appeal) for appeal in appeals],
+            "decide_url": self._url("decide"),
+        }
+        return TemplateResponse(request, self.appeal_queue_template, context)
+
+    def _card(self, request: HttpRequest, appeal: Appeal) -> AppealCard:
+        statement = appeal.statement
+        preview = admin_url(self.admin_site.name, ModeratedImage, "preview", statement.image_id)
+        return AppealCard(
+            appeal=appeal,
+            reasons=notices.reasons(statement),
+            # The bytes the statement is about: other bytes show as "changed".
+            preview_url=(
+                f"{preview}?{urlencode({'sha256': statement.sha256})}"
+                if preview and statement.image_id
+                else None
+            ),
+            decided_by_me=statement.decided_by_id == request.user.pk,
+        )
+
+    @method_decorator(require_POST)
+    def decide_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """Decide one appeal: ``decide_one=approve:<pk>`` upholds it, ``reject:<pk>`` does not."""
+        self._require_reviewer(request)
+        decision, _sep, pk = request.POST.get("decide_one", "").partition(":")
+        appeal = self.pending(request).filter(pk=int(pk) if pk.isdigit() else 0).first()
+        if decision not in OUTCOMES or appeal is None:
+            messages.error(request, _("This appeal is gone or has been decided already."))
+            return HttpResponseRedirect(self._url("queue"))
+        note = request.POST.get(f"note-{appeal.pk}", "").strip()
+        try:
+            outcome = review.decide_appeal(
+                appeal, user=request.user, upheld=OUTCOMES[decision], note=note
+            )
+        except review.AppealNotDecidable as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(
+                request,
+                _("Appeal upheld: the image is visible again.")
+                if outcome.upheld
+                else _("Appeal not upheld: the restriction stays."),
+            )
+        return HttpResponseRedirect(self._url("queue"))
+
+    @admin.display(description=gettext_lazy("outcome"))
+    def outcome_display(self, obj: Appeal) -> str:
+        outcome = getattr(obj, "outcome", None)
+        if outcome is None:
+            return _("waiting")
+        return _("upheld") if outcome.upheld else _("not upheld")
