@@ -1,7 +1,9 @@
-"""Dashboard aggregates: counts by verdict and status, queue depth, throughput, charts."""
+"""Dashboard aggregates: counts by verdict and status, queue depth, throughput, charts, appeals."""
 
 from __future__ import annotations
 
+import statistics
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +12,7 @@ from django.db.models.functions import Floor, TruncDate
 from django.utils import timezone
 
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Status, Verdict
 
 HISTOGRAM_BINS = 10
 FLAGGED_DAYS = 30
@@ -26,6 +28,7 @@ def dashboard_stats(now: Any, rows: QuerySet[ModeratedImage] | None = None) -> d
         **_throughput(now, _events_of(rows)),
         "score_histogram": score_histogram(rows),
         "flagged_per_day": flagged_per_day(now, _events_of(rows)),
+        "appeals": appeal_stats(now, rows),
     }
 
 
@@ -97,3 +100,67 @@ def flagged_per_day(now: Any, events: QuerySet[ModerationEvent]) -> list[tuple[s
     )
     days = (first + timedelta(days=i) for i in range(FLAGGED_DAYS))
     return [(day.strftime("%m-%d"), found.get(day, 0)) for day in days]
+
+
+APPEAL_DAYS = 90
+
+
+@dataclass
+class AppealFigures:
+    """Appeals against the decisions of one source (a model, or a reviewer), or of all.
+
+    ``upheld``: the user was right and the restriction was lifted; ``not_upheld``:
+    the restriction stays; ``waiting``: not decided yet.
+    """
+
+    source: str
+    received: int = 0
+    upheld: int = 0
+    not_upheld: int = 0
+    times: list[timedelta] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> int:
+        return self.received - self.upheld - self.not_upheld
+
+    @property
+    def median_time_to_decide(self) -> timedelta | None:
+        if not self.times:
+            return None
+        return timedelta(seconds=statistics.median(t.total_seconds() for t in self.times))
+
+    def add(self, appeal: Appeal) -> None:
+        self.received += 1
+        outcome = getattr(appeal, "outcome", None)
+        if outcome is not None:
+            self.upheld += outcome.upheld
+            self.not_upheld += not outcome.upheld
+            self.times.append(outcome.created_at - appeal.created_at)
+
+
+def appeal_stats(now: Any, rows: QuerySet[ModeratedImage] | None = None) -> dict[str, Any]:
+    """Appeals received in the last ``APPEAL_DAYS`` days: all, per model and per reviewer.
+
+    "Per model" and "per reviewer" group the appeals by who made the decision
+    appealed against: the classifier (automatic blocks) or a moderator.
+    """
+    appeals = Appeal.objects.filter(created_at__gte=now - timedelta(days=APPEAL_DAYS))
+    if rows is not None and rows.query.has_filters():
+        appeals = appeals.filter(statement__image__in=rows.values("pk"))
+    total = AppealFigures("")
+    per_model: dict[str, AppealFigures] = {}
+    per_reviewer: dict[str, AppealFigures] = {}
+    for appeal in appeals.select_related("outcome", "statement__decided_by").order_by("pk"):
+        statement = appeal.statement
+        total.add(appeal)
+        if statement.automated:
+            key, table = statement.model_name or "–", per_model
+        else:
+            key, table = str(statement.decided_by or "–"), per_reviewer
+        table.setdefault(key, AppealFigures(key)).add(appeal)
+    return {
+        "days": APPEAL_DAYS,
+        "total": total,
+        "per_model": sorted(per_model.values(), key=lambda figures: figures.source),
+        "per_reviewer": sorted(per_reviewer.values(), key=lambda figures: figures.source),
+    }

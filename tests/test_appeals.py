@@ -276,3 +276,46 @@ def test_deciding_in_the_queue(owner, reviewer, second_reviewer):
     assert "No appeal is waiting." in decided.text
     listed = client_for(second_reviewer).get("/admin/nsfw_moderation/appeal/")
     assert QUEUE in listed.text
+
+
+# --- Dashboard figures ----------------------------------------------------------------
+
+
+def test_dashboard_counts_appeals_per_model_and_per_reviewer(owner, reviewer, second_reviewer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from nsfw_moderation import notices, stats
+    from tests.admin_fixtures import create_row
+
+    blocked = create_row(
+        Photo.objects.create(title="alice"), verdict=Verdict.BLOCKED, sha256="1" * 64
+    )
+    automatic = file_appeal(notices.issue(blocked, automated=True), owner, "one")
+    human = file_appeal(rejected(reviewer), owner, "two")
+    file_appeal(rejected(reviewer), owner, "three")  # waiting
+    upheld = review.decide_appeal(automatic, user=second_reviewer, upheld=True)
+    kept = review.decide_appeal(human, user=second_reviewer, upheld=False)
+    start = timezone.now() - timedelta(hours=10)
+    Appeal.objects.filter(pk__in=[automatic.pk, human.pk]).update(created_at=start)
+    AppealOutcome.objects.filter(pk=upheld.pk).update(created_at=start + timedelta(hours=1))
+    AppealOutcome.objects.filter(pk=kept.pk).update(created_at=start + timedelta(hours=3))
+
+    figures = stats.appeal_stats(timezone.now())
+    total = figures["total"]
+    assert (total.received, total.upheld, total.not_upheld, total.waiting) == (3, 1, 1, 1)
+    assert total.median_time_to_decide == timedelta(hours=2)
+    [model] = figures["per_model"]
+    assert (model.source, model.received, model.upheld) == ("tests/colour", 1, 1)
+    assert model.median_time_to_decide == timedelta(hours=1)
+    [person] = figures["per_reviewer"]
+    assert (person.source, person.received, person.not_upheld, person.waiting) == (
+        "reviewer",
+        2,
+        1,
+        1,
+    )
+    page = client_for(second_reviewer).get("/admin/nsfw_moderation/moderatedimage/dashboard/")
+    assert 'data-appeals="model:tests/colour"' in page.text
+    assert "2 h 0 min" in page.text
