@@ -163,6 +163,7 @@ def test_an_uploader_cannot_erase_a_rejection():
         assert kinds == [
             ("classified", Verdict.PENDING, Verdict.FLAGGED),
             ("reviewed", Verdict.FLAGGED, Verdict.REJECTED),
+            ("notified", Verdict.REJECTED, Verdict.REJECTED),  # the statement of reasons
             ("replaced", Verdict.REJECTED, Verdict.PENDING),
             ("classified", Verdict.PENDING, Verdict.ALLOWED),
             ("withdrawn", Verdict.ALLOWED, Verdict.ALLOWED),

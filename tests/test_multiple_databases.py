@@ -10,7 +10,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from nsfw_moderation import review
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Statement, Status, Verdict
 from nsfw_moderation.worker import tasks
 from tests.images import blue, red
 from tests.testapp.models import Photo
@@ -52,11 +52,14 @@ def test_the_whole_life_of_a_row_stays_in_the_moderation_database():
     assert list(events.values_list("kind", flat=True)) == [
         "classified",
         "reviewed",
+        "notified",
         "replaced",
         "classified",
         "withdrawn",
     ]
     assert not ModerationEvent.objects.using("default").exists()
+    assert Statement.objects.using("moderation").count() == 1
+    assert not Statement.objects.using("default").exists()
 
 
 def test_the_task_waits_for_the_hosts_transaction():

@@ -87,7 +87,7 @@ def test_look_alike_of_a_rejected_image_is_blocked_and_linked():
     row = row_of(second)
     assert row.reused_from is None
     assert (row.verdict, row.similar_to) == (Verdict.BLOCKED, rejected)
-    assert f"rejected image #{rejected.pk}" in row.events.get().note
+    assert f"rejected image #{rejected.pk}" in row.events.get(kind="classified").note
 
 
 @pytest.mark.usefixtures("blocklist_on")
