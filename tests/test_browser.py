@@ -343,3 +343,78 @@ def test_no_serious_accessibility_violations(
     finally:
         context.close()
     assert {name: v for name, v in found.items() if v} == {}
+
+
+# --- Appeals: the owner's side and the moderator's ------------------------------------
+
+APPEAL_QUEUE = "/admin/nsfw_moderation/appeal/queue/"
+
+
+def test_the_owner_appeals_and_another_moderator_lifts_the_restriction(
+    colour_backend: None,
+    browser: Any,
+    live_server: Any,
+    make_user: Callable[..., User],
+    axe_source: str,
+) -> None:
+    from django.test import Client
+
+    from nsfw_moderation.models import Appeal, Statement
+    from tests.conftest import moderation
+
+    owner = User.objects.create_user("alice", password=PASSWORD)
+    first = make_user("first", "nsfw_moderation.review_moderatedimage")
+    found = {}
+    with moderation(BACKEND="tests.backends.ColourBackend", OWNER="tests.owners.owner_of"):
+        photo = Photo.objects.create(
+            title="alice", image=ContentFile(picture(*REDS[0], 0), "beach.png")
+        )
+        row = ModeratedImage.objects.get(object_id=str(photo.pk))
+        review.reject(row, user=first, note="looks explicit")
+        statement = Statement.objects.get(image=row)
+
+        # The owner (a site user, not staff) is logged in by the host site.
+        client = Client()
+        client.force_login(owner)
+        owner_context = browser.new_context(base_url=live_server.url)
+        owner_context.add_cookies(
+            [
+                {
+                    "name": "sessionid",
+                    "value": client.cookies["sessionid"].value,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        owner_page = owner_context.new_page()
+        owner_page.goto("/moderation/decisions/")
+        owner_page.click(f'a[href$="{statement.public_id}/"]')
+        assert "looks explicit" in owner_page.inner_text("main")
+        found["statement"] = serious_violations(owner_page, axe_source)
+        owner_page.fill("textarea[name=text]", "It is a painting of a beach.")
+        owner_page.click("button[type=submit]")
+        owner_page.wait_for_selector(".messages .success")
+        assert Appeal.objects.get().text == "It is a painting of a beach."
+
+        context, page = moderator_page(browser, live_server, make_user)
+        try:
+            page.goto(APPEAL_QUEUE)
+            card = f'.nsfw-card[data-pk="{Appeal.objects.get().pk}"]'
+            assert "It is a painting of a beach." in page.inner_text(card)
+            assert "blur" in page.eval_on_selector(
+                f"{card} img", "img => getComputedStyle(img).filter"
+            )
+            found["appeal queue"] = serious_violations(page, axe_source)
+            page.keyboard.press("v")
+            page.keyboard.press("a")  # uphold: lift the restriction
+            page.wait_for_selector(".messagelist .success")
+            assert "Appeal upheld" in page.inner_text(".messagelist")
+        finally:
+            context.close()
+
+        row.refresh_from_db()
+        assert (row.verdict, row.reviewed_by.username) == (Verdict.APPROVED, "moderator")
+        owner_page.reload()
+        assert "agreed with you" in owner_page.inner_text("main")
+        owner_context.close()
+    assert {name: v for name, v in found.items() if v} == {}
