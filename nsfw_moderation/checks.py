@@ -176,6 +176,7 @@ def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
         "MAX_FILE_SIZE",
         "MAX_FRAMES",
         "RECONCILE_BATCH",
+        "APPEALS_PER_HOUR",
     )
     errors: list[CheckMessage] = [
         Error(
@@ -279,6 +280,29 @@ def check_on_reject(**kwargs: Any) -> list[CheckMessage]:
             hint="Give the dotted path of a function taking (row, obj), e.g. "
             "'nsfw_moderation.actions.clear_field'.",
             id="nsfw_moderation.E017",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_owner(**kwargs: Any) -> list[CheckMessage]:
+    """E021: ``OWNER`` must name a callable, or statements name nobody who may appeal."""
+    if not conf.OWNER:
+        return []
+    try:
+        owner_of = import_string(conf.OWNER)
+    except ImportError as exc:
+        owner_of, problem = None, str(exc)
+    else:
+        problem = "it is not callable"
+    if callable(owner_of):
+        return []
+    return [
+        Error(
+            f"{PREFIX}['OWNER'] {conf.OWNER!r} cannot be used: {problem}.",
+            hint="Give the dotted path of a function taking the object and returning its "
+            "owner (a user) or None.",
+            id="nsfw_moderation.E021",
         )
     ]
 

@@ -174,7 +174,7 @@ class Settings:
 
     @property
     def APPEALS_PER_HOUR(self) -> int:
-        return int(self._get("APPEALS_PER_HOUR"))
+        return self._get("APPEALS_PER_HOUR")
 
     @property
     def STATEMENT_GROUND(self) -> str:

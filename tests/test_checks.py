@@ -52,6 +52,10 @@ def test_project_settings_are_clean():
         ({"RECONCILE_BATCH": 0}, ["nsfw_moderation.E011"]),
         ({"RETRY_MAX_DELAY": 0}, ["nsfw_moderation.E020"]),
         ({"STALE_AFTER": "600"}, ["nsfw_moderation.E020"]),
+        ({"OWNER": "nowhere.owner_of"}, ["nsfw_moderation.E021"]),
+        ({"OWNER": "nsfw_moderation.conf.DEFAULTS"}, ["nsfw_moderation.E021"]),
+        ({"APPEALS_PER_HOUR": 0}, ["nsfw_moderation.E011"]),
+        ({"APPEALS_PER_HOUR": "10"}, ["nsfw_moderation.E011"]),
     ],
 )
 def test_bad_settings(changes, expected):
@@ -67,6 +71,7 @@ def test_good_alternatives_pass():
             QUEUE="sync",
             BACKEND="opennsfw",
             ON_ERROR="allow",
+            OWNER="tests.owners.owner_of",
         )
         == []
     )
