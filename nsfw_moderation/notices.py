@@ -57,9 +57,15 @@ def on_flagged(sender: Any, instance: ModeratedImage, **kwargs: Any) -> None:
 
 
 def on_reviewed(
-    sender: Any, instance: ModeratedImage, user: Any = None, note: str = "", **kwargs: Any
+    sender: Any,
+    instance: ModeratedImage,
+    user: Any = None,
+    note: str = "",
+    previous_verdict: str = "",
+    **kwargs: Any,
 ) -> None:
-    if instance.verdict == Verdict.REJECTED:
+    # A repeated rejection changes nothing for the owner: no second statement.
+    if instance.verdict == Verdict.REJECTED and previous_verdict != Verdict.REJECTED:
         _after_commit(instance.pk, automated=False, user=user, note=note)
 
 

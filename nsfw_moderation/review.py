@@ -142,6 +142,10 @@ class AppealNotDecidable(Exception):
     """An appeal that cannot be decided (now, or by this person); the message says why."""
 
 
+#: Verdicts that hide an image: an appeal not upheld keeps one of them.
+RESTRICTIVE = (Verdict.BLOCKED, Verdict.REJECTED, Verdict.FLAGGED)
+
+
 def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") -> AppealOutcome:
     """Decide ``appeal``: ``upheld`` (the user was right) lifts the restriction, audited.
 
@@ -151,10 +155,15 @@ def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") ->
     :data:`~nsfw_moderation.signals.appeal_decided`. Raises
     :class:`AppealNotDecidable` when it was decided already, when the image
     changed or is gone, or when ``user`` made the decision appealed against
-    (unless ``APPEAL_SAME_REVIEWER``).
+    (unless ``APPEAL_SAME_REVIEWER``), and when it would keep a restriction that
+    another decision has lifted since.
     """
     with transaction.atomic(using=moderation_db()):
         row = _appealed_row(appeal, user)
+        if not upheld and row.verdict not in RESTRICTIVE:
+            raise AppealNotDecidable(
+                _("The image is no longer restricted: only upholding the appeal fits.")
+            )
         before = row.verdict
         if upheld:
             row.verdict, row.reviewed_at = Verdict.APPROVED, timezone.now()

@@ -319,3 +319,30 @@ def test_dashboard_counts_appeals_per_model_and_per_reviewer(owner, reviewer, se
     page = client_for(second_reviewer).get("/admin/nsfw_moderation/moderatedimage/dashboard/")
     assert 'data-appeals="model:tests/colour"' in page.text
     assert "2 h 0 min" in page.text
+
+
+def test_an_appeal_cannot_keep_a_restriction_already_lifted(owner, reviewer, second_reviewer):
+    statement = rejected(reviewer)
+    appeal = file_appeal(statement, owner, "please")
+    review.approve(ModeratedImage.objects.get(), user=second_reviewer)
+    with pytest.raises(review.AppealNotDecidable):
+        review.decide_appeal(appeal, user=second_reviewer, upheld=False)
+    assert review.decide_appeal(appeal, user=second_reviewer, upheld=True).upheld
+    assert ModeratedImage.objects.get().verdict == Verdict.APPROVED
+
+
+def test_reviewers_read_the_statements_in_the_admin(owner, reviewer, staff):
+    statement = rejected(reviewer)
+    listed = client_for(reviewer).get("/admin/nsfw_moderation/statement/")
+    assert listed.status_code == 200
+    assert f"/admin/nsfw_moderation/statement/{statement.pk}/change/" in listed.text
+    page = client_for(reviewer).get(f"/admin/nsfw_moderation/statement/{statement.pk}/change/")
+    assert page.status_code == 200
+    assert "nudity" in page.text
+    assert client_for(staff).get("/admin/nsfw_moderation/statement/").status_code == 403
+    assert (
+        client_for(reviewer)
+        .post(f"/admin/nsfw_moderation/statement/{statement.pk}/delete/", {"post": "yes"})
+        .status_code
+        == 403
+    )

@@ -167,3 +167,17 @@ def test_statements_are_append_only(owner):
         statement.save()
     with pytest.raises(ValueError, match="append-only"):
         statement.delete()
+
+
+def test_a_repeated_rejection_gets_no_second_statement(owner, reviewer):
+    with moderation(**OWNED, BLOCK_THRESHOLD=0.9):
+        photo = Photo.objects.create(title="alice", image=red())
+        row = ModeratedImage.objects.of_object(photo, "image").get()
+        review.reject(row, user=reviewer, note="confirmed")  # a person confirms the block
+        review.reject(row, user=reviewer, note="again")
+    statements = Statement.objects.order_by("pk")
+    assert [(s.verdict, s.automated) for s in statements] == [
+        (Verdict.BLOCKED, True),
+        (Verdict.REJECTED, False),
+    ]
+    assert len(mail.outbox) == 2
