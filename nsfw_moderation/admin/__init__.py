@@ -1,7 +1,7 @@
 """The moderation admin, registered on the default admin site.
 
 - :mod:`~nsfw_moderation.admin.moderation`: moderated images, review queue, dashboard.
-- :mod:`~nsfw_moderation.admin.records`: moderation events and the blocklist.
+- :mod:`~nsfw_moderation.admin.records`: moderation events, statements of reasons, the blocklist.
 - :mod:`~nsfw_moderation.admin.appeals`: the appeal queue and the appeals.
 - :mod:`~nsfw_moderation.admin.host`: :class:`ModerationStatusMixin` and
   :class:`ModeratedImageInline` for host apps' own admins.
@@ -17,8 +17,14 @@ from django.contrib import admin
 from nsfw_moderation.admin.appeals import AppealAdmin
 from nsfw_moderation.admin.host import ModeratedImageInline, ModerationStatusMixin
 from nsfw_moderation.admin.moderation import ModeratedImageAdmin
-from nsfw_moderation.admin.records import BlockedImageAdmin, ModerationEventAdmin
-from nsfw_moderation.models import Appeal, BlockedImage, ModeratedImage, ModerationEvent
+from nsfw_moderation.admin.records import BlockedImageAdmin, ModerationEventAdmin, StatementAdmin
+from nsfw_moderation.models import (
+    Appeal,
+    BlockedImage,
+    ModeratedImage,
+    ModerationEvent,
+    Statement,
+)
 
 __all__ = [
     "AppealAdmin",
@@ -27,9 +33,11 @@ __all__ = [
     "ModeratedImageInline",
     "ModerationEventAdmin",
     "ModerationStatusMixin",
+    "StatementAdmin",
 ]
 
 admin.site.register(ModeratedImage, ModeratedImageAdmin)
 admin.site.register(ModerationEvent, ModerationEventAdmin)
 admin.site.register(BlockedImage, BlockedImageAdmin)
 admin.site.register(Appeal, AppealAdmin)
+admin.site.register(Statement, StatementAdmin)
