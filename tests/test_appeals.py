@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from nsfw_moderation import review
 from nsfw_moderation.appeals import AppealRefused, file_appeal
@@ -226,11 +227,17 @@ def test_an_automatic_block_can_be_appealed_to_any_moderator(owner, reviewer):
 def test_appeal_records_are_append_only(owner, reviewer, second_reviewer):
     appeal = file_appeal(rejected(reviewer), owner, "please")
     outcome = review.decide_appeal(appeal, user=second_reviewer, upheld=False)
-    for record in (appeal, outcome):
+    for record in (appeal, outcome, appeal.statement):
         with pytest.raises(ValueError, match="append-only"):
             record.save()
         with pytest.raises(ValueError, match="append-only"):
             record.delete()
+        records = type(record).objects.filter(pk=record.pk)
+        with pytest.raises(ValueError, match="append-only"):
+            records.update(created_at=timezone.now())
+        with pytest.raises(ValueError, match="append-only"):
+            records.delete()
+    assert Appeal.objects.filter(pk=appeal.pk).exists()
 
 
 # --- The admin's appeal queue -------------------------------------------------------
@@ -281,26 +288,32 @@ def test_deciding_in_the_queue(owner, reviewer, second_reviewer):
 # --- Dashboard figures ----------------------------------------------------------------
 
 
-def test_dashboard_counts_appeals_per_model_and_per_reviewer(owner, reviewer, second_reviewer):
+def test_dashboard_counts_appeals_per_model_and_per_reviewer(
+    owner, reviewer, second_reviewer, monkeypatch
+):
     from datetime import timedelta
-
-    from django.utils import timezone
 
     from nsfw_moderation import notices, stats
     from tests.admin_fixtures import create_row
 
+    start = timezone.now() - timedelta(hours=10)
+
+    def at(hours: float) -> None:
+        # Records are append-only: they are written at the time they claim.
+        monkeypatch.setattr(timezone, "now", lambda: start + timedelta(hours=hours))
+
     blocked = create_row(
         Photo.objects.create(title="alice"), verdict=Verdict.BLOCKED, sha256="1" * 64
     )
+    at(0)
     automatic = file_appeal(notices.issue(blocked, automated=True), owner, "one")
     human = file_appeal(rejected(reviewer), owner, "two")
     file_appeal(rejected(reviewer), owner, "three")  # waiting
-    upheld = review.decide_appeal(automatic, user=second_reviewer, upheld=True)
-    kept = review.decide_appeal(human, user=second_reviewer, upheld=False)
-    start = timezone.now() - timedelta(hours=10)
-    Appeal.objects.filter(pk__in=[automatic.pk, human.pk]).update(created_at=start)
-    AppealOutcome.objects.filter(pk=upheld.pk).update(created_at=start + timedelta(hours=1))
-    AppealOutcome.objects.filter(pk=kept.pk).update(created_at=start + timedelta(hours=3))
+    at(1)
+    review.decide_appeal(automatic, user=second_reviewer, upheld=True)
+    at(3)
+    review.decide_appeal(human, user=second_reviewer, upheld=False)
+    monkeypatch.undo()
 
     figures = stats.appeal_stats(timezone.now())
     total = figures["total"]
