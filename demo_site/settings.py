@@ -101,7 +101,11 @@ NSFW_MODERATION = {
     "FLAG_THRESHOLD": 0.5,
     "BLOCK_THRESHOLD": 0.9,
     "BATCH_SIZE": 8,
+    # Statements of reasons name the uploader, who may read them and appeal at
+    # /moderation/decisions/; the e-mails to them are printed on the console.
+    "OWNER": "demo_site.gallery.moderation.owner_of",
 }
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 # One worker: torch/onnxruntime threads per worker are cores // workers, and
 # more workers than that only makes each of them slower on a small machine.
