@@ -359,3 +359,15 @@ def test_reviewers_read_the_statements_in_the_admin(owner, reviewer, staff):
         .status_code
         == 403
     )
+
+
+def test_the_dashboard_links_to_the_appeal_queue(reviewer):
+    page = client_for(reviewer).get("/admin/nsfw_moderation/moderatedimage/dashboard/")
+    assert f'href="{QUEUE}"' in page.text
+
+
+@pytest.mark.urls("tests.admin_fixtures")
+def test_no_link_where_the_admin_site_has_no_appeals(reviewer):
+    page = client_for(reviewer).get("/admin/nsfw_moderation/moderatedimage/dashboard/")
+    assert page.status_code == 200
+    assert "appeal/queue" not in page.text

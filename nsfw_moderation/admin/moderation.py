@@ -36,7 +36,7 @@ from nsfw_moderation import enqueue, previews, review, stats
 from nsfw_moderation.admin.base import CSS, admin_url
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.records import ModerationEventInline
-from nsfw_moderation.models import ModeratedImage, Verdict
+from nsfw_moderation.models import Appeal, ModeratedImage, Verdict
 
 PAGE_SIZE = 24
 #: Where a moderator's display preferences live in their session.
@@ -361,6 +361,8 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         context = self._context(
             request,
             _("Moderation dashboard"),
+            # None where this admin site does not register appeals.
+            appeal_queue_url=admin_url(self.admin_site.name, Appeal, "queue"),
             **stats.dashboard_stats(timezone.now(), rows),
         )
         return TemplateResponse(request, self.dashboard_template, context)
