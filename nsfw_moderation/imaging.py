@@ -3,23 +3,30 @@
 Every failure raises :class:`ImageDecodeError` with a message a moderator can
 read; nothing else escapes :func:`load_frames`. Sizes are checked from the
 header, before any pixel buffer exists, and again after every seek because
-later frames (TIFF pages, MPO pictures) may declare sizes of their own.
+later frames (TIFF pages, GIF frames) may declare sizes of their own.
+
+The work per file is bounded whatever the bytes say (see :class:`Limits`):
+Pillow's parsers may read the file only so many times, so a file made of
+millions of tiny blocks stops early; an animation has a cap on the frames
+examined and a pixel budget in which every frame costs at least
+``min_frame_pixels``; and every frame kept is shrunk right after decoding, so
+what a file leaves in memory does not grow with its canvas.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
+import os
 import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import ExifTags, Image, UnidentifiedImageError
-
-#: Images are decoded to at least this size (JPEG draft mode), never smaller.
-MIN_DECODE_SIZE = (224, 224)
 
 #: Transparent pixels are composited onto this neutral grey.
 BACKGROUND = (128, 128, 128)
@@ -90,36 +97,85 @@ class ImageRefused(ImageDecodeError):
     file is never let through by a lenient setting: it is for a person to see."""
 
 
+class SuspiciousImage(ImageRefused):
+    """The bytes look made to cost us work or to pass for another format.
+
+    Over a work budget, or named as one format while holding another.
+    """
+
+
 @dataclass(frozen=True)
 class Limits:
     max_pixels: int = 64_000_000
     max_bytes: int = 50 * 1024 * 1024
+    #: Frames sampled from an animation for the classifier.
     max_frames: int = 8
-    #: GIF, WebP and APNG decode every frame up to the one asked for, so an
-    #: animation costs (frames reached) × (canvas pixels). Past this budget the
-    #: sample is taken from the frames that fit, from the start.
-    max_animation_pixels: int = 256_000_000
+    #: Frames decoded on the way. GIF and APNG decode every frame up to the one
+    #: asked for, and WebP's per-frame cost grows with the frame count, so a
+    #: longer animation is refused rather than examined in part: a sample from
+    #: its start alone would let the frames after it through unseen.
+    max_frames_examined: int = 2_000
+    #: The pixel work of a file: (frames decoded) × (canvas pixels) …
+    max_decode_pixels: int = 256_000_000
+    #: … where a frame costs at least this much, whatever its size: decoding a
+    #: frame has a fixed cost (about 13 µs for a 1×1 GIF frame) that its pixels
+    #: do not show.
+    min_frame_pixels: int = 16_384
+    #: Reads of the file by Pillow's parsers, which walk blocks, chunks and
+    #: markers in Python. A 50 MB GIF of 255-byte blocks, the most a real one
+    #: has, needs about 800,000 over the two walks of a decode.
+    max_reads: int = 1_000_000
+    #: Every frame kept is shrunk right after decoding to fit in a square of
+    #: this side: twice the classifier's input (224 for ViT models) keeps the
+    #: detail it uses and bounds the memory a frame holds.
+    frame_side: int = 448
 
 
-def load_frames(data: bytes, limits: Limits | None = None) -> list[Image.Image]:
+def load_frames(
+    data: bytes, limits: Limits | None = None, *, name: str | None = None
+) -> list[Image.Image]:
     """Decode ``data`` into RGB frames ready for a classifier.
 
     A still image gives one frame; an animated one gives up to
     ``limits.max_frames`` frames spread evenly over the animation. The frames
-    are fully loaded and share nothing with the decoder.
+    are fully loaded, share nothing with the decoder and fit in a square of
+    ``limits.frame_side``. With ``name``, the file's extension must claim the
+    format found (:func:`check_name`), or :class:`SuspiciousImage` is raised
+    before any pixel is decoded.
     """
     limits = limits or Limits()
     _check_length(data, limits)
+    source = _CountingFile(io.BytesIO(data), limits.max_reads)
+    with _pillow_errors(source):
+        return _decode(source, limits, name)
+
+
+def identify(file: IO[bytes], name: str, limits: Limits | None = None) -> str:
+    """The format of an image file, from its header only; no pixel is decoded.
+
+    Raises :class:`ImageDecodeError` for a file that is not an image in an
+    accepted format, or whose name claims another format.
+    """
+    limits = limits or Limits()
+    source = _CountingFile(file, limits.max_reads)
+    with _pillow_errors(source):
+        return str(_open(source, limits, name).format)
+
+
+@contextlib.contextmanager
+def _pillow_errors(source: _CountingFile) -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             # Hostile files make Pillow warn about every odd EXIF block and
             # palette; the verdict is what matters, not the noise.
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _decode(data, limits)
+            yield
     except ImageDecodeError:
         raise
     except Exception as exc:  # Pillow plugins raise a zoo of types on hostile input.
+        # Out of reads, a parser sees a truncated file and says so; the real reason is ours.
+        source.check()
         raise _as_decode_error(exc) from None
 
 
@@ -144,15 +200,67 @@ def _as_decode_error(exc: Exception) -> ImageDecodeError:
     return ImageDecodeError(f"The image could not be decoded: {exc!r}")
 
 
-def _decode(data: bytes, limits: Limits) -> list[Image.Image]:
+class _CountingFile:
+    """A read-only file that answers at most ``max_reads`` reads, then reports end of file.
+
+    Pillow's parsers read a block, chunk or marker at a time, in Python; the
+    count bounds that work for every format at once. Running out looks like a
+    truncated file to the parser, and :meth:`check` turns it into a refusal.
+    """
+
+    def __init__(self, raw: IO[bytes], max_reads: int) -> None:
+        self._raw = raw
+        self._left = max_reads
+        self.max_reads = max_reads
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        self._left -= 1
+        return self._raw.read(-1 if size is None else size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        self._left -= 1
+        return self._raw.readline(-1 if size is None else size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def check(self) -> None:
+        if self._left <= 0:
+            raise SuspiciousImage(
+                f"The file is made of too many small blocks to read safely: its parsing "
+                f"went past {self.max_reads:,} reads."
+            )
+
+
+def _decode(source: _CountingFile, limits: Limits, name: str | None) -> list[Image.Image]:
+    image = _open(source, limits, name)
+    count = _frame_count(image, source)
+    work = _Work(limits)
+    work.plan(count, image.size)
+    indices = frame_indices(count, limits.max_frames)
+    frames = list(_frames(image, indices, limits, work, source))
+    source.check()
+    return frames
+
+
+def _open(source: _CountingFile, limits: Limits, name: str | None) -> Image.Image:
     # Restricting the plugins Pillow tries keeps hostile bytes away from the
     # parsers of formats we never meant to accept.
-    image = Image.open(io.BytesIO(data), formats=_openable_formats())
+    image = Image.open(source, formats=_openable_formats())  # type: ignore[arg-type]
+    source.check()
     if image.format not in ALLOWED_FORMATS:
         raise ImageRefused(f"Images in {image.format} format are not accepted.")
+    if name is not None:
+        check_name(str(image.format), name)
     _check_size(image, limits)
-    indices = frame_indices(_affordable_frame_count(image, limits), limits.max_frames)
-    return list(_frames(image, indices, limits))
+    return image
 
 
 _openable: tuple[int, list[str]] = (-1, [])
@@ -180,35 +288,81 @@ def _check_size(image: Image.Image, limits: Limits) -> None:
         )
 
 
-def _affordable_frame_count(image: Image.Image, limits: Limits) -> int:
-    count = max(1, int(getattr(image, "n_frames", 1)))
-    if count == 1 or image.format == "MPO":
+def _frame_count(image: Image.Image, source: _CountingFile) -> int:
+    if image.format == "MPO":
         # Browsers show only the primary picture of a multi-picture JPEG, and
         # Pillow's draft mode on it breaks seeking to the others.
         return 1
-    width, height = image.size
-    return max(1, min(count, limits.max_animation_pixels // (width * height)))
+    # GIF counts by walking every frame's blocks: the read budget bounds it.
+    count = max(1, int(getattr(image, "n_frames", 1)))
+    source.check()
+    return count
 
 
-def _frames(image: Image.Image, indices: list[int], limits: Limits) -> Iterator[Image.Image]:
+class _Work:
+    """The pixel work of one file, planned from its header and charged frame by frame."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.done = 0
+
+    def plan(self, count: int, size: tuple[int, int]) -> None:
+        limits = self.limits
+        if count > limits.max_frames_examined:
+            raise SuspiciousImage(
+                f"The animation has {count:,} frames; at most "
+                f"{limits.max_frames_examined:,} are examined."
+            )
+        self._check(count * self.cost(size))
+
+    def charge(self, size: tuple[int, int]) -> None:
+        self.done += self.cost(size)
+        self._check(self.done)
+
+    def cost(self, size: tuple[int, int]) -> int:
+        return max(size[0] * size[1], self.limits.min_frame_pixels)
+
+    def _check(self, work: int) -> None:
+        if work > self.limits.max_decode_pixels:
+            raise SuspiciousImage(
+                f"Decoding the image takes {work:,} pixels of work, over the "
+                f"{self.limits.max_decode_pixels:,}-pixel budget."
+            )
+
+
+def _frames(
+    image: Image.Image, indices: list[int], limits: Limits, work: _Work, source: _CountingFile
+) -> Iterator[Image.Image]:
+    # Frame by frame, as Pillow decodes them anyway (GIF and APNG compose each
+    # frame on the one before), so that every frame decoded is charged and
+    # checked, even one that enlarges the canvas.
     transpose: Image.Transpose | None = None
     animated = indices != [0]
-    for index in indices:
-        if animated:
+    wanted = set(indices)
+    for index in range(indices[-1] + 1):
+        if index:
             image.seek(index)
+            source.check()
             _check_size(image, limits)
+        work.charge(image.size)
+        if index not in wanted:
+            continue
         if image.format in ("JPEG", "MPO"):
-            image.draft("RGB", _draft_size(image.size))
+            image.draft("RGB", _fit(image.size, max(limits.frame_side, 1)))
         image.load()
+        source.check()
         if index == 0:
             # Some formats (PNG eXIf) only reveal EXIF once loaded.
             transpose = _exif_transpose_method(image)
-        yield _finish(image, transpose, animated)
+        yield _finish(image, transpose, animated, limits.frame_side)
 
 
-def _finish(image: Image.Image, transpose: Image.Transpose | None, animated: bool) -> Image.Image:
-    frame = to_rgb(image)
+def _finish(
+    image: Image.Image, transpose: Image.Transpose | None, animated: bool, side: int
+) -> Image.Image:
+    frame = _shrink(to_rgb(image), side)
     if transpose is not None:
+        # After shrinking: the square box does not care about orientation.
         frame = frame.transpose(transpose)
     if frame is not image:
         return frame
@@ -216,6 +370,25 @@ def _finish(image: Image.Image, transpose: Image.Transpose | None, animated: boo
     # overwrite it, so it needs a copy; a still image can hand its pixels over
     # to a fresh Image that holds no file, so closing the source cannot touch it.
     return image.copy() if animated else image._new(image.im)
+
+
+def _shrink(frame: Image.Image, side: int) -> Image.Image:
+    """``frame`` shrunk to fit in a ``side`` square, with a filter that weighs every pixel.
+
+    Nearest-neighbour sampling would let a crafted image show the classifier a
+    different picture from the one people see; an averaging filter does not.
+    """
+    size = _fit(frame.size, max(side, 1))
+    if size == frame.size:
+        return frame
+    return frame.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+
+
+def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """``size`` scaled down (never up) to fit in a ``side`` square, keeping its shape."""
+    width, height = size
+    scale = min(1.0, side / width, side / height)
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def _exif_transpose_method(image: Image.Image) -> Image.Transpose | None:
@@ -243,14 +416,6 @@ def frame_indices(count: int, max_frames: int) -> list[int]:
         return [0]
     step = (count - 1) / (max_frames - 1)
     return [round(i * step) for i in range(max_frames)]
-
-
-def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
-    # Keep both sides at least MIN_DECODE_SIZE so resizing never upsamples a
-    # draft that is smaller than the model's input.
-    width, height = size
-    scale = min(1.0, max(MIN_DECODE_SIZE[0] / width, MIN_DECODE_SIZE[1] / height))
-    return (max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -293,6 +458,44 @@ def _scale_to_l(image: Image.Image) -> Image.Image:
         return image.convert("L")
     span = (high - low) or 1.0
     return image.point(lambda v: (v - low) * 255.0 / span).convert("L")
+
+
+# Pillow tells these apart, but a name claiming one is honest about the other:
+# cameras write multi-picture JPEGs under .jpg.
+_SAME_FAMILY = {"JPEG": frozenset({"JPEG", "MPO"}), "MPO": frozenset({"JPEG", "MPO"})}
+
+
+def formats_for_name(name: str) -> frozenset[str] | None:
+    """The image formats that ``name``'s extension claims (Pillow's registered extensions).
+
+    ``None`` for a name without an extension, which claims nothing: such a file
+    is served as ``application/octet-stream``. An empty set for an extension
+    that no accepted image format uses (``.pdf``, ``.svg``, ``.html``).
+    """
+    extension = os.path.splitext(name)[1].lower()
+    if not extension:
+        return None
+    Image.init()
+    claimed = Image.registered_extensions().get(extension)
+    if claimed not in ALLOWED_FORMATS:
+        return frozenset()
+    return _SAME_FAMILY.get(claimed, frozenset({claimed}))
+
+
+def check_name(image_format: str, name: str) -> None:
+    """Refuse a file whose name claims another format than the one it holds.
+
+    Browsers and storages serve a file by its extension: PNG bytes named
+    ``x.pdf`` pass as an image here and are served as a PDF there.
+    """
+    claimed = formats_for_name(name)
+    if claimed is None or image_format in claimed:
+        return
+    extension = os.path.splitext(name)[1].lower()
+    raise SuspiciousImage(
+        f"The file is named {extension}, which is not a name for {image_format} images: "
+        "its name and its contents disagree."
+    )
 
 
 def sha256(data: bytes) -> str:

@@ -12,9 +12,10 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
-from PIL import Image, ImageFile, ImageSequence, features
+from PIL import Image, ImageFile, ImageSequence, JpegImagePlugin, features
 
 from nsfw_moderation import imaging
 from nsfw_moderation.imaging import ImageDecodeError, Limits, load_frames
@@ -134,7 +135,7 @@ def test_gif_javascript_polyglot_decodes_as_the_gif_it_also_is() -> None:
     assert gif[6:8] == b"/*"
     assert b"*/" not in gif
     polyglot = gif + b"*/=alert(1);"
-    frame = only_frame(polyglot)
+    frame = only_frame(polyglot, Limits(frame_side=width))
     assert frame.size == (width, 1)
 
 
@@ -288,17 +289,21 @@ def test_peak_memory_measure_does_see_a_decoded_buffer(tmp_path: Path) -> None:
     # The control for the test above: a 3000×3000 image that is decoded (9 Mpx,
     # 9 MB as 1-bit and 27 MB as RGB) must show up in the same measurement.
     growth, outcome = peak_growth_mb(tmp_path, png_bomb(3_000, 3_000))
-    assert outcome == [[3_000, 3_000]]
+    assert outcome == [[448, 448]]  # shrunk after decoding
     assert growth > 25
 
 
 # -- Odd but valid -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [(10_000, 1), (1, 10_000), (1, 1)])
-def test_extreme_aspect_ratios_and_single_pixels_decode(size: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("size", "kept"), [((10_000, 1), (448, 1)), ((1, 10_000), (1, 448)), ((1, 1), (1, 1))]
+)
+def test_extreme_aspect_ratios_and_single_pixels_decode(
+    size: tuple[int, int], kept: tuple[int, int]
+) -> None:
     frame = only_frame(solid(GREEN, size))
-    assert frame.size == size
+    assert frame.size == kept
     assert frame.getpixel((0, 0)) == GREEN
 
 
@@ -550,17 +555,21 @@ def test_multi_picture_jpeg_gives_its_primary_picture_drafted() -> None:
     data = encode(pictures[0], "MPO", save_all=True, append_images=pictures[1:], quality=95)
     assert Image.open(io.BytesIO(data)).format == "MPO"
     frame = only_frame(data)
-    assert frame.size == (300, 225)
+    assert frame.size == (448, 336)
     assert near(frame.getpixel((5, 5)), RED, tolerance=8)  # type: ignore[arg-type]
 
 
-def test_long_animation_is_sampled_within_the_pixel_budget() -> None:
+def test_long_animation_is_refused_rather_than_sampled_from_its_start() -> None:
     colours = [(i * 10, 255 - i * 10, (i * 37) % 256) for i in range(25)]
     data = animation("WEBP", colours, lossless=True)
-    # 16×16 canvas: a budget of 5 canvases reaches frames 0–4 only.
-    limits = Limits(max_frames=4, max_animation_pixels=5 * 16 * 16)
-    frames = load_frames(data, limits)
-    assert [frame.getpixel((8, 8)) for frame in frames] == [colours[i] for i in (0, 1, 3, 4)]
+    # 16×16 canvas: a budget of 5 canvases would reach frames 0–4 only, and
+    # frames 5–24 would pass unseen.
+    limits = Limits(max_frames=4, max_decode_pixels=5 * 16 * 16, min_frame_pixels=1)
+    with pytest.raises(imaging.SuspiciousImage, match="over the 1,280-pixel budget"):
+        load_frames(data, limits)
+    enough = Limits(max_frames=4, max_decode_pixels=25 * 16 * 16, min_frame_pixels=1)
+    frames = load_frames(data, enough)
+    assert [frame.getpixel((8, 8)) for frame in frames] == [colours[i] for i in (0, 8, 16, 24)]
 
 
 @pytest.mark.parametrize(
@@ -583,13 +592,22 @@ def test_frame_indices(count: int, max_frames: int, expected: list[int]) -> None
 # -- Draft mode and independence of the frames -----------------------------------
 
 
-def test_big_jpeg_is_drafted_down_but_not_below_the_model_input() -> None:
+def test_big_jpeg_is_drafted_down_then_shrunk_to_the_frame_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drafts: list[tuple[int, int]] = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def remembering_draft(self: JpegImagePlugin.JpegImageFile, *args: Any) -> Any:
+        result = real_draft(self, *args)
+        drafts.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", remembering_draft)
     data = encode(Image.new("RGB", (4000, 3000), RED), "JPEG")
     frame = only_frame(data)
-    width, height = frame.size
-    assert 224 <= width < 4000
-    assert 224 <= height < 3000
-    assert (width, height) == (500, 375)  # libjpeg's 1/8 scale is the smallest fit
+    assert drafts == [(500, 375)]  # libjpeg's 1/8 scale is the smallest that fits 448×336
+    assert frame.size == (448, 336)
 
 
 def test_small_jpeg_is_not_shrunk() -> None:
@@ -602,7 +620,7 @@ def test_rotated_big_jpeg_is_drafted_then_rotated() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     frame = only_frame(encode(image, "JPEG", exif=exif))
-    assert frame.size == (375, 500)
+    assert frame.size == (336, 448)
 
 
 def test_frames_survive_the_source_being_closed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from nsfw_moderation.imaging import ImageDecodeError, Limits, load_frames
 
 # Small limits keep a mutated header that declares a big canvas from costing
 # seconds per example; the refusal path is the same at any size.
-LIMITS = Limits(max_pixels=1_000_000, max_frames=3, max_animation_pixels=4_000_000)
+LIMITS = Limits(max_pixels=1_000_000, max_frames=3, max_decode_pixels=4_000_000)
 
 PROPERTY_SETTINGS = settings(
     max_examples=300,
