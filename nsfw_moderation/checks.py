@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 from django.apps import apps
@@ -235,6 +236,37 @@ def check_backend(**kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
+    revision = conf.MODEL_REVISION
+    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
+        return [
+            Error(
+                f"{PREFIX}['MODEL_REVISION'] is {revision!r}; it must be None or a branch, "
+                "tag or commit of MODEL on the Hugging Face Hub.",
+                hint="Pin a commit hash: `manage.py nsfw_model download` prints the one it "
+                "fetched.",
+                id="nsfw_moderation.E020",
+            )
+        ]
+    if revision is None and _loads_from_the_hub():
+        return [
+            Warning(
+                f"MODEL {conf.MODEL!r} is loaded from the Hugging Face Hub without "
+                "MODEL_REVISION: workers take whatever its main branch holds when they start.",
+                hint="Run `manage.py nsfw_model download`, which prints the commit it fetched, "
+                "and set MODEL_REVISION to that commit.",
+                id="nsfw_moderation.W003",
+            )
+        ]
+    return []
+
+
+def _loads_from_the_hub() -> bool:
+    path = ALIASES.get(conf.BACKEND, conf.BACKEND)
+    return path == ALIASES["transformers"] and not Path(conf.MODEL).is_dir()
 
 
 @register(Tags.compatibility)

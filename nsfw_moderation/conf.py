@@ -14,6 +14,7 @@ DEFAULTS: dict[str, Any] = {
     "MODELS": {},
     "BACKEND": "transformers",
     "MODEL": "Falconsai/nsfw_image_detection",
+    "MODEL_REVISION": None,
     "DEVICE": "auto",
     "PRECISION": "fp32",
     "TORCH_THREADS": None,
@@ -71,6 +72,10 @@ class Settings:
     @property
     def MODEL(self) -> str:
         return str(self._get("MODEL"))
+
+    @property
+    def MODEL_REVISION(self) -> str | None:
+        return self._get("MODEL_REVISION")
 
     @property
     def DEVICE(self) -> str:

@@ -1,9 +1,12 @@
 """The default backend: a Hugging Face image-classification model.
 
 It loads ``MODEL`` (``Falconsai/nsfw_image_detection`` by default, or a local
-directory) exactly as the model card does, with ``AutoModelForImageClassification``
-and the model's own image processor, in its PIL flavour. For ViT-style processors
-(fixed-size resize, rescale, normalise) the pixels are prepared by
+directory) at ``MODEL_REVISION`` exactly as the model card does, with
+``AutoModelForImageClassification`` and the model's own image processor, in its
+PIL flavour. Weights load from safetensors files only: a pickled ``.bin``
+checkpoint can run code when it is loaded, so one is refused rather than
+trusted. For ViT-style processors (fixed-size resize, rescale, normalise) the
+pixels are prepared by
 :class:`~nsfw_moderation.preprocess.FastPreprocessor` from the processor's own
 settings, into one batch tensor; any other processor is called as it is.
 torchvision is not needed.
@@ -28,6 +31,7 @@ class TransformersBackend:
         self,
         model: str | None = None,
         *,
+        revision: str | None = None,
         device: str | None = None,
         precision: str | None = None,
         fast_preprocessing: bool = True,
@@ -41,21 +45,26 @@ class TransformersBackend:
                 "for your machine first, then: pip install 'nsfw-moderation[transformers]'."
             ) from exc
         self._torch = torch
-        self.name = model or conf.MODEL
+        source = model or conf.MODEL
+        if model is None:
+            revision = conf.MODEL_REVISION
+        self.name = model_name(source, revision)
         self.precision = precision or conf.PRECISION
         self.threads = default_threads()
         torch.set_num_threads(self.threads)
         try:
             with _quiet_loading():
                 self.processor = AutoImageProcessor.from_pretrained(
-                    self.name, **pil_processor_option()
+                    source, revision=revision, **pil_processor_option()
                 )
-                network = AutoModelForImageClassification.from_pretrained(self.name)
+                network = AutoModelForImageClassification.from_pretrained(
+                    source, revision=revision, use_safetensors=True
+                )
         except (OSError, ValueError) as exc:
             raise ModelUnavailable(
                 f"Cannot load the model {self.name!r}: {exc}. On a worker without internet "
                 "access, download it first with `manage.py nsfw_model download` or set MODEL "
-                "to a local directory."
+                "to a local directory. Only safetensors weights are loaded."
             ) from exc
         self.device = torch.device(resolve_device(conf.DEVICE if device is None else device))
         self.model = self._prepare(network.eval())
@@ -159,6 +168,11 @@ def _quiet_loading() -> Iterator[None]:
         notices.removeFilter(notice_filter)
         if bars:
             transformers_logging.enable_progress_bar()
+
+
+def model_name(model: str, revision: str | None) -> str:
+    """The name rows record: the model, and the revision when one is pinned."""
+    return f"{model}@{revision}" if revision else model
 
 
 def resolve_device(device: str) -> str:

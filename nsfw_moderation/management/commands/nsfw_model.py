@@ -13,8 +13,9 @@ from nsfw_moderation import policy
 from nsfw_moderation.backends import Classifier, ModelUnavailable, load_backend
 from nsfw_moderation.conf import conf
 
-# Weights for other frameworks: transformers loads the PyTorch ones only.
-IGNORE_PATTERNS = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "tf_model*", "flax_model*", "rust_model*"]
+# Configuration (JSON) and safetensors weights: what the backend loads. Pickled
+# PyTorch weights (.bin) are never fetched, since loading them can run code.
+ALLOW_PATTERNS = ["*.json", "*.safetensors"]
 
 
 ACTIONS = ("download", "verify", "info")
@@ -22,8 +23,9 @@ ACTIONS = ("download", "verify", "info")
 
 class Command(BaseCommand):
     help = (
-        "Manage the classifier model. 'download' fetches MODEL into the Hugging Face cache so "
-        "that workers can run offline (HF_HUB_OFFLINE=1); 'verify' loads the configured backend "
+        "Manage the classifier model. 'download' fetches MODEL at MODEL_REVISION (its "
+        "configuration and safetensors weights) into the Hugging Face cache so that workers "
+        "can run offline (HF_HUB_OFFLINE=1); 'verify' loads the configured backend "
         "and classifies a test image; 'info' shows labels, parameter count and size on disk. "
         "Exit status 1 when the model cannot be downloaded or loaded."
     )
@@ -39,7 +41,11 @@ class Command(BaseCommand):
             "verify: load the backend and classify a generated image; "
             "info: labels, parameter count and size on disk.",
         )
-        parser.add_argument("--revision", help="download: a branch, tag or commit (default: main).")
+        parser.add_argument(
+            "--revision",
+            help="download: a branch, tag or commit (default: MODEL_REVISION, else main). "
+            "Workers load MODEL_REVISION, so a different one is refused while it is set.",
+        )
         parser.add_argument(
             "--cache-dir",
             help="download, info: the cache folder (default: HF_HUB_CACHE, "
@@ -61,11 +67,20 @@ class Command(BaseCommand):
         if Path(conf.MODEL).is_dir():
             self.stdout.write(f"MODEL is already local: {Path(conf.MODEL).resolve()}")
             return
-        self.stdout.write(f"Downloading {conf.MODEL} …")
+        revision = _revision_to_fetch(revision)
+        self.stdout.write(f"Downloading {conf.MODEL} at {revision or 'main'} …")
         path = Path(_snapshot_download(conf.MODEL, revision, cache_dir))
+        if not any(path.glob("*.safetensors")):
+            raise CommandError(
+                f"{conf.MODEL} at {revision or 'main'} has no safetensors weights, and no "
+                "other kind is loaded. Choose a revision or a model that has them."
+            )
         self.stdout.write(
             self.style.SUCCESS(f"Ready in {path} ({_human_size(_folder_size(path))}).")
         )
+        if not conf.MODEL_REVISION:
+            # Snapshots live in a folder named after the commit they hold.
+            self.stdout.write(f"Pin this commit in settings: MODEL_REVISION = {path.name!r}")
         self.stdout.write("Workers can now run with HF_HUB_OFFLINE=1 and the same cache.")
 
     # -- verify ---------------------------------------------------------------
@@ -99,12 +114,23 @@ class Command(BaseCommand):
 
     def _info(self, cache_dir: str | None) -> None:
         self.stdout.write(f"{'model:':<13}{conf.MODEL}")
+        self.stdout.write(f"{'revision:':<13}{conf.MODEL_REVISION or 'main (not pinned)'}")
         self.stdout.write(f"{'on disk:':<13}{_location(conf.MODEL, cache_dir)}")
         backend = _load(conf.BACKEND)
         self.stdout.write(f"{'backend:':<13}{conf.BACKEND} ({backend.name})")
         self.stdout.write(f"{'labels:':<13}{', '.join(backend.labels)}")
         self.stdout.write(f"{'unsafe:':<13}{', '.join(conf.UNSAFE_LABELS)}")
         self.stdout.write(f"{'parameters:':<13}{_parameter_count(backend)}")
+
+
+def _revision_to_fetch(asked: str | None) -> str | None:
+    pinned = conf.MODEL_REVISION
+    if asked and pinned and asked != pinned:
+        raise CommandError(
+            f"Workers load MODEL_REVISION {pinned!r}; downloading {asked!r} would leave them "
+            "without it. Change MODEL_REVISION first, or leave out --revision."
+        )
+    return asked or pinned
 
 
 def _snapshot_download(repo_id: str, revision: str | None, cache_dir: str | None) -> str:
@@ -123,7 +149,7 @@ def _snapshot_download(repo_id: str, revision: str | None, cache_dir: str | None
     try:
         return str(
             snapshot_download(
-                repo_id, revision=revision, cache_dir=cache_dir, ignore_patterns=IGNORE_PATTERNS
+                repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=ALLOW_PATTERNS
             )
         )
     except LocalEntryNotFoundError as exc:

@@ -1,0 +1,201 @@
+"""Which weights a worker loads: the pinned revision, from safetensors files only."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from nsfw_moderation.backends import ModelUnavailable
+from nsfw_moderation.management.commands.nsfw_scan import configured_model_name
+from tests.conftest import moderation
+from tests.workers import ROOT
+
+pytestmark = pytest.mark.django_db
+
+HUB_ID = "someone/tiny"
+PINNED = "a" * 40
+MAIN = "b" * 40
+
+
+def check_ids(**changes: object) -> list[str]:
+    with moderation(**changes):
+        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation"))
+
+
+# -- Settings and checks ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("revision", [5, "", "  ", ["main"]])
+def test_model_revision_must_be_a_string(revision: object) -> None:
+    assert check_ids(MODEL_REVISION=revision) == ["nsfw_moderation.E020"]
+
+
+def test_hub_model_without_a_revision_is_a_warning() -> None:
+    assert check_ids(BACKEND="transformers", MODEL=HUB_ID) == ["nsfw_moderation.W003"]
+    with moderation(BACKEND="transformers", MODEL=HUB_ID):
+        (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W003"]
+    assert "nsfw_model download" in message.hint
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"BACKEND": "transformers", "MODEL": HUB_ID, "MODEL_REVISION": PINNED},
+        {"BACKEND": "transformers"},  # the tests' MODEL is a local directory
+        {"BACKEND": "opennsfw", "MODEL": HUB_ID},
+    ],
+)
+def test_pinned_local_or_other_backend_is_clean(changes: dict[str, object]) -> None:
+    assert check_ids(**changes) == []
+
+
+def test_configured_model_name_includes_a_pinned_revision() -> None:
+    with moderation(BACKEND="transformers", MODEL=HUB_ID, MODEL_REVISION=PINNED):
+        assert configured_model_name() == f"{HUB_ID}@{PINNED}"
+    with moderation(BACKEND="transformers", MODEL=HUB_ID):
+        assert configured_model_name() == HUB_ID
+
+
+# -- Loading ---------------------------------------------------------------------------
+
+
+def test_pickled_weights_are_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from nsfw_moderation.backends.transformers import TransformersBackend
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, pickled)
+    torch.save(load_file(pickled / "model.safetensors"), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+    with pytest.raises(ModelUnavailable, match="Only safetensors weights are loaded"):
+        TransformersBackend(str(pickled), device="cpu")
+
+
+def test_the_pinned_revision_is_loaded_and_named(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # A Hugging Face cache holding two commits of one model, told apart by a label.
+    cache = tmp_path / "hub"
+    repo = cache / "models--someone--tiny"
+    for commit, label in ((PINNED, "pinned"), (MAIN, "main")):
+        snapshot = repo / "snapshots" / commit
+        shutil.copytree(tiny_model_dir, snapshot)
+        config = json.loads((snapshot / "config.json").read_text())
+        config["id2label"] = {"0": label, "1": "nsfw"}
+        config["label2id"] = {label: 0, "nsfw": 1}
+        (snapshot / "config.json").write_text(json.dumps(config))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(MAIN)
+    assert load_offline(cache, PINNED) == {
+        "name": f"{HUB_ID}@{PINNED}",
+        "labels": ["pinned", "nsfw"],
+    }
+    assert load_offline(cache, None) == {"name": HUB_ID, "labels": ["main", "nsfw"]}
+
+
+_LOAD = """
+import json, sys, django
+django.setup()
+from django.test import override_settings
+from django.conf import settings
+from nsfw_moderation.backends import load_backend
+changes = {"MODEL": "someone/tiny", "MODEL_REVISION": json.loads(sys.argv[1]), "DEVICE": "cpu"}
+with override_settings(NSFW_MODERATION={**settings.NSFW_MODERATION, **changes}):
+    backend = load_backend("transformers")
+print(json.dumps({"name": backend.name, "labels": backend.labels}))
+"""
+
+
+def load_offline(cache: Path, revision: str | None) -> dict[str, Any]:
+    """The backend's name and labels, built in a process that sees only ``cache``."""
+    env = {
+        **os.environ,
+        "HF_HUB_CACHE": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD, json.dumps(revision)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    loaded: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+# -- nsfw_model download ---------------------------------------------------------------
+
+
+@dataclass
+class FakeHub:
+    snapshot: Path
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeHub:
+    """snapshot_download answered from a folder named after a commit, as the real cache's."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    fake = FakeHub(snapshot=tmp_path / "snapshots" / PINNED)
+    fake.snapshot.mkdir(parents=True)
+    (fake.snapshot / "config.json").write_text("{}")
+
+    def snapshot_download(repo_id: str, **kwargs: Any) -> str:
+        fake.calls.append({"repo_id": repo_id, **kwargs})
+        return str(fake.snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    return fake
+
+
+def download(*args: str, **changes: object) -> str:
+    out = io.StringIO()
+    with moderation(MODEL=HUB_ID, **changes):
+        call_command("nsfw_model", "download", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_download_fetches_json_and_safetensors_only(hub: FakeHub) -> None:
+    (hub.snapshot / "model.safetensors").write_bytes(b"weights")
+    out = download()
+    (call,) = hub.calls
+    assert call["repo_id"] == HUB_ID
+    assert call["revision"] is None
+    assert call["allow_patterns"] == ["*.json", "*.safetensors"]
+    assert "ignore_patterns" not in call
+    assert f"MODEL_REVISION = '{PINNED}'" in out
+
+
+def test_download_fetches_the_pinned_revision(hub: FakeHub) -> None:
+    (hub.snapshot / "model.safetensors").write_bytes(b"weights")
+    out = download(MODEL_REVISION=PINNED)
+    assert hub.calls[0]["revision"] == PINNED
+    assert f"at {PINNED}" in out
+    assert "Pin this commit" not in out
+
+
+def test_download_refuses_another_revision_than_the_pinned_one(hub: FakeHub) -> None:
+    with pytest.raises(CommandError, match="Workers load MODEL_REVISION"):
+        download("--revision", "main", MODEL_REVISION=PINNED)
+    assert hub.calls == []
+
+
+def test_download_without_safetensors_weights_is_an_error(hub: FakeHub) -> None:
+    with pytest.raises(CommandError, match="has no safetensors weights"):
+        download()
