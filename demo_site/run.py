@@ -34,12 +34,12 @@ def main() -> int:
 
     django.setup()
     warn_about_backend()
-    set_up()
+    new_password = set_up()
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
     cluster = server = None
     try:
-        cluster, server = start_children(os.environ.get("PORT", "8000"))
+        cluster, server = start_children(os.environ.get("PORT", "8000"), new_password)
         return wait_for(cluster, server)
     except Stop:
         print("\nStopping the demo…", flush=True)
@@ -53,7 +53,9 @@ def main() -> int:
             stop_cluster(cluster)
 
 
-def start_children(port: str) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+def start_children(
+    port: str, new_password: str | None = None
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
     """Start the django-q2 cluster and the development server.
 
     Each gets its own session, so a Ctrl-C in the terminal reaches only this
@@ -70,7 +72,7 @@ def start_children(port: str) -> tuple[subprocess.Popen[bytes], subprocess.Popen
     except BaseException:
         stop_cluster(cluster)
         raise
-    print_login(port)
+    print_login(port, new_password)
     return cluster, server
 
 
@@ -86,22 +88,28 @@ def warn_about_backend() -> None:
         print(f"Classifier backend: {choice.backend} ({choice.reason}).", flush=True)
 
 
-def set_up() -> None:
+def set_up() -> str | None:
+    """Migrate, make sure the admin and samples exist; the admin's password if it is new."""
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    user = ensure_admin()
+    user, password = ensure_admin()
     add_samples(user)
+    return password
 
 
-def ensure_admin() -> object:
-    """The ``admin`` superuser, created with a random password on first run."""
+def ensure_admin() -> tuple[object, str | None]:
+    """The ``admin`` superuser, and its password when it was set just now (else ``None``).
+
+    The password is random, set on first run (or when its file is gone), and
+    kept in a file only its owner can read; it is shown once, when it is set.
+    """
     from django.contrib.auth import get_user_model
 
     users = get_user_model()._default_manager
     user = users.filter(username=ADMIN_USERNAME).first()
     if user is not None and PASSWORD_FILE.exists():
-        return user
+        return user, None
     password = secrets.token_urlsafe(12)
     if user is None:
         user = users.create_superuser(ADMIN_USERNAME, "admin@example.com", password)
@@ -109,8 +117,9 @@ def ensure_admin() -> object:
         user.set_password(password)
         user.save(update_fields=["password"])
     PASSWORD_FILE.touch(mode=0o600)
+    PASSWORD_FILE.chmod(0o600)
     PASSWORD_FILE.write_text(password + "\n")
-    return user
+    return user, password
 
 
 def add_samples(user: object) -> None:
@@ -129,8 +138,12 @@ def add_samples(user: object) -> None:
         profile.save()
 
 
-def print_login(port: str) -> None:
-    password = PASSWORD_FILE.read_text().strip()
+def print_login(port: str, new_password: str | None) -> None:
+    """The addresses, and the admin's password only on the start that created it."""
+    if new_password is not None:
+        password = f"{new_password}   (shown once; also in {PASSWORD_FILE.name})"
+    else:
+        password = f"in {PASSWORD_FILE} (readable by you only)"
     print(
         "\n".join(
             [

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from demo_site.model_choice import choose_backend
+from demo_site.model_choice import cached_revision, choose_backend
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -83,9 +83,11 @@ DATABASES = {
 STATIC_URL = "/static/"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = os.environ.get("DEMO_MEDIA_ROOT", str(BASE_DIR / "media"))
-# Uploads are read back by the worker; keep them modest for a demo.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Uploads are read back by the worker; keep them modest for a demo. The upload
+# form refuses larger files (MaxFileSizeValidator reads MAX_FILE_SIZE below).
+MAX_UPLOAD_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_SIZE
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_SIZE
 
 LOGIN_URL = "admin:login"
 
@@ -96,6 +98,9 @@ NSFW_MODERATION = {
     # nsfw_moderation.register() in its AppConfig.ready().
     "MODELS": {"gallery.Photo": ["image"]},
     "BACKEND": NSFW_DEMO_CHOICE.backend,
+    # The commit of the model in the local cache: what the worker loads offline.
+    "MODEL_REVISION": cached_revision(),
+    "MAX_FILE_SIZE": MAX_UPLOAD_SIZE,
     "DEVICE": "cpu",
     "QUEUE": os.environ.get("NSFW_DEMO_QUEUE", "django_q"),
     "FLAG_THRESHOLD": 0.5,

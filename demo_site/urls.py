@@ -3,14 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from demo_site.gallery import views
+from nsfw_moderation.media import serve_visible
 
 urlpatterns = [
     path("", include("demo_site.gallery.urls")),
     path("admin/", admin.site.urls),
     # Statements of reasons and appeals, for the owners of blocked or rejected images.
     path("moderation/", include("nsfw_moderation.urls")),
-    # Raw uploads, for staff only (the admin links to them). The public gallery
-    # serves images through a view that checks the moderation verdict first.
-    path("media/<path:path>", views.staff_media, name="media"),
+    # Uploads, to anyone, only while moderation lets them be seen: flagged,
+    # blocked, rejected and pending files are a 404, for staff too (moderators
+    # see the review pages' safe previews instead).
+    path("media/<path:path>", serve_visible, name="media"),
 ]

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = r"""
 import json
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, setup_test_environment
@@ -73,6 +74,30 @@ result["rejected_card"] = f'id="photo-{uploaded.pk}" data-verdict="rejected"' in
 result["rejected_image_in_page"] = f"/photos/{uploaded.pk}/image" in html
 result["rejected_image_status"] = client.get(f"/photos/{uploaded.pk}/image").status_code
 result["raw_media_status"] = client.get("/media/" + uploaded.image.name).status_code
+staff = Client()
+staff.force_login(User.objects.create_superuser("moderator"))
+result["raw_media_status_for_staff"] = staff.get("/media/" + uploaded.image.name).status_code
+result["visible_raw_media_status"] = client.get("/media/" + photo.image.name).status_code
+
+ModeratedImage.objects.filter(object_id=str(photo.pk), content_type__model="photo").update(
+    verdict="pending", status="queued"
+)
+html = client.get("/").content.decode()
+result["pending_card"] = f'id="photo-{photo.pk}" data-verdict="pending"' in html
+result["pending_image_in_page"] = f"/photos/{photo.pk}/image" in html
+result["pending_image_status"] = client.get(f"/photos/{photo.pk}/image").status_code
+result["pending_raw_media_status"] = client.get("/media/" + photo.image.name).status_code
+
+count = Photo.objects.count()
+big = samples.as_file(samples.waves(), "big.png")
+big = SimpleUploadedFile("big.png", big.read() + b"\0" * (10 * 1024 * 1024))
+refused = client.post("/", {"title": "Too big", "image": big})
+result["too_big"] = [refused.status_code, "files of up to 10" in refused.content.decode()]
+pdf = SimpleUploadedFile("x.pdf", samples.as_file(samples.waves(), "w.png").read())
+refused = client.post("/", {"title": "Polyglot", "image": pdf})
+misnamed = "does not match its contents" in refused.content.decode()
+result["misnamed"] = [refused.status_code, misnamed]
+result["refused_saved"] = Photo.objects.count() - count
 print("RESULT " + json.dumps(result))
 """
 
@@ -133,7 +158,19 @@ def test_uploads_get_a_verdict_and_the_gallery_shows_it(demo_env: dict[str, str]
     assert result["rejected_card"]
     assert not result["rejected_image_in_page"]
     assert result["rejected_image_status"] == 404
-    assert result["raw_media_status"] == 302  # to the admin login: staff only
+    # Raw media only through the visibility check: not for staff either.
+    assert result["raw_media_status"] == 404
+    assert result["raw_media_status_for_staff"] == 404
+    assert result["visible_raw_media_status"] == 200
+    # Pending images wait unseen: a card without the picture.
+    assert result["pending_card"]
+    assert not result["pending_image_in_page"]
+    assert result["pending_image_status"] == 404
+    assert result["pending_raw_media_status"] == 404
+    # The upload form refuses oversize and misnamed files.
+    assert result["too_big"] == [200, True]
+    assert result["misnamed"] == [200, True]
+    assert result["refused_saved"] == 0
 
 
 def test_backend_forced_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,3 +204,38 @@ def test_uses_falconsai_when_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(model_choice.ENV_VAR, raising=False)
     monkeypatch.setattr(model_choice, "falconsai_cached", lambda: True)
     assert model_choice.choose_backend().backend == "transformers"
+
+
+def test_only_safetensors_weights_count_as_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    snapshot = "/cache/models--Falconsai--nsfw_image_detection/snapshots/" + "c" * 40
+    present = {"config.json", "preprocessor_config.json", "pytorch_model.bin"}
+
+    def lookup(repo_id: str, filename: str) -> str | None:
+        return f"{snapshot}/{filename}" if filename in present else None
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lookup)
+    assert not model_choice.falconsai_cached()
+    present.add("model.safetensors")
+    assert model_choice.falconsai_cached()
+    assert model_choice.cached_revision() == "c" * 40
+
+
+@pytest.mark.django_db
+def test_admin_password_is_printed_only_when_it_is_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from demo_site import run
+
+    monkeypatch.setattr(run, "PASSWORD_FILE", tmp_path / ".admin-password")
+    user, password = run.ensure_admin()
+    assert password is not None
+    assert (tmp_path / ".admin-password").stat().st_mode & 0o777 == 0o600
+    run.print_login("8000", password)
+    assert password in capsys.readouterr().out
+    again, none = run.ensure_admin()
+    assert (again, none) == (user, None)
+    run.print_login("8000", None)
+    out = capsys.readouterr().out
+    assert password not in out
+    assert "Password: in " in out

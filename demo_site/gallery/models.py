@@ -6,11 +6,8 @@ from django.db import models
 from django.db.models import CharField, OuterRef, Subquery
 from django.db.models.functions import Cast
 
-from nsfw_moderation.models import ModeratedImage, Verdict
-
-#: Verdicts under which the public may see an image. Pending images are shown
-#: too (blurred, marked "being checked"): this demo moderates after posting.
-VISIBLE = {Verdict.ALLOWED, Verdict.APPROVED, Verdict.PENDING}
+from nsfw_moderation.models import ModeratedImage
+from nsfw_moderation.query import shown_verdicts
 
 
 class PhotoQuerySet(models.QuerySet["Photo"]):
@@ -24,6 +21,8 @@ class PhotoQuerySet(models.QuerySet["Photo"]):
             content_type=ContentType.objects.get_for_model(self.model),
             object_id=Cast(OuterRef("pk"), CharField()),
             field_name="image",
+            # The row of the file the photo holds now, not of one it held before.
+            file_name=OuterRef("image"),
         )
         return self.annotate(
             **{
@@ -55,5 +54,9 @@ class Photo(models.Model):
 
     @property
     def is_visible(self) -> bool:
-        """Whether the public may see the image (needs ``with_moderation()``)."""
-        return getattr(self, "moderation_verdict", None) in VISIBLE
+        """Whether the public may see the image (needs ``with_moderation()``).
+
+        The app's own rule (``query.visible``): allowed or approved; pending
+        images wait unseen, as ``SHOW_PENDING`` is off.
+        """
+        return getattr(self, "moderation_verdict", None) in shown_verdicts()

@@ -2,12 +2,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
-from django.views.static import serve
 
 from demo_site.gallery.forms import PhotoForm
 from demo_site.gallery.models import Photo
@@ -18,7 +16,7 @@ PAGE_SIZE = 48
 VERDICTS = {
     "allowed": ("allowed", "ok", ""),
     "approved": ("approved", "ok", ""),
-    "pending": ("pending", "wait", ""),
+    "pending": ("pending", "wait", "Being checked…"),
     "flagged": ("flagged", "warn", "Hidden while a moderator reviews it."),
     "blocked": ("blocked", "bad", "Hidden: the classifier is confident it is unsafe."),
     "rejected": ("rejected", "bad", "Removed by a moderator."),
@@ -68,10 +66,5 @@ def photo_image(request: HttpRequest, pk: int) -> FileResponse:
     response = FileResponse(photo.image.open("rb"))
     # A verdict can change at any time: never let a cache keep the bytes.
     response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
     return response
-
-
-@staff_member_required
-def staff_media(request: HttpRequest, path: str) -> HttpResponse:
-    """Raw uploads under MEDIA_URL, for staff only (the admin links there)."""
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
