@@ -21,8 +21,10 @@ import io
 import math
 import os
 import struct
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO
 
@@ -88,7 +90,15 @@ _DAMAGED_FILE_ERRORS = (
 
 
 class ImageDecodeError(ValueError):
-    """The bytes are not an image we can safely decode."""
+    """The bytes are not an image we can safely decode.
+
+    The message is ours and safe to show anyone; ``detail`` holds what the
+    decoder said, for logs only (it may quote the file's own bytes).
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class ImageRefused(ImageDecodeError):
@@ -101,6 +111,14 @@ class SuspiciousImage(ImageRefused):
     """The bytes look made to cost us work or to pass for another format.
 
     Over a work budget, or named as one format while holding another.
+    """
+
+
+class NameMismatch(SuspiciousImage):
+    """The file's name claims another format than the one it holds.
+
+    The pixels themselves may be fine: decode again without the name to show
+    them to a person.
     """
 
 
@@ -132,7 +150,11 @@ class Limits:
 
 
 def load_frames(
-    data: bytes, limits: Limits | None = None, *, name: str | None = None
+    data: bytes,
+    limits: Limits | None = None,
+    *,
+    name: str | None = None,
+    admit: Callable[[int], AbstractContextManager[object]] | None = None,
 ) -> list[Image.Image]:
     """Decode ``data`` into RGB frames ready for a classifier.
 
@@ -141,13 +163,15 @@ def load_frames(
     are fully loaded, share nothing with the decoder and fit in a square of
     ``limits.frame_side``. With ``name``, the file's extension must claim the
     format found (:func:`check_name`), or :class:`SuspiciousImage` is raised
-    before any pixel is decoded.
+    before any pixel is decoded. With ``admit``, decoding runs inside
+    ``admit(canvas pixels)``, called once the header is read: a
+    :class:`PixelBudget` shared by threads bounds what they decode at once.
     """
     limits = limits or Limits()
     _check_length(data, limits)
     source = _CountingFile(io.BytesIO(data), limits.max_reads)
     with _pillow_errors(source):
-        return _decode(source, limits, name)
+        return _decode(source, limits, name, admit or _admit_all)
 
 
 def identify(file: IO[bytes], name: str, limits: Limits | None = None) -> str:
@@ -192,12 +216,12 @@ def _as_decode_error(exc: Exception) -> ImageDecodeError:
     if isinstance(exc, UnidentifiedImageError):
         return ImageDecodeError("The file is not an image in a format we can read.")
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        return ImageRefused(f"The image is too large to decode safely: {exc}")
+        return ImageRefused("The image is too large to decode safely.", str(exc))
     if isinstance(exc, MemoryError):
         return ImageRefused("The image needs more memory to decode than is available.")
     if isinstance(exc, _DAMAGED_FILE_ERRORS):
-        return ImageDecodeError(f"The image is damaged or truncated: {exc}")
-    return ImageDecodeError(f"The image could not be decoded: {exc!r}")
+        return ImageDecodeError("The image is damaged or truncated.", str(exc))
+    return ImageDecodeError("The image could not be decoded.", repr(exc))
 
 
 class _CountingFile:
@@ -239,15 +263,55 @@ class _CountingFile:
             )
 
 
-def _decode(source: _CountingFile, limits: Limits, name: str | None) -> list[Image.Image]:
+def _decode(
+    source: _CountingFile,
+    limits: Limits,
+    name: str | None,
+    admit: Callable[[int], AbstractContextManager[object]],
+) -> list[Image.Image]:
     image = _open(source, limits, name)
     count = _frame_count(image, source)
     work = _Work(limits)
     work.plan(count, image.size)
     indices = frame_indices(count, limits.max_frames)
-    frames = list(_frames(image, indices, limits, work, source))
+    with admit(image.size[0] * image.size[1]):
+        frames = list(_frames(image, indices, limits, work, source))
     source.check()
     return frames
+
+
+def _admit_all(pixels: int) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
+class PixelBudget:
+    """Canvas pixels that threads may decode at once; a thread waits for its share.
+
+    A file bigger than the whole budget waits until it can have the budget to
+    itself, so it never waits forever. Decoding needs a few bytes per canvas
+    pixel (one for a palette, four for RGBA, plus a conversion), so the budget
+    bounds the decoders' memory whatever the batch holds.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self.in_use = 0
+        self.peak = 0
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def admit(self, pixels: int) -> Iterator[None]:
+        share = min(max(1, pixels), self.capacity)
+        with self._changed:
+            self._changed.wait_for(lambda: self.in_use + share <= self.capacity)
+            self.in_use += share
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_use -= share
+                self._changed.notify_all()
 
 
 def _open(source: _CountingFile, limits: Limits, name: str | None) -> Image.Image:
@@ -492,7 +556,7 @@ def check_name(image_format: str, name: str) -> None:
     if claimed is None or image_format in claimed:
         return
     extension = os.path.splitext(name)[1].lower()
-    raise SuspiciousImage(
+    raise NameMismatch(
         f"The file is named {extension}, which is not a name for {image_format} images: "
         "its name and its contents disagree."
     )

@@ -258,6 +258,7 @@ class ModerationEvent(AppendOnly):
         NOTIFIED = "notified", _("Statement of reasons issued")
         APPEALED = "appealed", _("Appealed")
         APPEAL_DECIDED = "appeal_decided", _("Appeal decided")
+        FILE_REMOVED = "file_removed", _("File removed")
 
     image = models.ForeignKey(
         ModeratedImage,
@@ -483,6 +484,43 @@ class AppealOutcome(AppendOnly):
 
     def __str__(self) -> str:
         return f"appeal {self.appeal_id}: {'upheld' if self.upheld else 'not upheld'}"
+
+
+class Preview(models.Model):
+    """What moderators see of a row's file: a small JPEG the worker re-encoded from its pixels.
+
+    Made where the file was already decoded safely, so that the web process
+    never decodes an upload; it holds pixels only, none of the upload's bytes
+    or metadata. It shows the file it was made from (``file_name`` and
+    ``sha256``): once the row holds another file, or new bytes under the same
+    name, the preview waits for that file's classification.
+    """
+
+    image = models.OneToOneField(
+        ModeratedImage,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="preview",
+        verbose_name=_("moderated image"),
+    )
+    file_name = models.CharField(_("file name"), max_length=1024)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    jpeg = models.BinaryField(_("JPEG"))
+    created_at = models.DateTimeField(_("made at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("preview")
+        verbose_name_plural = _("previews")
+
+    def __str__(self) -> str:
+        return f"Preview of {self.file_name}"
+
+    @classmethod
+    def store(cls, row: ModeratedImage, jpeg: bytes) -> None:
+        """Keep ``jpeg`` as the preview of ``row``'s current file and bytes, replacing any other."""
+        cls.objects.update_or_create(
+            image=row, defaults={"file_name": row.file_name, "sha256": row.sha256, "jpeg": jpeg}
+        )
 
 
 class BlockedImage(models.Model):

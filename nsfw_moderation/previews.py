@@ -1,45 +1,47 @@
-"""Safe preview images for moderators: small re-encoded JPEGs, never the uploaded bytes.
+"""What moderators see of an upload: a small JPEG made by the worker, never the uploaded bytes.
 
-The stored file is decoded by the same safe loader the worker uses and
-re-encoded without any of the upload's metadata. A file that does not decode
-gets a generated placeholder instead.
+The worker, which has already decoded the file safely, re-encodes one frame
+(the one that scored worst) at :data:`PREVIEW_SIZE` pixels, pixels only, and
+stores it with the row (:class:`~nsfw_moderation.models.Preview`). The review
+pages serve that stored JPEG, or a generated placeholder for a row without one
+(not classified yet, or a file that could not be decoded): the web process
+never opens, let alone decodes, an upload.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import logging
+from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
 
-from nsfw_moderation import imaging, storage
-from nsfw_moderation.models import ModeratedImage
-
-logger = logging.getLogger(__name__)
+from nsfw_moderation.models import ModeratedImage, Preview
 
 #: Longest side of a preview, in pixels.
-PREVIEW_SIZE = 480
+PREVIEW_SIZE = 256
 PREVIEW_QUALITY = 80
 
 
-def preview_bytes(row: ModeratedImage) -> tuple[bytes, str]:
-    """A re-encoded JPEG thumbnail of ``row``'s file, or a placeholder.
+def stored_preview(row: ModeratedImage) -> tuple[bytes, str]:
+    """The stored preview of ``row``'s current file, or a placeholder.
 
-    Returns ``(jpeg, "image")`` or ``(jpeg, "placeholder")``.
+    Returns ``(jpeg, "image")`` or ``(jpeg, "placeholder")``; one query, no file.
+    A preview counts only for the name and the bytes (SHA-256) the row holds now.
     """
-    try:
-        # The worker's limits: a file it could decode can be previewed, and a
-        # decompression bomb is refused here too.
-        frames = imaging.load_frames(storage.read_file(row), storage.decode_limits())
-    except (imaging.ImageDecodeError, storage.InputMissing):
+    jpeg = (
+        Preview.objects.filter(image=row, file_name=row.file_name, sha256=row.sha256)
+        .values_list("jpeg", flat=True)
+        .first()
+    )
+    if jpeg is None:
         return placeholder_jpeg(), "placeholder"
-    except Exception:  # a storage failure must not break the whole grid
-        logger.warning("Could not read %s for a preview", row.file_name, exc_info=True)
-        return placeholder_jpeg(), "placeholder"
-    # Show the frame of an animation that scored highest: the one to judge.
-    frame = frames[min(row.frame or 0, len(frames) - 1)]
-    return encode_jpeg(frame), "image"
+    return bytes(jpeg), "image"
+
+
+def preview_of(frames: Sequence[Image.Image], frame: int | None) -> bytes:
+    """The preview JPEG of decoded ``frames``: the one at index ``frame`` (the worst one)."""
+    return encode_jpeg(frames[min(frame or 0, len(frames) - 1)])
 
 
 def encode_jpeg(image: Image.Image) -> bytes:

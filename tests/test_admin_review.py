@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -19,9 +20,9 @@ from django.utils import timezone
 from PIL import Image
 
 from nsfw_moderation.admin.moderation import PAGE_SIZE
-from nsfw_moderation.imaging import Limits
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 from nsfw_moderation.previews import PREVIEW_SIZE
+from nsfw_moderation.worker.tasks import classify
 from tests.images import image_bytes, red
 from tests.testapp.models import Document, Photo, Profile
 
@@ -198,6 +199,12 @@ def preview(client: Client, row: ModeratedImage) -> Any:
     return client.get(reverse(f"{PREFIX}_preview", args=[row.pk]))
 
 
+def classified(obj: Any) -> ModeratedImage:
+    """``obj``'s row, once the worker has classified it (and stored its preview)."""
+    classify()
+    return row_for(obj)
+
+
 def assert_safe_raster(response: Any) -> Image.Image:
     assert response.status_code == 200
     assert response["Content-Type"] in ("image/jpeg", "image/webp")
@@ -221,7 +228,7 @@ def row_for(obj: Any) -> ModeratedImage:
 def test_a_preview_is_a_re_encoded_thumbnail(client: Client) -> None:
     original = image_bytes((255, 0, 0), size=(64, 48), fmt="PNG")
     photo = Photo.objects.create(image=ContentFile(original, name="red.png"))
-    response = preview(client, row_for(photo))
+    response = preview(client, classified(photo))
     image = assert_safe_raster(response)
     assert response.content != original
     assert response["X-Moderation-Preview"] == "image"
@@ -233,9 +240,8 @@ def test_a_preview_is_a_re_encoded_thumbnail(client: Client) -> None:
 def test_a_preview_is_bounded_in_size(client: Client) -> None:
     big = image_bytes((0, 0, 255), size=(2000, 1200), fmt="PNG")
     photo = Photo.objects.create(image=ContentFile(big, name="big.png"))
-    image = assert_safe_raster(preview(client, row_for(photo)))
-    # The worker's decoder already shrinks frames to Limits.frame_side.
-    assert max(image.size) == min(PREVIEW_SIZE, Limits().frame_side)
+    image = assert_safe_raster(preview(client, classified(photo)))
+    assert max(image.size) == PREVIEW_SIZE
 
 
 def test_a_preview_drops_the_uploads_metadata(client: Client) -> None:
@@ -243,8 +249,9 @@ def test_a_preview_drops_the_uploads_metadata(client: Client) -> None:
     upload = image_bytes((10, 200, 10), fmt="JPEG", comment=marker)
     assert marker in upload
     photo = Photo.objects.create(image=ContentFile(upload, name="green.jpg"))
-    response = preview(client, row_for(photo))
+    response = preview(client, classified(photo))
     assert_safe_raster(response)
+    assert response["X-Moderation-Preview"] == "image"
     assert marker not in response.content
 
 
@@ -257,7 +264,7 @@ HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></bod
 
 def test_an_svg_upload_is_never_served_as_svg(client: Client) -> None:
     document = Document.objects.create(file=ContentFile(SVG, name="drawing.svg"))
-    response = preview(client, row_for(document))
+    response = preview(client, classified(document))
     assert_safe_raster(response)
     assert response["X-Moderation-Preview"] == "placeholder"
     assert b"<svg" not in response.content
@@ -266,19 +273,46 @@ def test_an_svg_upload_is_never_served_as_svg(client: Client) -> None:
 
 def test_an_html_upload_disguised_as_png_is_never_served(client: Client) -> None:
     photo = Photo.objects.create(image=ContentFile(HTML, name="innocent.png"))
-    response = preview(client, row_for(photo))
+    response = preview(client, classified(photo))
     assert_safe_raster(response)
     assert response["X-Moderation-Preview"] == "placeholder"
     assert b"<script" not in response.content
 
 
-def test_a_missing_file_gets_a_placeholder(client: Client) -> None:
-    photo = Photo.objects.create(image=ContentFile(image_bytes(), name="gone.png"))
-    row = row_for(photo)
-    photo.image.storage.delete(photo.image.name)
-    response = preview(client, row)
+def test_a_row_not_classified_yet_gets_a_placeholder(client: Client) -> None:
+    photo = Photo.objects.create(image=ContentFile(image_bytes(), name="waiting.png"))
+    response = preview(client, row_for(photo))
     assert_safe_raster(response)
     assert response["X-Moderation-Preview"] == "placeholder"
+
+
+def test_the_preview_view_never_opens_the_upload(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = Photo.objects.create(image=ContentFile(image_bytes((255, 0, 0)), name="red.png"))
+    row = classified(photo)
+    # The file is gone, and any attempt to open or decode one would fail the test.
+    photo.image.storage.delete(photo.image.name)
+    opened: list[str] = []
+    monkeypatch.setattr(Storage, "open", lambda self, name, *a, **k: opened.append(name))
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append("Image.open"))
+    response = preview(client, row)
+    assert response["X-Moderation-Preview"] == "image"
+    assert opened == []
+    monkeypatch.undo()
+    assert_safe_raster(response)
+
+
+def test_a_preview_is_of_the_current_file_only(client: Client) -> None:
+    photo = Photo.objects.create(image=ContentFile(image_bytes((255, 0, 0)), name="red.png"))
+    classified(photo)
+    photo.image = ContentFile(image_bytes((0, 0, 255)), name="blue.png")
+    photo.save()
+    # The row now holds the new file, not classified yet: the old picture is not it.
+    assert preview(client, row_for(photo))["X-Moderation-Preview"] == "placeholder"
+    response = preview(client, classified(photo))
+    red_, _, blue = assert_safe_raster(response).convert("RGB").getpixel((10, 10))
+    assert blue > 200 and red_ < 60  # noqa: PT018 (one colour)
 
 
 def test_a_preview_of_a_row_whose_object_is_gone_gets_a_placeholder(

@@ -39,7 +39,7 @@ def decoded_frames(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def reads_used(data: bytes, limits: Limits = DEFAULTS) -> tuple[int, list[Image.Image]]:
     """How many reads decoding ``data`` takes, and the frames."""
     source = imaging._CountingFile(io.BytesIO(data), limits.max_reads)
-    frames = imaging._decode(source, limits, None)
+    frames = imaging._decode(source, limits, None, imaging._admit_all)
     return limits.max_reads - source._left, frames
 
 
@@ -288,3 +288,72 @@ def test_jpeg_padded_past_the_file_size_limit_is_refused_unread() -> None:
 def test_suspicious_image_is_a_decode_error() -> None:
     # Callers that only know ImageDecodeError still treat it as a failure.
     assert issubclass(SuspiciousImage, ImageDecodeError)
+
+
+def test_decoder_messages_stay_out_of_the_reason() -> None:
+    data = hostile.encode(Image.linear_gradient("L"), "PNG")
+    with pytest.raises(ImageDecodeError) as caught:
+        load_frames(data[: len(data) // 2])
+    assert str(caught.value) == "The image is damaged or truncated."
+    assert caught.value.detail  # what Pillow said, for the logs
+
+
+def test_a_name_mismatch_says_so_in_its_type() -> None:
+    with pytest.raises(imaging.NameMismatch):
+        load_frames(PNG, name="x.pdf")
+    # The pixels themselves decode, for a person to look at.
+    assert len(load_frames(PNG)) == 1
+
+
+# -- Several files at once: the pixel budget ------------------------------------------
+
+
+def test_decoding_runs_inside_an_admission_for_the_canvas_pixels() -> None:
+    admitted: list[int] = []
+    budget = imaging.PixelBudget(10_000_000)
+
+    def admit(pixels: int) -> object:
+        admitted.append(pixels)
+        return budget.admit(pixels)
+
+    load_frames(hostile.palette_png((4_000, 2_000)), admit=admit)  # type: ignore[arg-type]
+    assert admitted == [8_000_000]
+    assert budget.in_use == 0
+
+
+def test_pixel_budget_bounds_what_threads_decode_at_once() -> None:
+    import threading
+    import time
+
+    budget = imaging.PixelBudget(100)
+    inside: list[int] = []
+    lock = threading.Lock()
+
+    def work(pixels: int) -> None:
+        with budget.admit(pixels):
+            with lock:
+                inside.append(budget.in_use)
+            time.sleep(0.01)
+
+    sizes = [60, 30, 30, 50, 1_000, 10, 90, 40] * 3  # 1,000 is bigger than the budget
+    threads = [threading.Thread(target=work, args=(size,)) for size in sizes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(inside) == len(sizes)
+    assert budget.peak <= 100
+    assert budget.in_use == 0
+
+
+def test_a_batch_of_16_palette_pngs_decodes_within_the_budget() -> None:
+    # The worker's test decodes 16 of 64 megapixels (tests/test_worker_hostile.py);
+    # 4 megapixels here, two at a time in an 8-megapixel budget, keep this quick.
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = [hostile.palette_png((2_000, 2_000))] * 16
+    budget = imaging.PixelBudget(8_000_000)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda data: load_frames(data, admit=budget.admit), files))
+    assert [frame.size for frames in results for frame in frames] == [(448, 448)] * 16
+    assert budget.peak <= 8_000_000

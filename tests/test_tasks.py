@@ -128,7 +128,7 @@ def test_on_error_allow():
     assert "empty" in row.error
 
 
-def test_model_that_cannot_load_is_retried_and_never_given_a_verdict():
+def test_model_that_cannot_load_is_retried_and_never_given_a_verdict(caplog):
     with moderation(BACKEND="tests.backends.BrokenBackend", MAX_ATTEMPTS=3):
         photo = Photo.objects.create(image=red())
     row = row_of(photo)
@@ -137,7 +137,9 @@ def test_model_that_cannot_load_is_retried_and_never_given_a_verdict():
     assert (row.status, row.verdict) == (Status.QUEUED, Verdict.PENDING)
     assert (row.attempts, row.waits) == (0, 3)
     assert row.retry_at is not None
-    assert "No model here" in row.error
+    # The row says what happened; what the loader said (paths and all) is in the log.
+    assert row.error == "The classifier could not be loaded; see the worker's log."
+    assert "No model here" in caplog.text
 
 
 def test_transient_failure_is_backed_off_on_a_real_queue(monkeypatch):

@@ -33,7 +33,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from nsfw_moderation import enqueue, previews, review, stats
-from nsfw_moderation.admin.base import CSS, admin_url
+from nsfw_moderation.admin.base import CSS, admin_url, deny_framing
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.records import ModerationEventInline
 from nsfw_moderation.models import Appeal, ModeratedImage, Verdict
@@ -197,7 +197,7 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         ]
 
     def _view(self, view: Callable[..., HttpResponse], *, cacheable: bool = False) -> Any:
-        return self.admin_site.admin_view(view, cacheable=cacheable)
+        return self.admin_site.admin_view(deny_framing(view), cacheable=cacheable)
 
     def _url(self, view: str, *args: Any) -> str:
         url = admin_url(self.admin_site.name, self.model, view, *args)
@@ -334,7 +334,7 @@ class ModeratedImageAdmin(admin.ModelAdmin):
     @method_decorator(require_GET)
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         self._require_reviewer(request)
-        row = get_object_or_404(self.get_queryset(request).select_related("content_type"), pk=pk)
+        row = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_review_permission(request, row):
             raise PermissionDenied
         shown = request.GET.get("sha256")
@@ -343,7 +343,8 @@ class ModeratedImageAdmin(admin.ModelAdmin):
             # under a card the decision buttons of which mean the old ones.
             data, kind = previews.placeholder_jpeg(), "changed"
         else:
-            data, kind = previews.preview_bytes(row)
+            # The stored preview the worker made: this process never opens the upload.
+            data, kind = previews.stored_preview(row)
         response = HttpResponse(data, content_type="image/jpeg")
         response["Cache-Control"] = "private, no-store"
         response["X-Content-Type-Options"] = "nosniff"
@@ -368,13 +369,16 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         return TemplateResponse(request, self.dashboard_template, context)
 
     # --- Pages -------------------------------------------------------------------
+    # The admin's own pages of these rows show previews and decisions too.
 
+    @method_decorator(deny_framing)
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         extra = {"can_review": self.has_review_permission(request), **self.review_urls()}
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
+    @method_decorator(deny_framing)
     def change_view(
         self,
         request: HttpRequest,
@@ -388,6 +392,12 @@ class ModeratedImageAdmin(admin.ModelAdmin):
             **self.review_urls(),
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    @method_decorator(deny_framing)
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().history_view(request, object_id, extra_context)
 
     # --- Actions -----------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from nsfw_moderation import enqueue, policy, signals
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, retry_when_locked
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Preview, Status, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,18 @@ def _first_then_oldest(first: int | None) -> Any:
     return Case(When(pk=first, then=Value(0)), default=Value(1)) if first else Value(1)
 
 
-def finish(row: ModeratedImage, token: uuid.UUID, *, note: str = "", **values: Any) -> str:
-    """Store a final outcome, unless the row moved on while we worked (``"stale"``)."""
+def finish(
+    row: ModeratedImage,
+    token: uuid.UUID,
+    *,
+    note: str = "",
+    preview: bytes | None = None,
+    **values: Any,
+) -> str:
+    """Store a final outcome, unless the row moved on while we worked (``"stale"``).
+
+    ``preview``: the JPEG moderators will see of this file, stored with the outcome.
+    """
     values = {**values, "claim_token": None, "retry_at": None, "updated_at": timezone.now()}
 
     def store() -> bool:
@@ -89,6 +99,8 @@ def finish(row: ModeratedImage, token: uuid.UUID, *, note: str = "", **values: A
             before = row.verdict
             for name, value in values.items():
                 setattr(row, name, value)
+            if preview is not None:
+                Preview.store(row, preview)
             done = row.status == Status.DONE
             ModerationEvent.record(
                 row,
@@ -106,19 +118,26 @@ def finish(row: ModeratedImage, token: uuid.UUID, *, note: str = "", **values: A
 
 
 def fail(
-    row: ModeratedImage, token: uuid.UUID, reason: str, *, flag: bool = False, sha256: str = ""
+    row: ModeratedImage,
+    token: uuid.UUID,
+    reason: str,
+    *,
+    flag: bool = False,
+    sha256: str = "",
+    preview: bytes | None = None,
 ) -> str:
     """Give the row up as ``failed`` with ``reason``.
 
     Its verdict is ``ON_ERROR``'s for content that cannot be decoded; with
     ``flag`` (refused files, misconfiguration, rows that kept killing workers)
-    it is flagged for a person whatever ``ON_ERROR`` says.
+    it is flagged for a person whatever ``ON_ERROR`` says. ``preview``: what a
+    person will see of the file, when its pixels could be decoded.
     """
     verdict = Verdict.FLAGGED if flag else policy.verdict_on_error()
     values: dict[str, Any] = {"status": Status.FAILED, "verdict": verdict, "error": reason}
     if sha256:
         values["sha256"] = sha256
-    return finish(row, token, **values)
+    return finish(row, token, preview=preview, **values)
 
 
 def retry_or_fail(row: ModeratedImage, token: uuid.UUID, reason: str) -> str:

@@ -1,9 +1,15 @@
 """One claimed batch, end to end: read → decode → match known images → classify → store.
 
-Files are read through their field's storage, decoded on a few threads by
-the safe loader, matched against identical and rejected images, and the rest
-go through the classifier in one pass. Every outcome is stored by
-:mod:`~nsfw_moderation.worker.outcomes`.
+Files are read through their field's storage and decoded on a few threads by
+the safe loader, one file per thread at a time: its bytes are dropped once
+hashed and decoded, its frames come back shrunk, and a
+:class:`~nsfw_moderation.imaging.PixelBudget` shared by the threads bounds the
+canvas pixels they decode at once, so a batch of hostile files has a fixed
+memory ceiling. Images are then matched against identical and rejected ones,
+the rest go through the classifier in one pass, and each row gets a stored
+preview for moderators. Every outcome is stored by
+:mod:`~nsfw_moderation.worker.outcomes`; the reasons stored on rows are ours,
+and the details (storage, decoder and model loader messages) go to the log.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from nsfw_moderation import blocklist, imaging, policy, storage
+from nsfw_moderation import blocklist, imaging, policy, previews, storage
 from nsfw_moderation.backends import Classifier, ModelUnavailable, available_cores, get_backend
 from nsfw_moderation.conf import conf
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
@@ -28,6 +34,12 @@ logger = logging.getLogger(__name__)
 
 #: At most this many threads decode the images of one batch.
 DECODE_THREADS = 4
+
+#: What a row says when its file could not be read (the storage's error is logged).
+UNREADABLE = "Could not read the file from storage; see the worker's log."
+#: What rows say when the classifier could not be loaded or failed (its error is logged).
+CLASSIFIER_UNAVAILABLE = "The classifier could not be loaded; see the worker's log."
+CLASSIFIER_FAILED = "The classifier failed; see the worker's log."
 
 
 @dataclass
@@ -45,14 +57,37 @@ class BatchItem:
     similar_to: int | None = None
 
 
+@dataclass
+class Refused:
+    """A file of the batch that cannot be classified, and why."""
+
+    row: ModeratedImage
+    reason: str
+    #: The storage could not be read: not the file's fault, it waits.
+    unreachable: bool = False
+    #: Flagged for a person whatever ON_ERROR says (imaging.ImageRefused).
+    flag: bool = False
+    sha256: str = ""
+    #: Frames to make a preview from, when the pixels themselves decoded.
+    frames: list[Any] = field(default_factory=list)
+
+
 def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     """Classify claimed ``rows`` and store every outcome; returns counts by outcome."""
     counts = {"claimed": len(rows), "done": 0, "failed": 0, "retrying": 0, "stale": 0}
     present = storage.existing_objects(rows)
-    files = [
-        (row, data) for row in rows if (data := _read(row, token, counts, present)) is not None
-    ]
-    items = _decode_all(files, token, counts)
+    readable = []
+    for row in rows:
+        if (row.content_type_id, row.object_id) in present:
+            readable.append(row)
+        else:
+            _tally(counts, outcomes.fail(row, token, "The object no longer exists."))
+    items = []
+    for result in _decode_all(readable):
+        if isinstance(result, Refused):
+            _tally(counts, _refuse(result, token))
+        else:
+            items.append(result)
     if not items:
         return counts
     try:
@@ -60,9 +95,10 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     except Exception as exc:
         # Not the images' fault: they wait, however long it takes to fix.
         reason = str(exc) if isinstance(exc, ModelUnavailable) else f"The model failed: {exc!r}"
+        # The row gets our words; what the loader said (paths and all) is logged.
         logger.error("The model cannot be loaded: %s", reason)
         for item in items:
-            _tally(counts, outcomes.retry_later(item.row, token, reason))
+            _tally(counts, outcomes.retry_later(item.row, token, CLASSIFIER_UNAVAILABLE))
         return counts
     misconfigured = policy.label_mismatch(backend.labels)
     if misconfigured:
@@ -73,63 +109,73 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     try:
         _match_known_images(items, backend.name)
         _run_classifier(backend, [item for item in items if item.reused_from is None])
-    except Exception as exc:
+    except Exception:
         logger.exception("Classifier failed on %d image(s)", len(items))
         for item in items:
-            _tally(
-                counts, outcomes.retry_or_fail(item.row, token, f"The classifier failed: {exc!r}")
-            )
+            _tally(counts, outcomes.retry_or_fail(item.row, token, CLASSIFIER_FAILED))
         return counts
     for item in items:
         _tally(counts, _store_result(item, token, backend.name))
     return counts
 
 
-def _read(
-    row: ModeratedImage, token: uuid.UUID, counts: dict[str, int], present: set[tuple[int, str]]
-) -> bytes | None:
+def _decode_all(rows: list[ModeratedImage]) -> list[BatchItem | Refused]:
+    """Read and decode on a few threads (Pillow releases the GIL); no database work there."""
+    limits = storage.decode_limits()
+    # One of the biggest images the limits allow at a time, or several smaller ones.
+    budget = imaging.PixelBudget(limits.max_pixels)
+    workers = min(len(rows), available_cores(), DECODE_THREADS) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda row: _read_and_decode(row, limits, budget), rows))
+
+
+def _read_and_decode(
+    row: ModeratedImage, limits: imaging.Limits, budget: imaging.PixelBudget
+) -> BatchItem | Refused:
     try:
-        if (row.content_type_id, row.object_id) not in present:
-            raise storage.InputMissing("The object no longer exists.")
-        return storage.open_file(row)
+        data = storage.open_file(row)
     except storage.InputMissing as exc:
         # A deleted object needs no verdict; a file that is not there (yet) is
         # for a person to look at, whatever ON_ERROR says.
-        missing_file = isinstance(exc, storage.FileMissing)
-        _tally(counts, outcomes.fail(row, token, str(exc), flag=missing_file))
+        return Refused(row, str(exc), flag=isinstance(exc, storage.FileMissing))
     except Exception as exc:  # storage unreachable: the file waits until it is back
-        logger.warning("Could not read %s: %r", row.file_name, exc)
-        _tally(counts, outcomes.retry_later(row, token, f"Could not read the file: {exc}"))
-    return None
-
-
-def _decode_all(
-    files: list[tuple[ModeratedImage, bytes]], token: uuid.UUID, counts: dict[str, int]
-) -> list[BatchItem]:
-    """Decode on a few threads (Pillow releases the GIL); database work stays here."""
-    limits = storage.decode_limits()
-    workers = min(len(files), available_cores(), DECODE_THREADS) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda file: _load(file[1], limits), files))
-    items = []
-    for (row, data), frames in zip(files, results, strict=True):
-        if isinstance(frames, imaging.ImageDecodeError):
-            # ON_ERROR may let damaged bytes through, never refused ones.
-            refused = isinstance(frames, imaging.ImageRefused)
-            outcome = outcomes.fail(
-                row, token, str(frames), flag=refused, sha256=imaging.sha256(data)
-            )
-            _tally(counts, outcome)
-        else:
-            items.append(BatchItem(row=row, sha256=imaging.sha256(data), frames=frames))
-    return items
-
-
-def _load(data: bytes, limits: imaging.Limits) -> list[Any] | imaging.ImageDecodeError:
+        logger.warning("Could not read %s", row.file_name, exc_info=exc)
+        return Refused(row, UNREADABLE, unreachable=True)
+    # The bytes live only in this frame: hashed, decoded, then dropped.
+    digest = imaging.sha256(data)
     try:
-        return imaging.load_frames(data, limits)
+        frames = imaging.load_frames(data, limits, name=row.file_name, admit=budget.admit)
+    except imaging.NameMismatch as exc:
+        # Flagged whatever ON_ERROR says; the pixels still make a preview to judge by.
+        frames = _frames_or_none(data, limits, budget)
+        return Refused(row, str(exc), flag=True, sha256=digest, frames=frames)
     except imaging.ImageDecodeError as exc:
-        return exc
+        logger.info("Could not decode %s: %s %s", row.file_name, exc, exc.detail)
+        # ON_ERROR may let damaged bytes through, never refused ones.
+        refused = isinstance(exc, imaging.ImageRefused)
+        return Refused(row, str(exc), flag=refused, sha256=digest)
+    return BatchItem(row=row, sha256=digest, frames=frames)
+
+
+def _frames_or_none(data: bytes, limits: imaging.Limits, budget: imaging.PixelBudget) -> list[Any]:
+    try:
+        return imaging.load_frames(data, limits, admit=budget.admit)
+    except imaging.ImageDecodeError:
+        return []
+
+
+def _refuse(refused: Refused, token: uuid.UUID) -> str:
+    if refused.unreachable:
+        return outcomes.retry_later(refused.row, token, refused.reason)
+    preview = previews.preview_of(refused.frames, 0) if refused.frames else None
+    return outcomes.fail(
+        refused.row,
+        token,
+        refused.reason,
+        flag=refused.flag,
+        sha256=refused.sha256,
+        preview=preview,
+    )
 
 
 def _match_known_images(items: list[BatchItem], model_name: str) -> None:
@@ -169,17 +215,22 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
     worst, score = policy.worst_frame(item.scores)
     if not all(math.isfinite(p) for scores in item.scores for p in scores.values()):
         reason = "The classifier returned no usable probabilities (NaN or infinite)."
-        return outcomes.fail(item.row, token, reason, flag=True, sha256=item.sha256)
+        preview = previews.preview_of(item.frames, None)
+        return outcomes.fail(
+            item.row, token, reason, flag=True, sha256=item.sha256, preview=preview
+        )
     original = item.reused_from
+    frame = original.frame if original else (worst if len(item.frames) > 1 else None)
     return outcomes.finish(
         item.row,
         token,
         note=_note(item),
+        preview=previews.preview_of(item.frames, frame),
         status=Status.DONE,
         verdict=_verdict(item, score),
         score=score,
         scores=item.scores[worst],
-        frame=original.frame if original else (worst if len(item.frames) > 1 else None),
+        frame=frame,
         phash=item.phash,
         reused_from=original,
         similar_to_id=item.similar_to,

@@ -1,0 +1,158 @@
+"""The worker against hostile uploads: a clear outcome for each, a preview to judge by.
+
+Saved through the models with ``QUEUE="sync"``, so each upload goes through
+the real pipeline (read, decode, classify, store) as a worker runs it.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from nsfw_moderation import imaging, registry, storage
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Preview, Status, Verdict
+from tests import hostile
+from tests.conftest import moderation
+from tests.images import image_bytes
+from tests.testapp.models import Document, Photo
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("colour_backend")]
+
+
+def row_of(obj: Any) -> ModeratedImage:
+    (field_name,) = registry.fields_for(type(obj))
+    return ModeratedImage.objects.of_object(obj, field_name).get()
+
+
+def preview_of(row: ModeratedImage) -> Preview | None:
+    return Preview.objects.filter(image=row, file_name=row.file_name).first()
+
+
+# -- Files that look crafted: flagged whatever ON_ERROR says --------------------------
+
+
+@pytest.mark.parametrize("name", ["x.pdf", "x.eps", "x.svg"])
+def test_png_named_as_another_format_is_flagged_even_where_failures_are_allowed(
+    name: str,
+) -> None:
+    with moderation(ON_ERROR="allow"):
+        document = Document.objects.create(file=ContentFile(image_bytes(fmt="PNG"), name=name))
+    row = row_of(document)
+    assert (row.status, row.verdict) == (Status.FAILED, Verdict.FLAGGED)
+    assert "its name and its contents disagree" in row.error
+    # The pixels are fine to look at: the moderator gets a preview of them.
+    assert preview_of(row) is not None
+    (event,) = ModerationEvent.objects.filter(image=row)
+    assert event.verdict_after == Verdict.FLAGGED
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "reason"),
+    [
+        (lambda: hostile.gif_frames(50_000), "a.gif", "at most 2,000 are examined"),
+        (lambda: hostile.apng_frames(50_000), "a.png", "at most 2,000 are examined"),
+        (lambda: hostile.webp_frames(50_000), "a.webp", "at most 2,000 are examined"),
+        (lambda: hostile.gif_comment_blocks(5_000_000), "a.gif", "too many small blocks"),
+        (
+            lambda: hostile.gif_frames(300, canvas=(1_000, 1_000)),
+            "a.gif",
+            "over the 256,000,000-pixel",
+        ),
+    ],
+    ids=["gif-frames", "apng-frames", "webp-frames", "gif-blocks", "gif-pixels"],
+)
+def test_files_over_a_work_budget_fail_fast_and_are_flagged(
+    build: Any, name: str, reason: str
+) -> None:
+    with moderation(ON_ERROR="allow"):
+        document = Document.objects.create(file=ContentFile(build(), name=name))
+    row = row_of(document)
+    assert (row.status, row.verdict) == (Status.FAILED, Verdict.FLAGGED)
+    assert reason in row.error
+    assert preview_of(row) is None  # nothing was decoded to show
+
+
+def test_plain_decode_failures_still_follow_on_error() -> None:
+    with moderation(ON_ERROR="allow"):
+        photo = Photo.objects.create(image=ContentFile(b"not an image", name="x.png"))
+    row = row_of(photo)
+    assert (row.status, row.verdict) == (Status.FAILED, Verdict.ALLOWED)
+
+
+# -- Reasons on rows are ours; details go to the log ------------------------------------
+
+
+def test_storage_errors_stay_out_of_the_row(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(row: ModeratedImage) -> bytes:
+        raise PermissionError(13, "Permission denied", "/srv/secret/media/photos/x.png")
+
+    monkeypatch.setattr(storage, "open_file", broken)
+    with moderation(MAX_ATTEMPTS=1):
+        photo = Photo.objects.create(image=ContentFile(image_bytes(), name="x.png"))
+    row = row_of(photo)
+    assert row.status == Status.QUEUED  # unreachable storage is not the file's fault: it waits
+    assert row.error == "Could not read the file from storage; see the worker's log."
+    assert "/srv/secret" in caplog.text
+
+
+def test_decoder_messages_stay_out_of_the_row(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="nsfw_moderation")
+    data = image_bytes(size=(200, 200))
+    photo = Photo.objects.create(image=ContentFile(data[: len(data) // 2], name="cut.png"))
+    row = row_of(photo)
+    assert row.error == "The image is damaged or truncated."
+    assert "cut" in caplog.text
+
+
+# -- Previews -------------------------------------------------------------------------
+
+
+def test_every_classified_row_gets_a_preview_of_its_worst_frame() -> None:
+    colours = [(0, 0, 255), (255, 0, 0), (0, 0, 255)]  # the red frame scores worst
+    frames = [Image.new("RGB", (32, 32), colour) for colour in colours]
+    data = hostile.encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    photo = Photo.objects.create(image=ContentFile(data, name="anim.gif"))
+    row = row_of(photo)
+    assert (row.status, row.frame) == (Status.DONE, 1)
+    preview = preview_of(row)
+    assert preview is not None
+    picture = Image.open(io.BytesIO(bytes(preview.jpeg))).convert("RGB")
+    red, _, blue = picture.getpixel((5, 5))  # type: ignore[misc]
+    assert red > 200
+    assert blue < 60
+
+
+@pytest.mark.slow
+def test_a_hostile_batch_of_16_big_palette_pngs(monkeypatch: pytest.MonkeyPatch) -> None:
+    budgets: list[imaging.PixelBudget] = []
+    real_budget = imaging.PixelBudget
+
+    def remembered(capacity: int) -> imaging.PixelBudget:
+        budgets.append(real_budget(capacity))
+        return budgets[-1]
+
+    monkeypatch.setattr(imaging, "PixelBudget", remembered)
+    data = hostile.palette_png((8_000, 8_000))
+    with moderation(QUEUE="django_q", BATCH_SIZE=16):
+        photos = [
+            Photo.objects.create(image=ContentFile(data, name=f"big{i}.png")) for i in range(16)
+        ]
+        counts = pipeline_run()
+    assert counts["done"] == 16
+    rows = [row_of(photo) for photo in photos]
+    assert {row.status for row in rows} == {Status.DONE}
+    assert all(preview_of(row) is not None for row in rows)
+    (budget,) = budgets
+    assert budget.peak <= 64_000_000  # one 64-megapixel canvas decoded at a time
+
+
+def pipeline_run() -> dict[str, int]:
+    from nsfw_moderation.worker import tasks
+
+    return tasks.classify()
