@@ -310,7 +310,7 @@ def check_on_reject(**kwargs: Any) -> list[CheckMessage]:
         Error(
             f"{PREFIX}['ON_REJECT'] {conf.ON_REJECT!r} cannot be used: {problem}.",
             hint="Give the dotted path of a function taking (row, obj), e.g. "
-            "'nsfw_moderation.actions.clear_field'.",
+            "'nsfw_moderation.hooks.quarantine'.",
             id="nsfw_moderation.E017",
         )
     ]
@@ -385,3 +385,23 @@ def _missing_sqlite_options(options: Mapping[str, Any]) -> list[str]:
     if "journal_mode=wal" not in str(options.get("init_command", "")).lower().replace(" ", ""):
         missing.append("WAL journal mode")
     return missing
+
+
+@register(Tags.compatibility)
+def check_quarantine_storage(**kwargs: Any) -> list[CheckMessage]:
+    alias = conf.QUARANTINE_STORAGE
+    wanted = alias or conf.ON_REJECT == "nsfw_moderation.hooks.quarantine"
+    if not wanted or alias in getattr(settings, "STORAGES", {}):
+        return []
+    return [
+        Error(
+            f"{PREFIX}['QUARANTINE_STORAGE'] is {alias!r}, which is not an alias in "
+            "settings.STORAGES."
+            if alias
+            else "ON_REJECT is 'nsfw_moderation.hooks.quarantine' but QUARANTINE_STORAGE "
+            "is not set.",
+            hint='Add a private storage to STORAGES (e.g. "quarantine": a FileSystemStorage '
+            "outside MEDIA_ROOT, or a private bucket) and name it in QUARANTINE_STORAGE.",
+            id="nsfw_moderation.E022",
+        )
+    ]

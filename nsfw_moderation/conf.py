@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "DEDUPLICATE": True,
     "BLOCKLIST_DISTANCE": None,
     "ON_REJECT": None,
+    "QUARANTINE_STORAGE": None,
     "SHOW_PENDING": False,
     "OWNER": None,
     "NOTIFY_FLAGGED": False,
@@ -160,6 +161,10 @@ class Settings:
     @property
     def ON_REJECT(self) -> str | None:
         return self._get("ON_REJECT")
+
+    @property
+    def QUARANTINE_STORAGE(self) -> str | None:
+        return self._get("QUARANTINE_STORAGE")
 
     @property
     def SHOW_PENDING(self) -> bool:
