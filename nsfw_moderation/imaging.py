@@ -133,6 +133,10 @@ class Limits:
     #: longer animation is refused rather than examined in part: a sample from
     #: its start alone would let the frames after it through unseen.
     max_frames_examined: int = 2_000
+    #: Canvas pixels of an animation. Pillow keeps up to three RGBA canvases
+    #: while it composes APNG and GIF frames (about 12 bytes a pixel), and 4K
+    #: video is 8.3 megapixels.
+    max_animation_canvas: int = 16_000_000
     #: The pixel work of a file: (frames decoded) × (canvas pixels) …
     max_decode_pixels: int = 256_000_000
     #: … where a frame costs at least this much, whatever its size: decoding a
@@ -274,7 +278,7 @@ def _decode(
     work = _Work(limits)
     work.plan(count, image.size)
     indices = frame_indices(count, limits.max_frames)
-    with admit(image.size[0] * image.size[1]):
+    with admit(image.size[0] * image.size[1] * (ANIMATION_WEIGHT if count > 1 else 1)):
         frames = list(_frames(image, indices, limits, work, source))
     source.check()
     return frames
@@ -284,13 +288,20 @@ def _admit_all(pixels: int) -> AbstractContextManager[object]:
     return contextlib.nullcontext()
 
 
+#: An animation's canvas counts this many times in a :class:`PixelBudget`:
+#: Pillow holds up to three canvases while it composes frames.
+ANIMATION_WEIGHT = 3
+
+
 class PixelBudget:
     """Canvas pixels that threads may decode at once; a thread waits for its share.
 
     A file bigger than the whole budget waits until it can have the budget to
-    itself, so it never waits forever. Decoding needs a few bytes per canvas
-    pixel (one for a palette, four for RGBA, plus a conversion), so the budget
-    bounds the decoders' memory whatever the batch holds.
+    itself, so it never waits forever. Decoding holds the decoder's canvas (one
+    byte a pixel for a palette, four for RGB or RGBA, three canvases for an
+    animation, which is admitted at :data:`ANIMATION_WEIGHT` times its pixels)
+    and a band of rows at a time besides, so the budget bounds the decoders'
+    memory whatever the batch holds: about 4 bytes per budget pixel.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -377,6 +388,12 @@ class _Work:
                 f"The animation has {count:,} frames; at most "
                 f"{limits.max_frames_examined:,} are examined."
             )
+        canvas = size[0] * size[1]
+        if count > 1 and canvas > limits.max_animation_canvas:
+            raise SuspiciousImage(
+                f"The animation's canvas is {size[0]}×{size[1]} = {canvas:,} pixels, over the "
+                f"{limits.max_animation_canvas:,}-pixel limit for animations."
+            )
         self._check(count * self.cost(size))
 
     def charge(self, size: tuple[int, int]) -> None:
@@ -424,7 +441,7 @@ def _frames(
 def _finish(
     image: Image.Image, transpose: Image.Transpose | None, animated: bool, side: int
 ) -> Image.Image:
-    frame = _shrink(to_rgb(image), side)
+    frame = _small_rgb(image, max(side, 1))
     if transpose is not None:
         # After shrinking: the square box does not care about orientation.
         frame = frame.transpose(transpose)
@@ -436,16 +453,37 @@ def _finish(
     return image.copy() if animated else image._new(image.im)
 
 
-def _shrink(frame: Image.Image, side: int) -> Image.Image:
-    """``frame`` shrunk to fit in a ``side`` square, with a filter that weighs every pixel.
+#: Rows of a big canvas converted at a time (rounded to the reduction factor).
+BAND_ROWS = 256
+
+
+def _small_rgb(image: Image.Image, side: int) -> Image.Image:
+    """``image`` as RGB, shrunk to fit in a ``side`` square, with filters that weigh every pixel.
 
     Nearest-neighbour sampling would let a crafted image show the classifier a
-    different picture from the one people see; an averaging filter does not.
+    different picture from the one people see; box and bicubic filters do not.
+    A canvas several times the target is converted and box-reduced a band of
+    rows at a time, so that no full-size RGB or RGBA copy of it ever exists:
+    the decoder's own canvas is the only large buffer (a 64-megapixel palette
+    image needs 64 MB, not the 576 MB of an RGBA copy plus an RGB composite).
+    Bands hold a whole number of reduction boxes, so the result is the same as
+    reducing the whole converted image.
     """
-    size = _fit(frame.size, max(side, 1))
-    if size == frame.size:
-        return frame
-    return frame.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    size = _fit(image.size, side)
+    factor = max(1, int(min(image.size[0] / size[0], image.size[1] / size[1]) // 2))
+    if factor == 1:
+        frame = to_rgb(image)
+        if size == frame.size:
+            return frame
+        return frame.resize(size, Image.Resampling.BICUBIC)
+    width, height = image.size
+    value_range = _value_range(image)
+    reduced = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    step = factor * max(1, BAND_ROWS // factor)
+    for top in range(0, height, step):
+        band = image.crop((0, top, width, min(top + step, height)))
+        reduced.paste(to_rgb(band, value_range).reduce(factor), (0, top // factor))
+    return reduced.resize(size, Image.Resampling.BICUBIC)
 
 
 def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
@@ -482,17 +520,23 @@ def frame_indices(count: int, max_frames: int) -> list[int]:
     return [round(i * step) for i in range(max_frames)]
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image, value_range: tuple[float, float] | None = None) -> Image.Image:
     """``image`` as RGB, transparency composited onto :data:`BACKGROUND`.
 
     Returns ``image`` itself when it is already RGB without transparency.
+    High-bit-depth greyscale is stretched from ``value_range`` (default: its
+    own extremes) to 8 bits.
     """
     mode = image.mode
     if mode in _HIGH_BIT_DEPTH_MODES:
-        return _scale_to_l(image).convert("RGB")
+        return _scale_to_l(image, value_range).convert("RGB")
     if mode == "La":
         # Pillow has no direct La→RGBA conversion; LA is the unpremultiplied twin.
         return _composite(image.convert("LA").convert("RGBA"))
+    if mode == "P" and not _has_transparency(image):
+        return image.convert("RGB")
+    if mode == "RGBA":
+        return _composite(image)
     if mode in _ALPHA_MODES or (
         mode in _KEYED_TRANSPARENCY_MODES and image.info.get("transparency") is not None
     ):
@@ -511,10 +555,27 @@ def _composite(image: Image.Image) -> Image.Image:
     return background
 
 
-def _scale_to_l(image: Image.Image) -> Image.Image:
+def _has_transparency(image: Image.Image) -> bool:
+    palette = image.palette
+    return image.info.get("transparency") is not None or (
+        palette is not None and "A" in palette.mode
+    )
+
+
+def _value_range(image: Image.Image) -> tuple[float, float] | None:
+    """The extremes of a high-bit-depth image, so that its bands share one scale."""
+    if image.mode not in _HIGH_BIT_DEPTH_MODES:
+        return None
+    low, high = image.getextrema()
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        raise ImageDecodeError("The image has an unsupported pixel format.")
+    return float(low), float(high)
+
+
+def _scale_to_l(image: Image.Image, value_range: tuple[float, float] | None = None) -> Image.Image:
     """High-bit-depth greyscale to 8-bit, stretching its actual range."""
     image = image.convert("F") if image.mode != "F" else image
-    low, high = image.getextrema()
+    low, high = value_range or image.getextrema()
     if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
         raise ImageDecodeError("The image has an unsupported pixel format.")
     if not (math.isfinite(low) and math.isfinite(high)):

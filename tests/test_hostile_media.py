@@ -9,6 +9,7 @@ times and the memory of the same corpus are measured by
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -357,3 +358,56 @@ def test_a_batch_of_16_palette_pngs_decodes_within_the_budget() -> None:
         results = list(pool.map(lambda data: load_frames(data, admit=budget.admit), files))
     assert [frame.size for frames in results for frame in frames] == [(448, 448)] * 16
     assert budget.peak <= 8_000_000
+
+
+# -- Big canvases are converted a band at a time --------------------------------------
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_no_full_size_rgb_copy_of_a_big_canvas_exists(tmp_path: Path) -> None:
+    from tests.test_imaging import peak_growth_mb
+
+    # 64 MB of palette pixels; an RGBA copy and an RGB composite would add 512 MB.
+    growth, outcome = peak_growth_mb(tmp_path, hostile.palette_png((8_000, 8_000)))
+    assert outcome == [[448, 448]]
+    assert growth < 150
+
+
+def test_bands_share_one_scale_for_high_bit_depth() -> None:
+    # Top half 1000, bottom half 3000: scaled per band, both would come out black.
+    image = Image.new("I;16", (4_000, 4_000), 1_000)
+    image.paste(3_000, (0, 2_000, 4_000, 4_000))
+    (frame,) = load_frames(hostile.encode(image, "PNG"))
+    assert frame.getpixel((100, 10)) == (0, 0, 0)
+    assert frame.getpixel((100, 440)) == (255, 255, 255)
+
+
+def test_big_palette_image_with_transparency_is_composited_in_bands() -> None:
+    image = Image.new("P", (4_000, 2_000), 1)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0, 0, 0] * 254)
+    image.paste(0, (0, 0, 2_000, 2_000))  # left half: the transparent index
+    (frame,) = load_frames(hostile.encode(image, "PNG", transparency=0))
+    assert frame.size == (448, 224)
+    assert frame.getpixel((50, 100)) == imaging.BACKGROUND
+    assert frame.getpixel((400, 100)) == (255, 0, 0)
+
+
+def test_animations_over_the_canvas_limit_are_refused(decoded_frames: list[str]) -> None:
+    data = hostile.gif_frames(2, canvas=(5_000, 4_000))
+    with pytest.raises(SuspiciousImage, match=r"20,000,000 pixels, over the 16,000,000-pixel"):
+        load_frames(data)
+    assert decoded_frames == []
+    (still,) = load_frames(hostile.gif_frames(1, canvas=(5_000, 4_000)))
+    assert still.size == (448, 358)
+
+
+def test_animations_count_three_times_in_the_pixel_budget() -> None:
+    admitted: list[int] = []
+    budget = imaging.PixelBudget(10_000_000)
+
+    def admit(pixels: int) -> object:
+        admitted.append(pixels)
+        return budget.admit(pixels)
+
+    load_frames(hostile.gif_frames(3, canvas=(100, 100)), admit=admit)  # type: ignore[arg-type]
+    assert admitted == [30_000]
