@@ -248,7 +248,7 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
                 "tag or commit of MODEL on the Hugging Face Hub.",
                 hint="Pin a commit hash: `manage.py nsfw_model download` prints the one it "
                 "fetched.",
-                id="nsfw_moderation.E020",
+                id="nsfw_moderation.E022",
             )
         ]
     if revision is None and _loads_from_the_hub():
@@ -258,7 +258,7 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
                 "MODEL_REVISION: workers take whatever its main branch holds when they start.",
                 hint="Run `manage.py nsfw_model download`, which prints the commit it fetched, "
                 "and set MODEL_REVISION to that commit.",
-                id="nsfw_moderation.W003",
+                id="nsfw_moderation.W004",
             )
         ]
     return []
@@ -402,6 +402,6 @@ def check_quarantine_storage(**kwargs: Any) -> list[CheckMessage]:
             "is not set.",
             hint='Add a private storage to STORAGES (e.g. "quarantine": a FileSystemStorage '
             "outside MEDIA_ROOT, or a private bucket) and name it in QUARANTINE_STORAGE.",
-            id="nsfw_moderation.E022",
+            id="nsfw_moderation.E023",
         )
     ]

@@ -103,18 +103,12 @@ class ImageDecodeError(ValueError):
 
 class ImageRefused(ImageDecodeError):
     """The bytes may well be an image, but decoding them is refused: too large, too
-    many pixels, a format that is not accepted. Unlike damaged bytes, a refused
-    file is never let through by a lenient setting: it is for a person to see."""
+    many pixels, a format that is not accepted, over a work budget, or named as
+    another format. Unlike damaged bytes, a refused file is never let through by
+    a lenient setting: it is for a person to see."""
 
 
-class SuspiciousImage(ImageRefused):
-    """The bytes look made to cost us work or to pass for another format.
-
-    Over a work budget, or named as one format while holding another.
-    """
-
-
-class NameMismatch(SuspiciousImage):
+class NameMismatch(ImageRefused):
     """The file's name claims another format than the one it holds.
 
     The pixels themselves may be fine: decode again without the name to show
@@ -166,7 +160,7 @@ def load_frames(
     ``limits.max_frames`` frames spread evenly over the animation. The frames
     are fully loaded, share nothing with the decoder and fit in a square of
     ``limits.frame_side``. With ``name``, the file's extension must claim the
-    format found (:func:`check_name`), or :class:`SuspiciousImage` is raised
+    format found (:func:`check_name`), or :class:`ImageRefused` is raised
     before any pixel is decoded. With ``admit``, decoding runs inside
     ``admit(canvas pixels)``, called once the header is read: a
     :class:`PixelBudget` shared by threads bounds what they decode at once.
@@ -261,7 +255,7 @@ class _CountingFile:
 
     def check(self) -> None:
         if self._left <= 0:
-            raise SuspiciousImage(
+            raise ImageRefused(
                 f"The file is made of too many small blocks to read safely: its parsing "
                 f"went past {self.max_reads:,} reads."
             )
@@ -384,13 +378,13 @@ class _Work:
     def plan(self, count: int, size: tuple[int, int]) -> None:
         limits = self.limits
         if count > limits.max_frames_examined:
-            raise SuspiciousImage(
+            raise ImageRefused(
                 f"The animation has {count:,} frames; at most "
                 f"{limits.max_frames_examined:,} are examined."
             )
         canvas = size[0] * size[1]
         if count > 1 and canvas > limits.max_animation_canvas:
-            raise SuspiciousImage(
+            raise ImageRefused(
                 f"The animation's canvas is {size[0]}×{size[1]} = {canvas:,} pixels, over the "
                 f"{limits.max_animation_canvas:,}-pixel limit for animations."
             )
@@ -405,7 +399,7 @@ class _Work:
 
     def _check(self, work: int) -> None:
         if work > self.limits.max_decode_pixels:
-            raise SuspiciousImage(
+            raise ImageRefused(
                 f"Decoding the image takes {work:,} pixels of work, over the "
                 f"{self.limits.max_decode_pixels:,}-pixel budget."
             )

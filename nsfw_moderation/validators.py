@@ -37,7 +37,7 @@ def validate_raster_image(file: Any) -> None:
     try:
         with _rewound(file) as handle:
             imaging.identify(handle, name)
-    except imaging.SuspiciousImage:
+    except imaging.NameMismatch:
         raise ValidationError(
             _("The file’s name does not match its contents: name it for the image it holds."),
             code="name_mismatch",

@@ -566,7 +566,7 @@ def test_long_animation_is_refused_rather_than_sampled_from_its_start() -> None:
     # 16×16 canvas: a budget of 5 canvases would reach frames 0–4 only, and
     # frames 5–24 would pass unseen.
     limits = Limits(max_frames=4, max_decode_pixels=5 * 16 * 16, min_frame_pixels=1)
-    with pytest.raises(imaging.SuspiciousImage, match="over the 1,280-pixel budget"):
+    with pytest.raises(imaging.ImageRefused, match="over the 1,280-pixel budget"):
         load_frames(data, limits)
     enough = Limits(max_frames=4, max_decode_pixels=25 * 16 * 16, min_frame_pixels=1)
     frames = load_frames(data, enough)

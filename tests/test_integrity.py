@@ -263,13 +263,15 @@ def test_a_model_that_cannot_load_does_not_make_its_rows_suspects(monkeypatch):
         assert len(outcomes.claim_batch(uuid.uuid4())) == len(photos)
 
 
-def test_a_model_that_cannot_load_never_becomes_a_verdict():
+def test_a_model_that_cannot_load_never_becomes_a_verdict(caplog):
     with moderation(BACKEND="tests.backends.BrokenBackend", ON_ERROR="allow"):
         photo = Photo.objects.create(image=blue())
     row = row_of(photo, "image")
     # Still waiting (for the model to be fixed), never failed or allowed.
     assert (row.status, row.verdict) == (Status.QUEUED, Verdict.PENDING)
-    assert "No model here" in row.error
+    # The row says what; the loader's own message (paths and all) is in the log.
+    assert row.error == "The classifier could not be loaded; see the worker's log."
+    assert "No model here" in caplog.text
     assert not visible(Photo.objects.all(), "image").exists()
 
 

@@ -39,13 +39,13 @@ def check_ids(**changes: object) -> list[str]:
 
 @pytest.mark.parametrize("revision", [5, "", "  ", ["main"]])
 def test_model_revision_must_be_a_string(revision: object) -> None:
-    assert check_ids(MODEL_REVISION=revision) == ["nsfw_moderation.E020"]
+    assert check_ids(MODEL_REVISION=revision) == ["nsfw_moderation.E022"]
 
 
 def test_hub_model_without_a_revision_is_a_warning() -> None:
-    assert check_ids(BACKEND="transformers", MODEL=HUB_ID) == ["nsfw_moderation.W003"]
+    assert check_ids(BACKEND="transformers", MODEL=HUB_ID) == ["nsfw_moderation.W004"]
     with moderation(BACKEND="transformers", MODEL=HUB_ID):
-        (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W003"]
+        (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W004"]
     assert "nsfw_model download" in message.hint
 
 

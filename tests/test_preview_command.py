@@ -34,7 +34,7 @@ def test_classified_rows_without_a_preview_get_one() -> None:
     assert run("--dry-run") == "3 row(s) have no preview.\n"
     assert "Made 3 preview(s)" in run()
     for photo in photos:
-        row = ModeratedImage.objects.of_object(photo).get()
+        row = ModeratedImage.objects.of_object(photo, "image").get()
         jpeg = Preview.objects.get(image=row, file_name=row.file_name).jpeg
         assert Image.open(io.BytesIO(bytes(jpeg))).format == "JPEG"
     assert run("--dry-run") == "0 row(s) have no preview.\n"
@@ -52,7 +52,7 @@ def test_missing_and_undecodable_files_keep_their_placeholder() -> None:
 def test_rows_waiting_for_the_worker_are_left_to_it(settings: Any) -> None:
     settings.NSFW_MODERATION = {**settings.NSFW_MODERATION, "QUEUE": "django_q"}
     photo = Photo.objects.create(image=ContentFile(image_bytes(), name="new.png"))
-    assert ModeratedImage.objects.of_object(photo).get().status == Status.QUEUED
+    assert ModeratedImage.objects.of_object(photo, "image").get().status == Status.QUEUED
     assert run("--dry-run") == "0 row(s) have no preview.\n"
 
 

@@ -176,12 +176,12 @@ def test_quarantine_without_a_storage_is_a_check_error_and_moves_nothing(
         photo = Photo.objects.create(image=blue())
         path = Path(photo.image.path)
         review.reject(row_of(photo))
-    assert ids == ["nsfw_moderation.E022"]
+    assert ids == ["nsfw_moderation.E023"]
     assert path.exists()
     assert "QUARANTINE_STORAGE" in caplog.text
     with moderation(QUARANTINE_STORAGE="nowhere"):
         ids = [m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation")]
-    assert ids == ["nsfw_moderation.E022"]
+    assert ids == ["nsfw_moderation.E023"]
 
 
 def test_a_removed_file_is_not_served(quarantine_dir: Path) -> None:
