@@ -162,8 +162,9 @@ def load_frames(
     ``limits.frame_side``. With ``name``, the file's extension must claim the
     format found (:func:`check_name`), or :class:`ImageRefused` is raised
     before any pixel is decoded. With ``admit``, decoding runs inside
-    ``admit(canvas pixels)``, called once the header is read: a
-    :class:`PixelBudget` shared by threads bounds what they decode at once.
+    ``admit(canvas pixels)``, called once the header is read, and the
+    decoder's canvases are freed before it ends: a :class:`PixelBudget`
+    shared by threads bounds what they decode at once.
     """
     limits = limits or Limits()
     _check_length(data, limits)
@@ -273,7 +274,14 @@ def _decode(
     work.plan(count, image.size)
     indices = frame_indices(count, limits.max_frames)
     with admit(image.size[0] * image.size[1] * (ANIMATION_WEIGHT if count > 1 else 1)):
-        frames = list(_frames(image, indices, limits, work, source))
+        try:
+            frames = list(_frames(image, indices, limits, work, source))
+        finally:
+            # The decoder's canvases are freed while the admission lasts, so
+            # that the budget covers them until they are gone (the frames
+            # share nothing with them).
+            image.close()
+            del image
     source.check()
     return frames
 
