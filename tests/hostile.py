@@ -144,6 +144,27 @@ def jpeg_comment_markers(count: int) -> bytes:
     return data[:2] + b"\xff\xfe\x00\x02" * count + data[2:]
 
 
+def rgba_png(size: tuple[int, int], frames: int = 1) -> bytes:
+    """A half-transparent RGBA PNG of one colour, or an APNG of ``frames`` such frames."""
+    width, height = size
+    pixels = _png_rows(b"\x00" + b"\x80\x20\x20\x80" * width, height)
+    chunks = [png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))]
+    if frames > 1:
+        chunks.append(png_chunk(b"acTL", struct.pack(">II", frames, 0)))
+    sequence = 0
+    for index in range(frames):
+        if frames > 1:
+            control = struct.pack(">IIIIIHHBB", sequence, width, height, 0, 0, 1, 25, 0, 0)
+            chunks.append(png_chunk(b"fcTL", control))
+            sequence += 1
+        if index == 0:
+            chunks.append(png_chunk(b"IDAT", pixels))
+        else:
+            chunks.append(png_chunk(b"fdAT", struct.pack(">I", sequence) + pixels))
+            sequence += 1
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks) + png_chunk(b"IEND", b"")
+
+
 def padded_jpeg(total: int) -> bytes:
     """A small valid JPEG followed by zero bytes up to ``total`` bytes."""
     data = encode(Image.new("RGB", (64, 48), (20, 120, 200)), "JPEG")

@@ -9,6 +9,7 @@ times and the memory of the same corpus are measured by
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -406,3 +407,21 @@ def test_animations_count_three_times_in_the_pixel_budget() -> None:
 
     load_frames(hostile.gif_frames(3, canvas=(100, 100)), admit=admit)  # type: ignore[arg-type]
     assert admitted == [30_000]
+
+
+def test_the_decoders_canvas_is_gone_before_the_admission_ends() -> None:
+    import contextlib
+    import gc
+
+    alive_at_exit: list[int] = []
+
+    @contextlib.contextmanager
+    def admit(pixels: int) -> Iterator[None]:
+        yield
+        gc.collect()
+        decoders = [o for o in gc.get_objects() if isinstance(o, ImageFile.ImageFile)]
+        alive_at_exit.append(len(decoders))
+
+    frames = load_frames(hostile.palette_png((2_000, 2_000)), admit=admit)
+    assert frames[0].size == (448, 448)
+    assert alive_at_exit == [0]

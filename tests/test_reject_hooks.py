@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.core.checks import run_checks
 from django.core.files.base import ContentFile
-from django.core.files.storage import InMemoryStorage, storages
+from django.core.files.storage import InMemoryStorage, Storage, storages
 from django.http import Http404
 from django.test import RequestFactory
 
@@ -37,17 +37,6 @@ def quarantine_dir(settings: Any, tmp_path: Path) -> Path:
         },
     }
     return location
-
-
-@pytest.fixture
-def memory_quarantine(settings: Any) -> InMemoryStorage:
-    """A quarantine in memory: like a private bucket, it has no files on disk."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "quarantine": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-    }
-    quarantine: InMemoryStorage = storages["quarantine"]  # type: ignore[assignment]
-    return quarantine
 
 
 def row_of(obj: Any) -> ModeratedImage:
@@ -94,26 +83,64 @@ def test_delete_file_removes_the_file(quarantine_dir: Path) -> None:
     assert removal_notes(row) == ["The file was deleted from storage."]
 
 
-# -- Storages with no files on disk (InMemoryStorage, like a bucket) ------------------
+# -- Storages without path(), like a bucket ----------------------------------------------
 
 
-def test_quarantine_between_storages_with_no_files_on_disk(
-    memory_quarantine: InMemoryStorage,
-) -> None:
+class NoPathStorage(Storage):
+    """Files in memory behind the base Storage API only: ``path()`` raises, as S3's does."""
+
+    def __init__(self, inner: InMemoryStorage | None = None) -> None:
+        self.inner = inner or InMemoryStorage()
+
+    def _open(self, name: str, mode: str = "rb") -> Any:
+        return self.inner.open(name, mode)
+
+    def _save(self, name: str, content: Any) -> str:
+        return self.inner.save(name, content)
+
+    def delete(self, name: str) -> None:
+        self.inner.delete(name)
+
+    def exists(self, name: str) -> bool:
+        return self.inner.exists(name)
+
+    def size(self, name: str) -> int:
+        return self.inner.size(name)
+
+    def url(self, name: str | None) -> str:
+        return f"/bucket/{name}"
+
+
+@pytest.fixture
+def no_path_storages(settings: Any, monkeypatch: pytest.MonkeyPatch) -> NoPathStorage:
+    """Document files and the quarantine, both on storages without path(); the quarantine."""
+    monkeypatch.setattr(Document._meta.get_field("file"), "storage", NoPathStorage())
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "quarantine": {"BACKEND": "tests.test_reject_hooks.NoPathStorage"},
+    }
+    quarantine: NoPathStorage = storages["quarantine"]  # type: ignore[assignment]
+    return quarantine
+
+
+def test_quarantine_between_storages_without_paths(no_path_storages: NoPathStorage) -> None:
     data = image_bytes((0, 0, 255))
     document = Document.objects.create(file=ContentFile(data, name="blue.png"))
     name, source = document.file.name, document.file.storage
+    with pytest.raises(NotImplementedError):
+        source.path(name)
     rejected(document, QUARANTINE)
     document.refresh_from_db()
     assert not document.file
     assert not source.exists(name)
-    with memory_quarantine.open(name) as kept:
+    with no_path_storages.open(name) as kept:
         assert kept.read() == data
 
 
-def test_delete_file_on_a_storage_with_no_files_on_disk() -> None:
+def test_delete_file_on_a_storage_without_paths(no_path_storages: NoPathStorage) -> None:
     document = Document.objects.create(file=blue())
     name, source = document.file.name, document.file.storage
+    assert isinstance(source, NoPathStorage)
     rejected(document, DELETE)
     document.refresh_from_db()
     assert not document.file
