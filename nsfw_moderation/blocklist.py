@@ -5,28 +5,16 @@
 - Every image a moderator rejects joins the blocklist (:class:`BlockedImage`):
   the same bytes uploaded again are blocked at once, even after the rejected
   object and its row are gone.
-- With ``BLOCKLIST_DISTANCE`` set, every classified image gets a perceptual hash
-  (the ``imagehash`` package); a new image within that Hamming distance of a
-  *rejected* image is blocked at once, linked to it for the reviewer.
+- Its PDQ hash joins the built-in hash bank of rejected images
+  (:mod:`nsfw_moderation.banks`): look-alikes are blocked too, uploaded later
+  or already stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import NamedTuple, TypeVar
-
-from PIL import Image
-
+from nsfw_moderation import banks
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import BlockedImage, ModeratedImage, Status, Verdict
-
-_K = TypeVar("_K")
-
-
-class Rejected(NamedTuple):
-    """A blocklist entry, by the rejected row it came from (``None`` once that row is gone)."""
-
-    image_id: int | None
+from nsfw_moderation.models import BankEntry, BlockedImage, ModeratedImage, Status, Verdict
 
 
 def identical(sha256: str, model_name: str, exclude: int) -> ModeratedImage | None:
@@ -42,55 +30,22 @@ def identical(sha256: str, model_name: str, exclude: int) -> ModeratedImage | No
     )
 
 
-def enabled() -> bool:
-    return conf.BLOCKLIST_DISTANCE is not None
-
-
-def perceptual_hash(image: Image.Image) -> str:
-    import imagehash
-
-    return str(imagehash.phash(image))
-
-
-def closest_rejected(phash: str, candidates: Iterable[tuple[_K, str]]) -> _K | None:
-    """The key of the nearest candidate hash within ``BLOCKLIST_DISTANCE``, if any."""
-    limit = conf.BLOCKLIST_DISTANCE
-    if limit is None or not phash:
-        return None
-    value = int(phash, 16)
-    best: tuple[int, _K] | None = None
-    for key, other in candidates:
-        distance = (value ^ int(other, 16)).bit_count()
-        if distance <= limit and (best is None or distance < best[0]):
-            best = (distance, key)
-    return None if best is None else best[1]
-
-
-def rejected_hashes() -> list[tuple[Rejected, str]]:
-    """The blocklist's perceptual hashes (loaded once per batch).
-
-    The rejected row may be gone (its object was deleted, or its field got a
-    new file): the hash still blocks.
-    """
-    entries = BlockedImage.objects.exclude(phash="").values_list("image_id", "phash")
-    return [(Rejected(image_id), phash) for image_id, phash in entries]
-
-
 def rejected_bytes(sha256: str) -> bool:
     """Whether a moderator rejected these exact bytes before."""
     return bool(sha256) and BlockedImage.objects.filter(sha256=sha256).exists()
 
 
 def remember_decision(row: ModeratedImage) -> None:
-    """A rejection joins the blocklist; approving the same image again lifts it."""
-    if not (row.sha256 or row.phash):
+    """A rejection joins the blocklist and the built-in bank; approving the image lifts both."""
+    if not (row.sha256 or row.pdq):
         return  # never decoded: nothing to recognise it by
     if row.verdict == Verdict.REJECTED:
         BlockedImage.objects.get_or_create(
-            image=row,
-            sha256=row.sha256,
-            phash=row.phash,
-            defaults={"file_name": row.file_name},
+            image=row, sha256=row.sha256, defaults={"file_name": row.file_name}
         )
+        if row.pdq and banks.usable(row.pdq_quality):
+            label = f"{row} ({row.file_name})"
+            banks.add_entries(banks.builtin_bank(), [(row.pdq, row.pdq_quality, label)], image=row)
     elif row.verdict == Verdict.APPROVED:
-        BlockedImage.objects.filter(image=row, sha256=row.sha256, phash=row.phash).delete()
+        BlockedImage.objects.filter(image=row, sha256=row.sha256).delete()
+        banks.remove_entries(BankEntry.objects.filter(bank__built_in=True, image=row, pdq=row.pdq))

@@ -271,24 +271,38 @@ def _loads_from_the_hub() -> bool:
 
 @register(Tags.compatibility)
 def check_blocklist(**kwargs: Any) -> list[CheckMessage]:
-    distance = conf.BLOCKLIST_DISTANCE
-    if distance is None:
+    # E015 and E016 checked the pHash distance and imagehash; their ids stay retired.
+    if conf.BLOCKLIST_DISTANCE is None:
         return []
-    if not isinstance(distance, int) or isinstance(distance, bool) or not 0 <= distance <= 64:
+    return [
+        Warning(
+            f"{PREFIX}['BLOCKLIST_DISTANCE'] is deprecated and ignored: look-alikes are now "
+            "matched by their PDQ hash, always, within PDQ_DISTANCE (31 by default).",
+            hint="Remove BLOCKLIST_DISTANCE; set PDQ_DISTANCE only to depart from 31.",
+            id="nsfw_moderation.W005",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_pdq(**kwargs: Any) -> list[CheckMessage]:
+    distance = conf.PDQ_DISTANCE
+    if not isinstance(distance, int) or isinstance(distance, bool) or not 0 <= distance <= 255:
         return [
             Error(
-                f"{PREFIX}['BLOCKLIST_DISTANCE'] is {distance!r}; it must be None (off) or an "
-                "integer Hamming distance between 0 and 64.",
-                hint="Around 6 catches re-encoded and resized copies of a rejected image.",
-                id="nsfw_moderation.E015",
+                f"{PREFIX}['PDQ_DISTANCE'] is {distance!r}; it must be an integer Hamming "
+                "distance between 0 and 255.",
+                hint="31 is the industry's threshold for PDQ matches.",
+                id="nsfw_moderation.E024",
             )
         ]
-    if importlib.util.find_spec("imagehash") is None:
+    if importlib.util.find_spec("pdqhash") is None:
         return [
-            Error(
-                "BLOCKLIST_DISTANCE is set but the imagehash package is not installed.",
-                hint="pip install 'nsfw-moderation[blocklist]'",
-                id="nsfw_moderation.E016",
+            Warning(
+                "The pdqhash package is not installed: images get no PDQ hash, and neither "
+                "hash banks nor look-alikes of rejected images are matched.",
+                hint="pip install 'nsfw-moderation[blocklist]' (builds pdqhash from source).",
+                id="nsfw_moderation.W006",
             )
         ]
     return []

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "RECONCILE_BATCH": 1000,
     "DEDUPLICATE": True,
     "BLOCKLIST_DISTANCE": None,
+    "PDQ_DISTANCE": 31,
     "ON_REJECT": None,
     "QUARANTINE_STORAGE": None,
     "SHOW_PENDING": False,
@@ -156,7 +157,12 @@ class Settings:
 
     @property
     def BLOCKLIST_DISTANCE(self) -> int | None:
+        # Deprecated: pHash distances mean nothing for PDQ (check nsfw_moderation.W017).
         return self._get("BLOCKLIST_DISTANCE")
+
+    @property
+    def PDQ_DISTANCE(self) -> int:
+        return self._get("PDQ_DISTANCE")
 
     @property
     def ON_REJECT(self) -> str | None:

@@ -43,7 +43,10 @@ FRESH: dict[str, Any] = {
     "sha256": "",
     "model_name": "",
     "frame": None,
-    "phash": "",
+    "pdq": "",
+    "pdq_quality": None,
+    "bank_entry": None,
+    "bank_distance": None,
     "reused_from": None,
     "similar_to": None,
     "error": "",
@@ -143,6 +146,21 @@ def enqueue_on_commit(pk: int, *, after: str | None = None) -> None:
         transaction.on_commit(when_the_row_is_committed, using=after)
 
 
+def dispatch(task: str, *args: Any) -> None:
+    """Run the task at dotted path ``task`` in a worker (or here, with ``QUEUE="sync"``).
+
+    For work other than classifying rows, such as matching stored images
+    against a bank's new hashes. Never raises: a lost task is logged.
+    """
+    try:
+        if conf.QUEUE == "sync":
+            import_string(task)(*args)
+        else:
+            _async(task, *args)
+    except Exception:
+        logger.exception("Could not run %s%r", task, args)
+
+
 def enqueue(pk: int, *, delay: float = 0) -> None:
     """Hand row ``pk`` to a worker, now or after ``delay`` seconds.
 
@@ -161,6 +179,10 @@ def enqueue(pk: int, *, delay: float = 0) -> None:
 
 
 def _async_task(pk: int) -> None:
+    _async(TASK, pk)
+
+
+def _async(task: str, *args: Any) -> None:
     from django_q.conf import Conf
     from django_q.tasks import async_task
 
@@ -171,7 +193,7 @@ def _async_task(pk: int) -> None:
     # unless it runs inside a transaction: with CONN_MAX_AGE=0 that would mean
     # a new connection for every upload.
     with transaction.atomic(using=Conf.ORM) if Conf.ORM else contextlib.nullcontext():
-        async_task(TASK, pk, q_options=options)
+        async_task(task, *args, q_options=options)
 
 
 def _schedule(pk: int, delay: float) -> None:

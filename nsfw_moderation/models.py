@@ -127,12 +127,13 @@ class ModeratedImage(models.Model):
     score = models.FloatField(_("unsafe score"), null=True, blank=True, db_index=True)
     scores = models.JSONField(_("scores"), default=dict, blank=True)
     model_name = models.CharField(_("model"), max_length=255, blank=True)
-    phash = models.CharField(
-        _("perceptual hash"),
-        max_length=16,
+    pdq = models.CharField(
+        _("PDQ hash"),
+        max_length=64,
         blank=True,
-        help_text=_("Stored when the blocklist of rejected images is on (BLOCKLIST_DISTANCE)."),
+        help_text=_("The perceptual hash of the image (of its first frame, if animated)."),
     )
+    pdq_quality = models.PositiveSmallIntegerField(_("PDQ quality"), null=True, blank=True)
     reused_from = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -156,6 +157,22 @@ class ModeratedImage(models.Model):
         null=True,
         blank=True,
         help_text=_("For animated images: the index of the frame that scored highest."),
+    )
+
+    bank_entry = models.ForeignKey(
+        "BankEntry",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="matches",
+        verbose_name=_("matched hash"),
+        help_text=_("The entry of a hash bank this image matched."),
+    )
+    bank_distance = models.PositiveSmallIntegerField(
+        _("hash distance"),
+        null=True,
+        blank=True,
+        help_text=_("How many of the 256 bits differ from the matched hash (0: identical)."),
     )
 
     attempts = models.PositiveIntegerField(
@@ -259,6 +276,7 @@ class ModerationEvent(AppendOnly):
         APPEALED = "appealed", _("Appealed")
         APPEAL_DECIDED = "appeal_decided", _("Appeal decided")
         FILE_REMOVED = "file_removed", _("File removed")
+        MATCHED = "matched", _("Matched a hash bank")
 
     image = models.ForeignKey(
         ModeratedImage,
@@ -524,14 +542,13 @@ class Preview(models.Model):
 
 
 class BlockedImage(models.Model):
-    """An image a moderator rejected: its bytes (SHA-256) and its look (perceptual hash).
+    """The bytes (SHA-256) of an image a moderator rejected: identical bytes are blocked at once.
 
-    Identical bytes are blocked at once; with ``BLOCKLIST_DISTANCE`` set, so
-    are look-alikes. Kept apart from the row, so that a new upload to the same
-    field, or deleting the object, cannot wash the rejected image off the list.
+    Its look (PDQ hash) joins the built-in bank of rejected images
+    (:class:`BankEntry`). Kept apart from the row, so that a new upload to the
+    same field, or deleting the object, cannot wash the rejected image off the list.
     """
 
-    phash = models.CharField(_("perceptual hash"), max_length=16, blank=True, db_index=True)
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True, db_index=True)
     image = models.ForeignKey(
         ModeratedImage,
@@ -550,7 +567,76 @@ class BlockedImage(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.phash or self.sha256[:16]} ({self.file_name})"
+        return f"{self.sha256[:16]} ({self.file_name})"
+
+
+class HashBank(models.Model):
+    """A named list of PDQ hashes of known images, and what to do with an image that matches."""
+
+    class Action(models.TextChoices):
+        BLOCK = "block", _("Block")
+        FLAG = "flag", _("Flag for review")
+        ALLOW = "allow", _("Allow")
+
+    name = models.CharField(_("name"), max_length=255, unique=True)
+    action = models.CharField(_("action"), max_length=8, choices=Action.choices)
+    description = models.TextField(_("description"), blank=True)
+    built_in = models.BooleanField(
+        _("built in"),
+        default=False,
+        editable=False,
+        help_text=_("Fed by the moderators' rejections."),
+    )
+    version = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("hash bank")
+        verbose_name_plural = _("hash banks")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BankEntry(models.Model):
+    """One hash of a bank. Removed entries are kept, with who removed them and why."""
+
+    bank = models.ForeignKey(
+        HashBank, on_delete=models.CASCADE, related_name="entries", verbose_name=_("hash bank")
+    )
+    pdq = models.CharField(_("PDQ hash"), max_length=64, db_index=True)
+    quality = models.PositiveSmallIntegerField(_("PDQ quality"), null=True, blank=True)
+    label = models.CharField(
+        _("label"), max_length=255, blank=True, help_text=_("Where the hash came from.")
+    )
+    image = models.ForeignKey(
+        ModeratedImage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="bank_entries",
+        verbose_name=_("rejected image"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("removed by"),
+    )
+
+    class Meta:
+        verbose_name = _("bank entry")
+        verbose_name_plural = _("bank entries")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.bank.name} #{self.pk}"
 
 
 class ScanPosition(models.Model):

@@ -6,6 +6,6 @@ of the code behind them, which lives in :mod:`nsfw_moderation.worker.tasks`.
 
 from __future__ import annotations
 
-from nsfw_moderation.worker.tasks import classify, maintain, requeue_stale
+from nsfw_moderation.worker.tasks import classify, maintain, match_stored, requeue_stale
 
-__all__ = ["classify", "maintain", "requeue_stale"]
+__all__ = ["classify", "maintain", "match_stored", "requeue_stale"]

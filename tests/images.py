@@ -33,3 +33,31 @@ def red(name: str = "red.png") -> ContentFile:
 def blue(name: str = "blue.png") -> ContentFile:
     """Scored safe (0.0) by tests.backends.ColourBackend."""
     return image_file(name, color=(0, 0, 255))
+
+
+def picture(seed: int = 0, size: int = 512) -> Image.Image:
+    """A photo-like picture (soft overlapping discs), different for every seed.
+
+    Little red in it: tests.backends.ColourBackend allows it.
+    """
+    from random import Random
+
+    from PIL import ImageDraw, ImageFilter
+
+    rnd = Random(seed)
+
+    def colour() -> tuple[int, int, int]:
+        return (rnd.randrange(80), rnd.randrange(256), rnd.randrange(256))
+
+    image = Image.new("RGB", (size, size), colour())
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x, y, r = rnd.randrange(size), rnd.randrange(size), rnd.randrange(size // 10, size // 3)
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour())
+    return image.filter(ImageFilter.GaussianBlur(6))
+
+
+def encoded(image: Image.Image, name: str = "picture.jpg", quality: int = 90) -> ContentFile:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return ContentFile(buffer.getvalue(), name=name)

@@ -16,6 +16,7 @@ from nsfw_moderation.appeals import AppealRefused, file_appeal
 from nsfw_moderation.models import (
     Appeal,
     AppealOutcome,
+    BankEntry,
     BlockedImage,
     ModeratedImage,
     ModerationEvent,
@@ -56,7 +57,9 @@ def rejected(reviewer: User, title: str = "alice") -> Statement:
     """A photo of ``title``'s that ``reviewer`` rejected, and its statement of reasons."""
     from tests.admin_fixtures import create_row
 
-    row = create_row(Photo.objects.create(title=title), sha256="a" * 64, phash="0f" * 8)
+    row = create_row(
+        Photo.objects.create(title=title), sha256="a" * 64, pdq="0f" * 32, pdq_quality=100
+    )
     review.reject(row, user=reviewer, note="nudity")
     return Statement.objects.get(image=row)
 
@@ -171,6 +174,7 @@ def test_an_upheld_appeal_lifts_the_restriction_audited(owner, reviewer, second_
     statement = rejected(reviewer)
     row = ModeratedImage.objects.get()
     assert BlockedImage.objects.filter(image=row).exists()
+    assert BankEntry.objects.filter(bank__built_in=True, image=row, removed_at=None).exists()
     appeal = file_appeal(statement, owner, "It is a painting.")
     mail.outbox.clear()
     outcome = review.decide_appeal(appeal, user=second_reviewer, upheld=True, note="Art.")
@@ -178,6 +182,7 @@ def test_an_upheld_appeal_lifts_the_restriction_audited(owner, reviewer, second_
     assert (row.verdict, row.reviewed_by) == (Verdict.APPROVED, second_reviewer)
     assert (outcome.upheld, outcome.decided_by, outcome.note) == (True, second_reviewer, "Art.")
     assert not BlockedImage.objects.filter(image=row).exists()
+    assert not BankEntry.objects.filter(bank__built_in=True, image=row, removed_at=None).exists()
     assert [
         (e.kind, e.verdict_before, e.verdict_after, e.actor)
         for e in ModerationEvent.objects.order_by("pk")

@@ -45,8 +45,9 @@ def test_project_settings_are_clean():
         ({"UNSAFE_LABELS": "nsfw"}, ["nsfw_moderation.E012"]),
         ({"BACKEND": "nowhere.Backend"}, ["nsfw_moderation.E013"]),
         ({"FLAG_TRESHOLD": 0.4}, ["nsfw_moderation.W002"]),
-        ({"BLOCKLIST_DISTANCE": 65}, ["nsfw_moderation.E015"]),
-        ({"BLOCKLIST_DISTANCE": "6"}, ["nsfw_moderation.E015"]),
+        ({"BLOCKLIST_DISTANCE": 6}, ["nsfw_moderation.W005"]),
+        ({"PDQ_DISTANCE": 256}, ["nsfw_moderation.E024"]),
+        ({"PDQ_DISTANCE": "31"}, ["nsfw_moderation.E024"]),
         ({"ON_REJECT": "nowhere.hook"}, ["nsfw_moderation.E017"]),
         ({"ON_REJECT": "nsfw_moderation.conf.DEFAULTS"}, ["nsfw_moderation.E017"]),
         ({"RECONCILE_BATCH": 0}, ["nsfw_moderation.E011"]),
@@ -84,16 +85,16 @@ def test_django_q_must_be_installed_for_its_queue(settings):
         assert ids(QUEUE="sync") == []
 
 
-def test_blocklist_needs_imagehash(monkeypatch):
+def test_hash_banks_need_pdqhash(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *a: None if name == "imagehash" else real(name, *a),
+        lambda name, *a: None if name == "pdqhash" else real(name, *a),
     )
-    assert ids(BLOCKLIST_DISTANCE=6) == ["nsfw_moderation.E016"]
+    assert ids() == ["nsfw_moderation.W006"]
 
 
 def test_settings_must_be_a_dict():

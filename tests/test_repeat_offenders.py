@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
-from PIL import Image, ImageDraw
 
-from nsfw_moderation import review
+from nsfw_moderation import banks, hashing, review
 from nsfw_moderation.models import BlockedImage, ModeratedImage, Status, Verdict
 from tests import backends
 from tests.conftest import moderation
-from tests.images import blue, red
+from tests.images import blue, encoded, picture, red
 from tests.testapp.models import Photo, Profile
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("colour_backend")]
@@ -25,14 +23,7 @@ def row_of(obj: Any, field: str = "image") -> ModeratedImage:
 
 def pattern(size: int = 256, quality: int = 90, seed: int = 0) -> ContentFile:
     """A distinctive picture; re-encoding or resizing keeps its perceptual hash close."""
-    image = Image.new("RGB", (size, size), (40, 40, 200))
-    draw = ImageDraw.Draw(image)
-    for i in range(6):
-        x = (i * 37 + seed * 101) % (size - size // 4)
-        draw.ellipse([x, x // 2, x + size // 4, x // 2 + size // 3], fill=(230, 60, 40))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    return ContentFile(buffer.getvalue(), name="pattern.jpg")
+    return encoded(picture(seed).resize((size, size)), "pattern.jpg", quality)
 
 
 def test_identical_bytes_are_classified_once():
@@ -69,19 +60,13 @@ def test_a_copy_of_a_rejected_image_is_blocked():
     assert row_of(second).verdict == Verdict.BLOCKED
 
 
-@pytest.fixture
-def blocklist_on() -> Any:
-    with moderation(BACKEND="tests.backends.ColourBackend", BLOCKLIST_DISTANCE=6):
-        yield
-
-
-@pytest.mark.usefixtures("blocklist_on")
 def test_look_alike_of_a_rejected_image_is_blocked_and_linked():
     first = Photo.objects.create(image=pattern())
     rejected = row_of(first)
-    assert rejected.phash
+    assert rejected.pdq
     review.reject(rejected)
     assert BlockedImage.objects.get().image == rejected
+    assert banks.builtin_bank().entries.get().image == rejected
     # Re-encoded at another size and quality: other bytes, same picture.
     second = Photo.objects.create(image=pattern(size=200, quality=60))
     row = row_of(second)
@@ -90,7 +75,6 @@ def test_look_alike_of_a_rejected_image_is_blocked_and_linked():
     assert f"rejected image #{rejected.pk}" in row.events.get(kind="classified").note
 
 
-@pytest.mark.usefixtures("blocklist_on")
 def test_a_different_picture_is_not_blocked():
     review.reject(row_of(Photo.objects.create(image=pattern())))
     other = Photo.objects.create(image=blue())
@@ -98,7 +82,6 @@ def test_a_different_picture_is_not_blocked():
     assert row_of(other).similar_to is None
 
 
-@pytest.mark.usefixtures("blocklist_on")
 def test_the_blocklist_survives_a_new_upload_to_the_rejected_field():
     photo = Photo.objects.create(image=pattern())
     review.reject(row_of(photo))
@@ -109,7 +92,6 @@ def test_the_blocklist_survives_a_new_upload_to_the_rejected_field():
     assert row_of(again).verdict == Verdict.BLOCKED
 
 
-@pytest.mark.usefixtures("blocklist_on")
 def test_approving_lifts_the_block():
     row = row_of(Photo.objects.create(image=pattern()))
     review.reject(row)
@@ -118,12 +100,13 @@ def test_approving_lifts_the_block():
     assert row_of(Photo.objects.create(image=pattern(quality=70))).verdict != Verdict.BLOCKED
 
 
-def test_look_alike_matching_is_off_by_default():
-    row = row_of(Photo.objects.create(image=pattern()))
+def test_a_rejected_image_too_weak_to_hash_is_blocked_by_its_bytes_only():
+    row = row_of(Photo.objects.create(image=red()))  # flat: its PDQ hash is too weak
     review.reject(row)
-    assert row.phash == ""
-    # The exact bytes join the blocklist; no perceptual hash does.
-    assert list(BlockedImage.objects.values_list("sha256", "phash")) == [(row.sha256, "")]
+    assert row.pdq_quality is not None
+    assert row.pdq_quality < hashing.MIN_QUALITY
+    assert list(BlockedImage.objects.values_list("sha256", flat=True)) == [row.sha256]
+    assert not banks.builtin_bank().entries.exists()
 
 
 hook_calls: list[tuple[int, Any]] = []

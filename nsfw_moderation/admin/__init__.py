@@ -1,7 +1,8 @@
 """The moderation admin, registered on the default admin site.
 
 - :mod:`~nsfw_moderation.admin.moderation`: moderated images, review queue, dashboard.
-- :mod:`~nsfw_moderation.admin.records`: moderation events, statements of reasons, the blocklist.
+- :mod:`~nsfw_moderation.admin.records`: moderation events, statements of reasons, the
+  blocklist, hash banks.
 - :mod:`~nsfw_moderation.admin.appeals`: the appeal queue and the appeals.
 - :mod:`~nsfw_moderation.admin.host`: :class:`ModerationStatusMixin` and
   :class:`ModeratedImageInline` for host apps' own admins.
@@ -17,10 +18,18 @@ from django.contrib import admin
 from nsfw_moderation.admin.appeals import AppealAdmin
 from nsfw_moderation.admin.host import ModeratedImageInline, ModerationStatusMixin
 from nsfw_moderation.admin.moderation import ModeratedImageAdmin
-from nsfw_moderation.admin.records import BlockedImageAdmin, ModerationEventAdmin, StatementAdmin
+from nsfw_moderation.admin.records import (
+    BankEntryAdmin,
+    BlockedImageAdmin,
+    HashBankAdmin,
+    ModerationEventAdmin,
+    StatementAdmin,
+)
 from nsfw_moderation.models import (
     Appeal,
+    BankEntry,
     BlockedImage,
+    HashBank,
     ModeratedImage,
     ModerationEvent,
     Statement,
@@ -28,7 +37,9 @@ from nsfw_moderation.models import (
 
 __all__ = [
     "AppealAdmin",
+    "BankEntryAdmin",
     "BlockedImageAdmin",
+    "HashBankAdmin",
     "ModeratedImageAdmin",
     "ModeratedImageInline",
     "ModerationEventAdmin",
@@ -41,3 +52,5 @@ admin.site.register(ModerationEvent, ModerationEventAdmin)
 admin.site.register(BlockedImage, BlockedImageAdmin)
 admin.site.register(Appeal, AppealAdmin)
 admin.site.register(Statement, StatementAdmin)
+admin.site.register(HashBank, HashBankAdmin)
+admin.site.register(BankEntry, BankEntryAdmin)

@@ -28,10 +28,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from nsfw_moderation import blocklist, imaging, policy, previews, storage
+from nsfw_moderation import banks, blocklist, hashing, imaging, policy, previews, storage
 from nsfw_moderation.backends import Classifier, ModelUnavailable, available_cores, get_backend
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import ModeratedImage, Status, Verdict
+from nsfw_moderation.models import HashBank, ModeratedImage, Status, Verdict
 from nsfw_moderation.worker import outcomes
 
 logger = logging.getLogger(__name__)
@@ -54,11 +54,11 @@ class BatchItem:
     sha256: str
     frames: list[Any]
     scores: list[dict[str, float]] = field(default_factory=list)
-    phash: str = ""
+    hashes: list[hashing.Hash] = field(default_factory=list)
     reused_from: ModeratedImage | None = None
     #: Why a person's earlier "no" blocks this image ("" when none does).
     rejected_because: str = ""
-    similar_to: int | None = None
+    match: banks.Match | None = None
 
 
 @dataclass
@@ -215,8 +215,8 @@ def _refuse(refused: Refused, token: uuid.UUID) -> str:
 
 
 def _match_known_images(items: list[BatchItem], model_name: str) -> None:
-    """Reuse scores of identical bytes; recognise images a moderator rejected."""
-    rejected = blocklist.rejected_hashes() if blocklist.enabled() else []
+    """Reuse scores of identical bytes; recognise rejected bytes and images in hash banks."""
+    index = banks.current_index() if hashing.available() else None  # once per batch
     for item in items:
         original = blocklist.identical(item.sha256, model_name, exclude=item.row.pk)
         if original is not None:
@@ -224,16 +224,9 @@ def _match_known_images(items: list[BatchItem], model_name: str) -> None:
             item.scores = [original.scores]
         if blocklist.rejected_bytes(item.sha256):
             item.rejected_because = "A moderator rejected these exact bytes before."
-        if blocklist.enabled():
-            item.phash = blocklist.perceptual_hash(item.frames[0])
-            match = blocklist.closest_rejected(item.phash, rejected)
-            if match is not None:
-                item.similar_to = match.image_id
-                item.rejected_because = item.rejected_because or (
-                    f"Looks like rejected image #{match.image_id}."
-                    if match.image_id
-                    else "Looks like an image a moderator rejected."
-                )
+        if index is not None:
+            item.hashes = [hashing.pdq(frame) for frame in item.frames]
+            item.match = banks.lookup(item.hashes, index)
 
 
 def _run_classifier(backend: Classifier, items: list[BatchItem]) -> None:
@@ -267,9 +260,8 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
         score=score,
         scores=item.scores[worst],
         frame=frame,
-        phash=item.phash,
+        **_hash_fields(item),
         reused_from=original,
-        similar_to_id=item.similar_to,
         sha256=item.sha256,
         model_name=model_name,
         error="",
@@ -277,18 +269,40 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
     )
 
 
+def _hash_fields(item: BatchItem) -> dict[str, Any]:
+    first = item.hashes[0] if item.hashes else hashing.Hash("", 0)
+    match = item.match
+    return {
+        "pdq": first.hex,
+        "pdq_quality": first.quality if first.hex else None,
+        "bank_entry_id": match.entry_id if match else None,
+        "bank_distance": match.distance if match else None,
+        "similar_to_id": match.image_id if match else None,
+    }
+
+
 def _verdict(item: BatchItem, score: float) -> str:
-    # A person already said no to these bytes, or to an image that looks like them.
+    # A person already said no to these bytes.
     if item.rejected_because:
         return Verdict.BLOCKED
     if item.reused_from is not None and item.reused_from.verdict == Verdict.REJECTED:
         return Verdict.BLOCKED
-    return policy.verdict_for(score)
+    action = item.match.action if item.match else None
+    if action == HashBank.Action.ALLOW:
+        return Verdict.ALLOWED
+    if action == HashBank.Action.BLOCK:
+        return Verdict.BLOCKED
+    verdict = policy.verdict_for(score)
+    if action == HashBank.Action.FLAG and verdict == Verdict.ALLOWED:
+        return Verdict.FLAGGED
+    return verdict
 
 
 def _note(item: BatchItem) -> str:
     if item.rejected_because:
         return item.rejected_because
+    if item.match is not None:
+        return item.match.note
     if item.reused_from is not None:
         return f"Identical to image #{item.reused_from.pk}: scores reused."
     return ""

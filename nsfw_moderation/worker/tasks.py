@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from nsfw_moderation import reconcile
+from nsfw_moderation import banks, reconcile
 from nsfw_moderation.worker import outcomes, pipeline
 
 logger = logging.getLogger(__name__)
@@ -49,3 +49,8 @@ def maintain() -> dict[str, int]:
         except Exception:
             logger.exception("Moderation maintenance: %s failed", part.__name__)
     return results
+
+
+def match_stored(bank_pk: int, after: int = 0) -> dict[str, int]:
+    """Block or flag stored images that match a bank's entries newer than ``after``."""
+    return banks.match_stored(bank_pk, after)

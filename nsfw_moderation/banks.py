@@ -1,0 +1,291 @@
+"""Hash banks: named lists of PDQ hashes of known images, matched on upload and after the fact.
+
+Each bank has an action (:class:`HashBank.Action`):
+
+- ``block``: a matching image is blocked without review;
+- ``flag``: it is flagged for a moderator, whatever the model says;
+- ``allow``: it is never blocked or flagged by the model or by another bank
+  (known-safe pictures that trip the model). Bytes a moderator rejected stay
+  blocked.
+
+The built-in bank of images rejected by our moderators is fed by
+:func:`nsfw_moderation.blocklist.remember_decision`. Others come from files
+(``manage.py nsfw_bank_import``).
+
+Each worker process loads the matcher index lazily, on its first batch, and
+keeps it until the banks change (:func:`current_index` compares a version
+checked once per batch). New hashes of a block or flag bank are matched against
+every stored image in a worker (:func:`match_stored`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
+
+from nsfw_moderation import enqueue, hashing, signals
+from nsfw_moderation.conf import conf
+from nsfw_moderation.db import moderation_db
+from nsfw_moderation.models import (
+    BankEntry,
+    HashBank,
+    ModeratedImage,
+    ModerationEvent,
+    Status,
+    Verdict,
+)
+
+logger = logging.getLogger(__name__)
+
+#: The stable task path of retroactive matching.
+MATCH_TASK = "nsfw_moderation.tasks.match_stored"
+
+BUILT_IN_NAME = "Rejected by our moderators"
+
+#: Stored images indexed and compared with new hashes at a time.
+CHUNK = 100_000
+
+#: Which verdicts a bank action may overturn, after the fact.
+_OVERTURNS: dict[str, list[str]] = {
+    HashBank.Action.BLOCK: [Verdict.ALLOWED, Verdict.FLAGGED],
+    HashBank.Action.FLAG: [Verdict.ALLOWED],
+}
+#: An allow bank's match decides first, then a block bank's, then a flag bank's.
+_RANK: dict[str, int] = {
+    HashBank.Action.ALLOW: 0,
+    HashBank.Action.BLOCK: 1,
+    HashBank.Action.FLAG: 2,
+}
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which entry of which bank an image matched, and how closely."""
+
+    entry_id: int
+    bank_name: str
+    action: str
+    distance: int
+    image_id: int | None = None
+
+    @property
+    def note(self) -> str:
+        note = (
+            f'Matched entry #{self.entry_id} of hash bank "{self.bank_name}" '
+            f"({self.action}; PDQ distance {self.distance})."
+        )
+        if self.image_id:
+            note += f" Looks like rejected image #{self.image_id}."
+        return note
+
+
+@dataclass
+class BankIndex:
+    """Every active entry's hash, with its bank and rejected image in arrays, not Python objects."""
+
+    index: hashing.Index
+    bank_of: np.ndarray  # bank pk, per position
+    image_of: np.ndarray  # rejected image pk (0: none), per position
+    banks: dict[int, tuple[str, str]]  # bank pk → name, action
+
+
+_cache: tuple[Any, BankIndex] | None = None
+
+
+def builtin_bank() -> HashBank:
+    bank, _ = HashBank.objects.get_or_create(
+        built_in=True, defaults={"name": BUILT_IN_NAME, "action": HashBank.Action.BLOCK}
+    )
+    return bank
+
+
+def usable(quality: int | None) -> bool:
+    return quality is None or quality >= hashing.MIN_QUALITY
+
+
+def active_entries() -> Any:
+    return BankEntry.objects.filter(removed_at__isnull=True).filter(
+        Q(quality__isnull=True) | Q(quality__gte=hashing.MIN_QUALITY)
+    )
+
+
+def version() -> tuple[Any, ...]:
+    """Changes whenever an entry is added or removed, or a bank is changed or deleted."""
+    state = HashBank.objects.aggregate(n=Count("pk"), v=Sum("version"), at=Max("updated_at"))
+    return (state["n"], state["v"], state["at"])
+
+
+def current_index() -> BankIndex:
+    """This process's index of every active entry, rebuilt only when the banks changed."""
+    global _cache
+    now = version()
+    if _cache is None or _cache[0] != now:
+        _cache = (now, _build())
+    return _cache[1]
+
+
+def forget_index() -> None:
+    global _cache
+    _cache = None
+
+
+def _build() -> BankIndex:
+    rows = active_entries().values_list("pk", "pdq", "bank_id", "image_id")
+    pks, hexes, bank_of, image_of = zip(*rows, strict=True) if rows else ((), (), (), ())
+    banks = {
+        pk: (name, action)
+        for pk, name, action in HashBank.objects.values_list("pk", "name", "action")
+    }
+    return BankIndex(
+        hashing.Index.of(list(hexes), list(pks)),
+        np.asarray(bank_of, dtype=np.int64),
+        np.asarray([image or 0 for image in image_of], dtype=np.int64),
+        banks,
+    )
+
+
+def lookup(hashes: Iterable[hashing.Hash], index: BankIndex | None = None) -> Match | None:
+    """The match that decides: an allow bank's first, then block, then flag; nearest first."""
+    index = index or current_index()
+    if not len(index.index):
+        return None
+    found = []
+    for value in hashes:
+        if not usable(value.quality):
+            continue
+        positions, distances = index.index.hits(value.hex, conf.PDQ_DISTANCE)
+        for position, distance in zip(positions.tolist(), distances.tolist(), strict=True):
+            name, action = index.banks[int(index.bank_of[position])]
+            image = int(index.image_of[position]) or None
+            entry = int(index.index.ids[position])
+            found.append(Match(entry, name, action, distance, image))
+    return min(found, key=lambda m: (_RANK[m.action], m.distance), default=None)
+
+
+def add_entries(
+    bank: HashBank, hashes: Iterable[tuple[str, int | None, str]], *, image: Any = None
+) -> int:
+    """Add ``(hex, quality, label)`` hashes to ``bank``; stored images are matched afterwards.
+
+    Returns how many entries were added. Hashes the bank already holds are skipped.
+    """
+    known = set(bank.entries.filter(removed_at__isnull=True).values_list("pdq", flat=True))
+    new = []
+    for hex_value, quality, label in hashes:
+        value = hex_value.lower()
+        if not hashing.is_pdq(value) or value in known:
+            continue
+        known.add(value)
+        new.append(BankEntry(bank=bank, pdq=value, quality=quality, label=label, image=image))
+    if not new:
+        return 0
+    with transaction.atomic(using=moderation_db()):
+        after = bank.entries.aggregate(last=Max("pk"))["last"] or 0
+        BankEntry.objects.bulk_create(new, batch_size=1000)
+        _touch(bank)
+    if bank.action != HashBank.Action.ALLOW:
+        transaction.on_commit(
+            lambda: enqueue.dispatch(MATCH_TASK, bank.pk, after), using=moderation_db()
+        )
+    return len(new)
+
+
+def remove_entries(entries: Iterable[BankEntry], user: Any = None) -> int:
+    """Take entries out of matching; they stay on record with who removed them, and when."""
+    pks = [entry.pk for entry in entries]
+    who = user if user is not None and user.is_authenticated else None
+    removed = BankEntry.objects.filter(pk__in=pks, removed_at__isnull=True)
+    banks = set(removed.values_list("bank_id", flat=True))
+    count = removed.update(removed_at=timezone.now(), removed_by=who)
+    for bank in HashBank.objects.filter(pk__in=banks):
+        _touch(bank)
+    return count
+
+
+def _touch(bank: HashBank) -> None:
+    bank.version += 1
+    bank.save(update_fields=["version", "updated_at"])
+
+
+def match_stored(bank_pk: int, after: int = 0) -> dict[str, int]:
+    """Block or flag stored images that match entries of ``bank_pk`` newer than ``after``.
+
+    Only machine verdicts are overturned (allowed, and flagged for a block
+    bank): human decisions stand. An image that matches an allow bank is left
+    alone. Each change is recorded as a ``matched`` event naming the entry.
+    """
+    bank = HashBank.objects.filter(pk=bank_pk).first()
+    if bank is None or bank.action not in _OVERTURNS:
+        return {"matched": 0}
+    entries = list(
+        active_entries().filter(bank=bank, pk__gt=after).values_list("pk", "pdq", "image_id")
+    )
+    if not entries:
+        return {"matched": 0}
+    matched = 0
+    for chunk in _stored(_OVERTURNS[bank.action]):
+        for position, (distance, entry) in _nearest(chunk, [pdq for _, pdq, _ in entries]).items():
+            row_pk, pdq = chunk[position]
+            entry_pk, _, image_id = entries[entry]
+            match = Match(entry_pk, bank.name, bank.action, distance, image_id)
+            matched += _apply(row_pk, pdq, match)
+    return {"matched": matched}
+
+
+def _nearest(chunk: list[tuple[int, str]], new: list[str]) -> dict[int, tuple[int, int]]:
+    """Stored rows (by position) within reach of a new hash: distance to the nearest, and which."""
+    # The stored rows are indexed, not the new hashes: a chunk is many times a
+    # typical import, and each new hash then costs one lookup.
+    index = hashing.Index.of([pdq for _, pdq in chunk], list(range(len(chunk))))
+    best: dict[int, tuple[int, int]] = {}
+    for entry, value in enumerate(new):
+        for position, distance in index.search(value, conf.PDQ_DISTANCE):
+            if position not in best or distance < best[position][0]:
+                best[position] = (distance, entry)
+    return best
+
+
+def _stored(verdicts: list[str]) -> Iterator[list[tuple[int, str]]]:
+    rows = (
+        ModeratedImage.objects.filter(status=Status.DONE, verdict__in=verdicts)
+        .exclude(pdq="")
+        .filter(Q(pdq_quality__isnull=True) | Q(pdq_quality__gte=hashing.MIN_QUALITY))
+        .order_by("pk")
+    )
+    last = 0
+    while chunk := list(rows.filter(pk__gt=last).values_list("pk", "pdq")[:CHUNK]):
+        yield chunk
+        last = chunk[-1][0]
+
+
+def _apply(row_pk: int, pdq: str, match: Match) -> int:
+    decisive = lookup([hashing.Hash(pdq, hashing.MIN_QUALITY)])
+    if decisive is not None and decisive.action == HashBank.Action.ALLOW:
+        return 0
+    verdict = Verdict.BLOCKED if match.action == HashBank.Action.BLOCK else Verdict.FLAGGED
+    with transaction.atomic(using=moderation_db()):
+        rows = ModeratedImage.objects.select_for_update().filter(
+            pk=row_pk, pdq=pdq, status=Status.DONE, verdict__in=_OVERTURNS[match.action]
+        )
+        row = rows.first()
+        if row is None:
+            return 0  # reviewed, replaced or re-queued meanwhile
+        before = row.verdict
+        row.verdict, row.bank_entry_id, row.bank_distance = verdict, match.entry_id, match.distance
+        row.similar_to_id = match.image_id or row.similar_to_id
+        row.save(
+            update_fields=["verdict", "bank_entry", "bank_distance", "similar_to", "updated_at"]
+        )
+        ModerationEvent.record(
+            row, ModerationEvent.Kind.MATCHED, verdict_before=before, note=match.note
+        )
+    signal = signals.image_blocked if verdict == Verdict.BLOCKED else signals.image_flagged
+    signal.send(sender=ModeratedImage, instance=row)
+    return 1
