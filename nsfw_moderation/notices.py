@@ -104,11 +104,17 @@ def _issue_for(pk: int, **how: Any) -> None:
 
 def issue(row: ModeratedImage, *, automated: bool, user: Any = None, note: str = "") -> Statement:
     """Write the statement of reasons for ``row``'s current verdict, audited, and announce it."""
-    kind = ModerationEvent.Kind.CLASSIFIED if automated else ModerationEvent.Kind.REVIEWED
+    kinds = (
+        [ModerationEvent.Kind.CLASSIFIED, ModerationEvent.Kind.MATCHED]
+        if automated
+        else [ModerationEvent.Kind.REVIEWED]
+    )
+    bank = matched_bank(row) if automated else None
+    note = note or (BANK_NOTE_PREFIX + bank if bank else "")
     with transaction.atomic(using=moderation_db()):
         statement = Statement.objects.create(
             image=row,
-            event=row.events.filter(kind=kind).order_by("-created_at", "-pk").first(),
+            event=row.events.filter(kind__in=kinds).order_by("-created_at", "-pk").first(),
             content_type_id=row.content_type_id,
             object_id=row.object_id,
             field_name=row.field_name,
@@ -118,7 +124,7 @@ def issue(row: ModeratedImage, *, automated: bool, user: Any = None, note: str =
             automated=automated,
             model_name=row.model_name,
             score=row.score,
-            threshold=threshold(row) if automated else None,
+            threshold=threshold(row) if automated and not bank else None,
             decided_by=user if user is not None and user.is_authenticated else None,
             note=note,
             owner=owner_of(row),
@@ -135,6 +141,19 @@ def issue(row: ModeratedImage, *, automated: bool, user: Any = None, note: str =
         sender=ModeratedImage, instance=row, statement=statement, owner=owner, outcome=None
     )
     return statement
+
+
+#: How an automated statement's note names the hash bank that decided.
+BANK_NOTE_PREFIX = "bank:"
+
+
+def matched_bank(row: ModeratedImage) -> str:
+    """The name of the block or flag hash bank behind ``row``'s verdict ("" when none)."""
+    entry = row.bank_entry
+    if entry is None:
+        return ""
+    decided = {entry.bank.Action.BLOCK: Verdict.BLOCKED, entry.bank.Action.FLAG: Verdict.FLAGGED}
+    return str(entry.bank.name) if decided.get(entry.bank.action) == row.verdict else ""
 
 
 def threshold(row: ModeratedImage) -> float | None:
@@ -165,6 +184,11 @@ def reasons(statement: Statement) -> str:
     if not statement.automated:
         text = _("A moderator looked at the image and decided that it breaks the rules.")
         return f"{text} {statement.note}".strip()
+    if statement.note.startswith(BANK_NOTE_PREFIX):
+        return _(
+            "The image matches a known image in the hash bank “%(bank)s”, whose matches are "
+            "restricted without the classifier."
+        ) % {"bank": statement.note.removeprefix(BANK_NOTE_PREFIX)}
     if statement.threshold is None or statement.score is None:
         return _("The image is identical or very similar to an image a moderator rejected.")
     facts = {

@@ -10,12 +10,13 @@ import pytest
 from django.core.management import call_command
 from PIL import Image
 
-from nsfw_moderation import banks, hashing, review
+from nsfw_moderation import banks, hashing, notices, review
 from nsfw_moderation.models import (
     BankEntry,
     HashBank,
     ModeratedImage,
     ModerationEvent,
+    Statement,
     Verdict,
 )
 from tests.images import encoded, picture
@@ -136,6 +137,10 @@ class TestUploads:
         assert kinds == ["classified", "notified"]  # the block, then its statement of reasons
         note = row.events.get(kind="classified").note
         assert f'entry #{entry.pk} of hash bank "partner list"' in note
+        # The statement of reasons names the bank as the ground, not a score.
+        statement = Statement.objects.get(image=row)
+        assert statement.threshold is None
+        assert "hash bank “partner list”" in notices.reasons(statement)
 
     def test_a_flag_bank_sends_an_allowed_image_to_review(self):
         bank(HashBank.Action.FLAG, picture(2))
