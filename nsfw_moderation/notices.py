@@ -152,7 +152,10 @@ def matched_bank(row: ModeratedImage) -> str:
     entry = row.bank_entry
     if entry is None:
         return ""
-    decided = {entry.bank.Action.BLOCK: Verdict.BLOCKED, entry.bank.Action.FLAG: Verdict.FLAGGED}
+    decided: dict[str, str] = {
+        entry.bank.Action.BLOCK: Verdict.BLOCKED,
+        entry.bank.Action.FLAG: Verdict.FLAGGED,
+    }
     return str(entry.bank.name) if decided.get(entry.bank.action) == row.verdict else ""
 
 
