@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[transformers,opennsfw,blocklist,test,dev]" playwright
+	$(BIN)/pip install --quiet -e ".[transformers,openvino,opennsfw,blocklist,test,dev]" playwright
 	touch $@
 
 $(VENV_NEW)/.installed: pyproject.toml
@@ -126,4 +126,4 @@ benchmark: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV_NEW) tests/.axe tests/.tiny-vit tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*
+	rm -rf $(VENV) $(VENV_NEW) tests/.axe tests/.tiny-vit tests/.openvino tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*

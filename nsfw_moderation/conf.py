@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "APPEALS_PER_HOUR": 10,
     "STATEMENT_GROUND": "Sexual or nude content, against the terms of service",
     "STATEMENT_CATEGORY": "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT",
+    "OPENVINO_CACHE": None,
+    "CALIBRATION_IMAGES": 300,
+    "MAX_SCORE_DIFFERENCE": 0.02,
+    "MAX_VERDICT_FLIPS": 0,
 }
 
 QUEUES = ("django_q", "sync")
@@ -199,6 +203,22 @@ class Settings:
     @property
     def STATEMENT_CATEGORY(self) -> str:
         return str(self._get("STATEMENT_CATEGORY"))
+
+    @property
+    def OPENVINO_CACHE(self) -> str | None:
+        return self._get("OPENVINO_CACHE")
+
+    @property
+    def CALIBRATION_IMAGES(self) -> int:
+        return self._get("CALIBRATION_IMAGES")
+
+    @property
+    def MAX_SCORE_DIFFERENCE(self) -> float:
+        return self._get("MAX_SCORE_DIFFERENCE")
+
+    @property
+    def MAX_VERDICT_FLIPS(self) -> int:
+        return self._get("MAX_VERDICT_FLIPS")
 
 
 conf = Settings()

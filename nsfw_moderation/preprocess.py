@@ -64,14 +64,24 @@ class FastPreprocessor:
         """A float32 ``(N, 3, height, width)`` tensor, as the processor's ``pixel_values``."""
         import torch
 
-        batch = torch.empty((len(images), self.height, self.width, 3), dtype=torch.uint8)
-        view = batch.numpy()
-        for index, image in enumerate(images):
-            view[index] = self.resize(image)
+        batch = torch.from_numpy(self.uint8_batch(images))
         pixels = batch.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
         scale = torch.tensor(self.scale, dtype=torch.float32).view(1, 3, 1, 1)
         shift = torch.tensor(self.shift, dtype=torch.float32).view(1, 3, 1, 1)
         return pixels.mul_(scale).add_(shift)
+
+    def uint8_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The resized images as one RGB ``uint8`` array of ``(N, height, width, 3)``.
+
+        No torch: this is all the OpenVINO backend needs (its converted model
+        rescales and normalises the pixels itself).
+        """
+        import numpy as np
+
+        batch = np.empty((len(images), self.height, self.width, 3), dtype=np.uint8)
+        for index, image in enumerate(images):
+            batch[index] = self.resize(image)
+        return batch
 
     def resize(self, image: Image.Image) -> np.ndarray:
         """``image`` as an RGB ``uint8`` array of ``(height, width, 3)``."""

@@ -104,6 +104,68 @@ def empty_broker() -> None:
         get_broker(queue_name).purge_queue()
 
 
+#: A tiny ViT whose scores spread over (0, 1) on typical images, as a trained
+#: model's do: larger initial weights make its features depend on the input,
+#: and its head reads the direction in which they vary most.
+SPREAD_VIT = {"initializer_range": 0.5}
+
+#: Accuracy limits for converting the tiny ViT. With 32 hidden units and
+#: random weights it is far more sensitive to rounding than ViT-B/16 (whose
+#: figures the benchmark reports): its int8 conversion differs from fp32 by
+#: up to about 0.17 on the calibration images.
+TINY_LIMITS = {"MAX_SCORE_DIFFERENCE": 0.3, "MAX_VERDICT_FLIPS": 3}
+
+
+def has_openvino() -> bool:
+    return has_torch() and all(importlib.util.find_spec(n) for n in ("openvino", "nncf"))
+
+
+def calibration_images(count: int = 24, first_seed: int = 2000) -> list[Any]:
+    from tests.test_preprocess import photo
+
+    return [photo((300 + 7 * i, 200 + 3 * i), first_seed + i) for i in range(count)]
+
+
+@pytest.fixture(scope="session")
+def spread_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny ViT with a spread head (``benchmarks.model.spread_head``)."""
+    if not has_openvino():
+        pytest.skip("openvino, nncf and torch are not installed (the openvino backend)")
+    from benchmarks.model import build
+
+    directory = tmp_path_factory.mktemp("spread-vit")
+    spread_on = calibration_images(40, first_seed=0)
+    return build(directory, tiny=True, spread_on=spread_on, principal=True, config=SPREAD_VIT)
+
+
+@pytest.fixture(scope="session")
+def openvino_cache(spread_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The spread tiny ViT converted to every precision, once per test session."""
+    from nsfw_moderation import optimize
+
+    cache = tmp_path_factory.mktemp("openvino-cache")
+    with moderation(MODEL=str(spread_model_dir), OPENVINO_CACHE=str(cache), **TINY_LIMITS):
+        converter = optimize.Converter()
+        pixels = converter.pixels(iter(calibration_images()), 100)
+        reference = converter.reference(pixels)
+        for precision in optimize.PRECISIONS:
+            outcome = converter.convert(precision, pixels, reference, source="tests")
+            assert outcome.entry is not None, outcome.problems
+    return cache
+
+
+@pytest.fixture
+def openvino(spread_model_dir: Path, openvino_cache: Path) -> Iterator[Path]:
+    """BACKEND "openvino" on the converted tiny ViT; the test picks PRECISION."""
+    with moderation(
+        BACKEND="openvino",
+        MODEL=str(spread_model_dir),
+        OPENVINO_CACHE=str(openvino_cache),
+        **TINY_LIMITS,
+    ):
+        yield spread_model_dir
+
+
 @pytest.fixture
 def colour_backend() -> Iterator[None]:
     with moderation(BACKEND="tests.backends.ColourBackend"):

@@ -79,6 +79,10 @@ NSFW_MODERATION = {
     },
     "MODEL": TINY_MODEL_DIR,
     "DEVICE": "cpu",
+    "PRECISION": os.environ.get("NSFW_TEST_PRECISION", "fp32"),
+    "OPENVINO_CACHE": os.environ.get("NSFW_TEST_OPENVINO_CACHE", str(BASE_DIR / ".openvino")),
+    "MAX_SCORE_DIFFERENCE": float(os.environ.get("NSFW_TEST_MAX_SCORE_DIFFERENCE", "0.02")),
+    "MAX_VERDICT_FLIPS": int(os.environ.get("NSFW_TEST_MAX_VERDICT_FLIPS", "0")),
     # Where torch is not installed (Python 3.12+ here), the real open_nsfw weights.
     "BACKEND": os.environ.get("NSFW_TEST_BACKEND")
     or ("transformers" if importlib.util.find_spec("torch") else "opennsfw"),

@@ -11,7 +11,7 @@ import pytest
 from django.db.models import Count
 
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status
-from tests.conftest import moderation
+from tests.conftest import TINY_LIMITS, moderation
 from tests.images import image_file
 from tests.testapp.models import Document, Photo, Profile
 from tests.workers import ROOT, Cluster, wait_until
@@ -61,6 +61,57 @@ def test_qcluster_classifies_every_saved_image(tmp_path: Path, worker_backend):
     per_row = ModerationEvent.objects.values("image").annotate(n=Count("pk"))
     assert {entry["n"] for entry in per_row} == {1}
     assert len(per_row) == expected
+
+
+def test_qcluster_runs_openvino_in_its_forked_workers(
+    tmp_path: Path, spread_model_dir: Path, openvino_cache: Path
+):
+    """Two workers (django-q2's default here), each loading the converted model after the fork."""
+    env = {
+        "NSFW_TEST_BACKEND": "openvino",
+        "NSFW_TEST_MODEL_DIR": str(spread_model_dir),
+        "NSFW_TEST_PRECISION": "int8",
+        "NSFW_TEST_OPENVINO_CACHE": str(openvino_cache),
+        "NSFW_TEST_MAX_SCORE_DIFFERENCE": str(TINY_LIMITS["MAX_SCORE_DIFFERENCE"]),
+        "NSFW_TEST_MAX_VERDICT_FLIPS": str(TINY_LIMITS["MAX_VERDICT_FLIPS"]),
+        "NSFW_TEST_WORKERS": "2",
+    }
+    with moderation(QUEUE="django_q"):
+        for i in range(24):
+            Photo.objects.create(image=image_file(f"p{i}.png", color=colour(i), size=(300, 200)))
+    with Cluster(tmp_path / "qcluster.log", **env) as cluster:
+        done = wait_until(
+            lambda: ModeratedImage.objects.filter(status=Status.DONE).count() == 24, timeout=180
+        )
+        assert done, cluster.log()
+        assert cluster.process is not None
+        tree = process_tree(cluster.process.pid)
+    # The runtime was loaded in the workers only, never in a process that forks.
+    with_runtime = {pid for pid, maps in tree.items() if "libopenvino" in maps[1]}
+    forking = {pid for pid, (children, _) in tree.items() if children}
+    assert with_runtime
+    assert not with_runtime & forking
+    rows = ModeratedImage.objects.all()
+    assert {row.model_name for row in rows} == {str(spread_model_dir)}
+    assert {row.attempts for row in rows} == {1}
+    for row in rows:
+        assert sum(row.scores.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def process_tree(root: int) -> dict[int, tuple[list[int], str]]:
+    """Each process under ``root`` (included): its children and its memory maps."""
+    tree: dict[int, tuple[list[int], str]] = {}
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+        tree[pid] = (children, Path(f"/proc/{pid}/maps").read_text())
+        pending += children
+    return tree
 
 
 def test_saving_with_the_django_q_queue_never_imports_torch(tmp_path: Path):

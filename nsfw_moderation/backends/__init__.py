@@ -23,6 +23,7 @@ from nsfw_moderation.conf import conf
 ALIASES = {
     "transformers": "nsfw_moderation.backends.transformers.TransformersBackend",
     "opennsfw": "nsfw_moderation.backends.opennsfw.OpenNSFWBackend",
+    "openvino": "nsfw_moderation.backends.openvino.OpenVINOBackend",
 }
 
 

@@ -74,7 +74,7 @@ def _classify_batch(files: Sequence[Path], backend: Classifier) -> list[FileResu
     failed: dict[Path, str] = {}
     for path in files:
         try:
-            decoded.append((path, _load(path)))
+            decoded.append((path, load_file(path)))
         except (OSError, imaging.ImageDecodeError) as exc:
             failed[path] = str(exc)
     scores = iter(backend.classify([frame for _, frames in decoded for frame in frames]))
@@ -87,7 +87,8 @@ def _classify_batch(files: Sequence[Path], backend: Classifier) -> list[FileResu
     ]
 
 
-def _load(path: Path) -> list[Image.Image]:
+def load_file(path: Path) -> list[Image.Image]:
+    """The frames of an image file, read and decoded within the limits, as the worker would."""
     with path.open("rb") as handle:
         data = storage.read_limited(handle)
     return imaging.load_frames(data, storage.decode_limits())

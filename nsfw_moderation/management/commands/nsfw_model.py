@@ -1,24 +1,28 @@
-"""``manage.py nsfw_model download|verify|info``: get the model ready for offline workers."""
+"""``manage.py nsfw_model download|verify|info|optimize``: get the model ready for workers."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image
 
-from nsfw_moderation import policy
-from nsfw_moderation.backends import Classifier, ModelUnavailable, load_backend
+from nsfw_moderation import imaging, model_cache, policy
+from nsfw_moderation.accuracy import Agreement
+from nsfw_moderation.backends import ALIASES, Classifier, ModelUnavailable, load_backend
 from nsfw_moderation.conf import conf
+from nsfw_moderation.management.commands import _files
 
 # Configuration (JSON) and safetensors weights: what the backend loads. Pickled
 # PyTorch weights (.bin) are never fetched, since loading them can run code.
 ALLOW_PATTERNS = ["*.json", "*.safetensors"]
 
 
-ACTIONS = ("download", "verify", "info")
+ACTIONS = ("download", "verify", "info", "optimize")
+OPENVINO_PRECISIONS = ("fp32", "bf16", "int8")
 
 
 class Command(BaseCommand):
@@ -26,8 +30,10 @@ class Command(BaseCommand):
         "Manage the classifier model. 'download' fetches MODEL at MODEL_REVISION (its "
         "configuration and safetensors weights) into the Hugging Face cache so that workers "
         "can run offline (HF_HUB_OFFLINE=1); 'verify' loads the configured backend "
-        "and classifies a test image; 'info' shows labels, parameter count and size on disk. "
-        "Exit status 1 when the model cannot be downloaded or loaded."
+        "and classifies a test image; 'info' shows labels, parameter count and size on disk; "
+        "'optimize' converts MODEL for the openvino backend and checks it against fp32. "
+        "Exit status 1 when the model cannot be downloaded, loaded or converted, or when a "
+        "conversion is refused by the accuracy guard."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,7 +45,8 @@ class Command(BaseCommand):
             choices=ACTIONS,
             help="download: put MODEL in the Hugging Face cache (needs internet); "
             "verify: load the backend and classify a generated image; "
-            "info: labels, parameter count and size on disk.",
+            "info: labels, parameter count and size on disk; "
+            "optimize: convert MODEL for the openvino backend (needs torch and openvino).",
         )
         parser.add_argument(
             "--revision",
@@ -51,6 +58,22 @@ class Command(BaseCommand):
             help="download, info: the cache folder (default: HF_HUB_CACHE, "
             "~/.cache/huggingface/hub).",
         )
+        parser.add_argument(
+            "--precision",
+            action="append",
+            choices=OPENVINO_PRECISIONS,
+            help="optimize: a precision to convert to (repeatable; default: PRECISION).",
+        )
+        parser.add_argument(
+            "--calibration-dir",
+            help="optimize: image files to calibrate and check with (default: the site's most "
+            "recently classified images).",
+        )
+        parser.add_argument(
+            "--images",
+            type=int,
+            help="optimize: how many calibration images (default: CALIBRATION_IMAGES).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -58,6 +81,12 @@ class Command(BaseCommand):
             self._download(options["revision"], options["cache_dir"])
         elif action == "verify":
             self._verify()
+        elif action == "optimize":
+            self._optimize(
+                options["precision"] or [conf.PRECISION],
+                options["calibration_dir"],
+                options["images"] or conf.CALIBRATION_IMAGES,
+            )
         else:
             self._info(options["cache_dir"])
 
@@ -103,6 +132,7 @@ class Command(BaseCommand):
             ("load time", f"{loaded - started:.2f} s"),
             ("first image", f"{done - loaded:.3f} s"),
             ("test scores", ", ".join(f"{k}={v:.3f}" for k, v in scores.items())),
+            *_details(backend).items(),
         ):
             self.stdout.write(f"{name + ':':<13}{value}")
         misconfigured = policy.label_mismatch(backend.labels)
@@ -116,11 +146,119 @@ class Command(BaseCommand):
         self.stdout.write(f"{'model:':<13}{conf.MODEL}")
         self.stdout.write(f"{'revision:':<13}{conf.MODEL_REVISION or 'main (not pinned)'}")
         self.stdout.write(f"{'on disk:':<13}{_location(conf.MODEL, cache_dir)}")
+        if ALIASES.get(conf.BACKEND, conf.BACKEND) == ALIASES["openvino"]:
+            for name, value in _converted_model(conf.MODEL, conf.PRECISION):
+                self.stdout.write(f"{name + ':':<13}{value}")
         backend = _load(conf.BACKEND)
         self.stdout.write(f"{'backend:':<13}{conf.BACKEND} ({backend.name})")
         self.stdout.write(f"{'labels:':<13}{', '.join(backend.labels)}")
         self.stdout.write(f"{'unsafe:':<13}{', '.join(conf.UNSAFE_LABELS)}")
         self.stdout.write(f"{'parameters:':<13}{_parameter_count(backend)}")
+
+    # -- optimize -------------------------------------------------------------
+
+    def _optimize(self, precisions: list[str], folder: str | None, limit: int) -> None:
+        from nsfw_moderation import optimize
+
+        if limit < 1:
+            raise CommandError("--images must be at least 1.", returncode=2)
+        try:
+            converter = optimize.Converter()
+        except optimize.ConversionError as exc:
+            raise CommandError(str(exc)) from exc
+        source = f"the folder {folder}" if folder else "the site's most recently classified images"
+        images = _folder_images(folder) if folder else optimize.site_images(limit)
+        self.stdout.write(
+            f"Converting {converter.original.name} ({converter.revision}) with OpenVINO "
+            f"{converter.version} into {model_cache.cache_root()} …"
+        )
+        try:
+            pixels = converter.pixels(images, limit)
+        except optimize.ConversionError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"{'calibration:':<13}{len(pixels)} images from {source}")
+        if len(pixels) < 100:
+            self.stdout.write(
+                self.style.WARNING(f"Only {len(pixels)} images: a few hundred are better.")
+            )
+        reference = converter.reference(pixels)
+        refused = [
+            outcome.precision
+            for precision in dict.fromkeys(precisions)
+            if (outcome := self._convert(converter, precision, pixels, reference, source)).problems
+        ]
+        if refused:
+            raise CommandError(f"The accuracy guard refused {', '.join(refused)}.")
+
+    def _convert(
+        self, converter: Any, precision: str, pixels: Any, reference: Any, source: str
+    ) -> Any:
+        from nsfw_moderation import optimize
+
+        try:
+            outcome = converter.convert(precision, pixels, reference, source=source)
+        except optimize.ConversionError as exc:
+            raise CommandError(str(exc)) from exc
+        figures = f"{outcome.agreement.summary()} (in {outcome.seconds:.1f} s)"
+        if outcome.entry is None:
+            self.stdout.write(self.style.ERROR(f"{precision}: refused: {figures}."))
+            for problem in outcome.problems:
+                self.stdout.write(f"  - {problem}")
+            self.stdout.write(f"  Nothing changed in {outcome.key.folder.parent}.")
+        else:
+            size = _human_size(outcome.entry.size())
+            self.stdout.write(self.style.SUCCESS(f"{precision}: active: {figures}."))
+            self.stdout.write(f"  {outcome.entry.folder} ({size})")
+        return outcome
+
+
+def _folder_images(folder: str) -> Iterator[Image.Image]:
+    """The first frame of each readable image file under ``folder``."""
+    for path in _files.find_files([folder]):
+        try:
+            yield _files.load_file(path)[0]
+        except (OSError, imaging.ImageDecodeError):
+            continue
+
+
+def _details(backend: Classifier) -> dict[str, str]:
+    describe = getattr(backend, "describe", None)
+    return describe() if callable(describe) else {}
+
+
+def _converted_model(model: str, precision: str) -> list[tuple[str, str]]:
+    """What ``info`` says about the converted model that the openvino backend would load."""
+    version = model_cache.runtime_version()
+    if version is None:
+        return [("runtime", "OpenVINO is not installed (pip install 'nsfw-moderation[openvino]')")]
+    lines = [("runtime", f"OpenVINO {version}"), ("precision", precision)]
+    key = model_cache.key_for(model, precision, version)
+    entry = model_cache.load(key) if key else None
+    if key is None or entry is None:
+        lines.append(("converted", "none (run: manage.py nsfw_model optimize)"))
+        refusal = model_cache.refusal(key) if key else None
+        if refusal and "agreement" in refusal:
+            lines += _guard_lines(refusal, "refused")
+        return lines
+    lines.append(("converted", f"{entry.folder} ({_human_size(entry.size())})"))
+    lines.append(("created", str(entry.meta.get("created", "?"))))
+    problems = entry.agreement.problems()
+    lines += _guard_lines(entry.meta, "; ".join(problems) if problems else "within the limits")
+    return lines
+
+
+def _guard_lines(record: dict[str, Any], verdict: str) -> list[tuple[str, str]]:
+    agreement = Agreement.from_json(record["agreement"])
+    calibration = record.get("calibration", {})
+    return [
+        (
+            "calibration",
+            f"{calibration.get('images', '?')} images from {calibration.get('source')}",
+        ),
+        ("against fp32", agreement.summary()),
+        ("limits", f"max |Δp| {conf.MAX_SCORE_DIFFERENCE}, {conf.MAX_VERDICT_FLIPS} flip(s)"),
+        ("guard", verdict),
+    ]
 
 
 def _revision_to_fetch(asked: str | None) -> str | None:

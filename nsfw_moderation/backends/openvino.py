@@ -1,0 +1,145 @@
+"""``MODEL`` converted to OpenVINO, run on the CPU without torch.
+
+``manage.py nsfw_model optimize`` converts the Hugging Face model once per
+precision (:mod:`nsfw_moderation.optimize`) into :mod:`nsfw_moderation.model_cache`;
+this backend only loads the converted model, so a worker needs ``openvino``
+and NumPy, starts in a second or two, and never imports torch.
+
+The converted model takes the resized RGB pixels as ``uint8`` and rescales
+and normalises them itself. A batch is split over the runtime's streams and
+run as asynchronous requests, all at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+
+from nsfw_moderation import model_cache
+from nsfw_moderation.backends import ModelUnavailable, default_threads
+from nsfw_moderation.conf import conf
+from nsfw_moderation.preprocess import FastPreprocessor
+
+#: PRECISION → the runtime's inference precision for the layers left in floating point.
+INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+
+
+class OpenVINOBackend:
+    device = "cpu"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        precision: str | None = None,
+        threads: int | None = None,
+        entry: model_cache.Entry | None = None,
+    ) -> None:
+        try:
+            import openvino
+        except ImportError as exc:
+            raise ModelUnavailable(
+                f"The openvino backend needs OpenVINO ({exc}): pip install "
+                "'nsfw-moderation[openvino]'."
+            ) from exc
+        self.name = model or conf.MODEL
+        self.precision = precision or conf.PRECISION
+        self.entry = entry or find_entry(self.name, self.precision)
+        self.labels = self.entry.labels
+        self.preprocessor = FastPreprocessor(**self.entry.meta["preprocess"])
+        self.threads = threads or default_threads()
+        self.compiled = openvino.Core().compile_model(
+            str(self.entry.model_file), "CPU", compile_config(self.entry.meta, self.threads)
+        )
+        count = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self._requests = [self.compiled.create_infer_request() for _ in range(max(1, count))]
+
+    @property
+    def runtime(self) -> str:
+        return f"OpenVINO {self.entry.key.runtime_version}"
+
+    def describe(self) -> dict[str, str]:
+        """What ``nsfw_model verify`` prints about the runtime and the converted model."""
+        agreement = self.entry.agreement
+        return {
+            "runtime": self.runtime,
+            "runs as": (
+                f"{self.compiled.get_property('INFERENCE_PRECISION_HINT')}, "
+                f"{self.compiled.get_property('NUM_STREAMS')} stream(s), "
+                f"{self.compiled.get_property('INFERENCE_NUM_THREADS')} thread(s)"
+            ),
+            "converted": f"{self.entry.folder} ({self.entry.size() / 1024 / 1024:.1f} MB)",
+            "against fp32": agreement.summary(),
+        }
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        if not images:
+            return []
+        return self.classify_pixels(self.preprocessor.uint8_batch(images))
+
+    def classify_pixels(self, pixels: Any) -> list[dict[str, float]]:
+        """:meth:`classify` for images already resized into a uint8 batch."""
+        logits = self.infer(pixels)
+        return [dict(zip(self.labels, row, strict=True)) for row in softmax(logits).tolist()]
+
+    def infer(self, pixels: Any) -> Any:
+        """Logits for a ``(N, height, width, 3)`` uint8 batch: one request per stream."""
+        import numpy as np
+
+        chunks = [c for c in np.array_split(pixels, len(self._requests)) if len(c)]
+        requests = self._requests[: len(chunks)]
+        for request, chunk in zip(requests, chunks, strict=True):
+            request.start_async({0: chunk})
+        outputs = []
+        for request in requests:
+            request.wait()
+            outputs.append(request.get_output_tensor(0).data.copy())
+        return np.concatenate(outputs)
+
+
+def find_entry(model: str, precision: str) -> model_cache.Entry:
+    """The active converted model for ``model`` at ``precision``, usable at the current limits."""
+    version = model_cache.runtime_version() or "?"
+    key = model_cache.key_for(model, precision, version)
+    entry = model_cache.load(key) if key else None
+    if entry is None:
+        raise ModelUnavailable(_not_converted(model, precision, version, key))
+    problems = entry.agreement.problems()
+    if problems:
+        raise ModelUnavailable(
+            f"The converted model in {entry.folder} is outside the accuracy limits at the "
+            f"current settings: {'; '.join(problems)}. Run `manage.py nsfw_model optimize` "
+            "again, or change the thresholds or limits."
+        )
+    return entry
+
+
+def _not_converted(model: str, precision: str, version: str, key: model_cache.Key | None) -> str:
+    message = (
+        f"No converted model for {model!r} at {precision} with OpenVINO {version} in "
+        f"{model_cache.cache_root()}: run `manage.py nsfw_model optimize` on this machine (or "
+        "on one with torch, then copy OPENVINO_CACHE here)."
+    )
+    refusal = model_cache.refusal(key) if key else None
+    if refusal:
+        message += f" The last conversion was refused: {'; '.join(refusal['problems'])}."
+    return message
+
+
+def compile_config(meta: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Runtime settings: the precision the guard checked, the worker's share of the cores."""
+    return {
+        "PERFORMANCE_HINT": "THROUGHPUT",
+        "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": meta["inference_precision"],
+    }
+
+
+def softmax(logits: Any) -> Any:
+    import numpy as np
+
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)

@@ -1,0 +1,301 @@
+"""The openvino backend: a tiny ViT converted in the tests, loaded the way workers load it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from nsfw_moderation import model_cache, optimize
+from nsfw_moderation.backends import ModelUnavailable, get_backend
+from tests.conftest import calibration_images, moderation
+from tests.test_backends import IMAGES
+from tests.test_preprocess import photo
+from tests.workers import ROOT
+
+pytest.importorskip("openvino", reason="the openvino backend needs openvino")
+
+#: Largest difference from the original model at fp32, per precision, on the
+#: tiny ViT (see TINY_LIMITS in conftest for why int8 is so loose there).
+TOLERANCE = {"fp32": 1e-4, "bf16": 0.05, "int8": 0.25}
+
+INPUTS = [*IMAGES, photo((1024, 768), 31), photo((60, 900), 32)]
+
+
+@pytest.fixture(scope="module")
+def fp32_reference(spread_model_dir: Path) -> list[dict[str, float]]:
+    from nsfw_moderation.backends.transformers import TransformersBackend
+
+    return TransformersBackend(str(spread_model_dir), device="cpu").classify(INPUTS)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_backend_contract_at_each_precision(openvino, fp32_reference, precision):
+    from nsfw_moderation.backends.openvino import OpenVINOBackend
+
+    with moderation(PRECISION=precision):
+        backend = get_backend()
+    assert isinstance(backend, OpenVINOBackend)
+    assert backend.name == str(openvino)
+    assert backend.labels == ["normal", "nsfw"]
+    assert backend.precision == precision
+    assert backend.classify([]) == []
+    results = backend.classify(INPUTS)
+    assert len(results) == len(INPUTS)
+    for scores, expected in zip(results, fp32_reference, strict=True):
+        assert set(scores) == {"normal", "nsfw"}
+        assert sum(scores.values()) == pytest.approx(1.0, abs=1e-6)
+        assert scores["nsfw"] == pytest.approx(expected["nsfw"], abs=TOLERANCE[precision])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_batch_scores_each_image_as_alone(openvino, precision):
+    with moderation(PRECISION=precision):
+        backend = get_backend()
+    batched = backend.classify(INPUTS)
+    for image, scores in zip(INPUTS, batched, strict=True):
+        assert backend.classify([image])[0] == pytest.approx(scores, abs=1e-4)
+
+
+def test_the_scores_vary_with_the_image(openvino):
+    """The spread head makes the agreement figures mean something."""
+    scores = [s["nsfw"] for s in get_backend().classify(calibration_images())]
+    assert min(scores) < 0.25
+    assert max(scores) > 0.75
+
+
+def test_a_batch_is_split_over_the_streams(openvino):
+    backend = get_backend()
+    streams = int(backend.compiled.get_property("NUM_STREAMS"))
+    assert len(backend._requests) >= streams >= 1
+    assert "THROUGHPUT" in str(backend.compiled.get_property("PERFORMANCE_HINT"))
+
+
+def test_threads_follow_the_workers_share_of_the_cores(openvino):
+    with moderation(TORCH_THREADS=1):
+        backend = get_backend()
+    assert int(backend.compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+
+
+def test_precision_is_what_the_guard_checked(openvino):
+    with moderation(PRECISION="bf16"):
+        backend = get_backend()
+    assert backend.entry.meta["inference_precision"] == "bf16"
+    assert backend.entry.meta["precision"] == "bf16"
+
+
+def test_workers_load_the_converted_model_without_torch(openvino, tmp_path):
+    script = """
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers", "nncf"):
+            raise ImportError(f"{name} is not installed on this worker")
+
+sys.meta_path.insert(0, NoTorch())
+import django
+django.setup()
+from nsfw_moderation.backends import get_backend
+from tests.test_backends import IMAGES
+scores = get_backend().classify(IMAGES)
+assert len(scores) == len(IMAGES), scores
+for module in ("torch", "transformers", "nncf"):
+    assert module not in sys.modules, module
+print("ok")
+"""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "NSFW_TEST_BACKEND": "openvino",
+        "NSFW_TEST_MODEL_DIR": str(openvino),
+        "NSFW_TEST_OPENVINO_CACHE": settings.NSFW_MODERATION["OPENVINO_CACHE"],
+        "NSFW_TEST_DB_NAME": str(tmp_path / "db.sqlite3"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ok"
+
+
+def test_without_a_conversion_the_worker_says_what_to_run(openvino, tmp_path):
+    with moderation(OPENVINO_CACHE=str(tmp_path)), pytest.raises(ModelUnavailable) as info:
+        get_backend()
+    assert "nsfw_model optimize" in str(info.value)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_a_model_outside_the_limits_is_not_loaded(openvino):
+    """The guard's scores are kept: stricter limits or thresholds apply to what runs."""
+    with moderation(PRECISION="int8", MAX_SCORE_DIFFERENCE=0.001):
+        with pytest.raises(ModelUnavailable, match="outside the accuracy limits"):
+            get_backend()
+
+
+def test_without_openvino_the_backend_says_what_to_install(monkeypatch):
+    import builtins
+
+    from nsfw_moderation.backends.openvino import OpenVINOBackend
+
+    real_import = builtins.__import__
+
+    def no_openvino(name: str, *args: object, **kwargs: object) -> object:
+        if name.split(".")[0] == "openvino":
+            raise ImportError("No module named 'openvino'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_openvino)
+    with pytest.raises(ModelUnavailable, match=r"nsfw-moderation\[openvino\]"):
+        OpenVINOBackend("anything")
+
+
+# The cache -------------------------------------------------------------------
+
+
+def test_the_cache_is_keyed_by_model_revision_precision_and_runtime(openvino, monkeypatch):
+    version = model_cache.runtime_version()
+    key = model_cache.key_for(str(openvino), "int8", version)
+    assert key is not None
+    assert key.revision.startswith("local-")
+    assert key.folder.name == f"int8-openvino-{version}"
+    assert key.folder.parent.parent.name == model_cache.slug(str(openvino))
+    assert model_cache.load(key) is not None
+    # Another precision, another runtime release: other folders.
+    assert model_cache.key_for(str(openvino), "bf16", version).folder != key.folder
+    monkeypatch.setattr(model_cache, "runtime_version", lambda: "1999.1")
+    with pytest.raises(ModelUnavailable, match="OpenVINO 1999.1"):
+        get_backend()
+
+
+def test_a_changed_model_folder_is_a_new_revision(tmp_path, spread_model_dir):
+    import shutil
+
+    copy = Path(shutil.copytree(spread_model_dir, tmp_path / "model"))
+    before = model_cache.local_fingerprint(copy)
+    assert model_cache.local_fingerprint(copy) == before
+    weights = copy / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert model_cache.local_fingerprint(copy) != before
+
+
+def test_hub_models_are_keyed_by_the_commit_in_the_hugging_face_cache(tmp_path):
+    refs = tmp_path / "models--Falconsai--nsfw_image_detection" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_text("0123abcd" * 5)
+    assert model_cache.hub_commit("Falconsai/nsfw_image_detection", tmp_path) == "0123abcd" * 5
+    assert model_cache.hub_commit("someone/else", tmp_path) is None
+
+
+def test_a_worker_without_the_source_model_uses_the_latest_conversion(openvino, monkeypatch):
+    revision = model_cache.source_revision(str(openvino))
+    monkeypatch.setattr(model_cache, "source_revision", lambda model: None)
+    assert model_cache.latest_revision(str(openvino)) == revision
+    assert get_backend().classify(IMAGES[:1])
+
+
+# Conversion and the accuracy guard ------------------------------------------------
+
+
+def convert(precision: str, images: list | None = None) -> optimize.Outcome:
+    converter = optimize.Converter()
+    pixels = converter.pixels(iter(images or calibration_images()), 100)
+    return converter.convert(precision, pixels, converter.reference(pixels), source="tests")
+
+
+def broken_quantisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """int8 calibrated on black images: every real activation range is wrong."""
+    import numpy as np
+
+    real = optimize.quantize
+    monkeypatch.setattr(optimize, "quantize", lambda model, pixels: real(model, np.zeros_like(pixels)))
+
+
+@pytest.fixture
+def fresh_cache(openvino, tmp_path) -> Iterator[Path]:
+    with moderation(OPENVINO_CACHE=str(tmp_path / "cache")):
+        yield tmp_path / "cache"
+
+
+def test_the_guard_accepts_a_sound_quantisation(fresh_cache):
+    outcome = convert("int8")
+    assert outcome.problems == []
+    assert outcome.entry is not None
+    assert outcome.agreement.images == len(calibration_images())
+    assert 0 < outcome.agreement.max_difference <= 0.3
+    assert outcome.entry.meta["calibration"] == {"source": "tests", "images": 24}
+    with moderation(PRECISION="int8"):
+        assert get_backend().entry.folder == outcome.entry.folder
+
+
+def test_the_guard_refuses_a_broken_quantisation(fresh_cache, monkeypatch):
+    sound = convert("int8")
+    assert sound.entry is not None
+    broken_quantisation(monkeypatch)
+    outcome = convert("int8")
+    assert outcome.entry is None
+    assert outcome.agreement.max_difference > 0.3
+    assert outcome.agreement.flips() > 3
+    assert any("MAX_SCORE_DIFFERENCE 0.3" in problem for problem in outcome.problems)
+    assert any("verdict(s) of 24 change" in problem for problem in outcome.problems)
+    # The model that was active stays active; the refusal is on record.
+    with moderation(PRECISION="int8"):
+        assert get_backend().entry.meta["created"] == sound.entry.meta["created"]
+    assert model_cache.refusal(outcome.key)["problems"] == outcome.problems
+    assert not list(outcome.key.folder.parent.glob("*.staging-*"))
+
+
+def test_a_refused_first_conversion_leaves_nothing_to_load(fresh_cache, monkeypatch):
+    broken_quantisation(monkeypatch)
+    assert convert("int8").entry is None
+    with moderation(PRECISION="int8"), pytest.raises(ModelUnavailable) as info:
+        get_backend()
+    assert "The last conversion was refused" in str(info.value)
+
+
+def test_the_default_limits_refuse_int8_of_the_tiny_vit(fresh_cache):
+    """The defaults (no flip, |Δp| ≤ 0.02) are strict: this sensitive model fails them."""
+    with moderation(MAX_SCORE_DIFFERENCE=0.02, MAX_VERDICT_FLIPS=0):
+        outcome = convert("int8")
+    assert outcome.entry is None
+    assert "over MAX_SCORE_DIFFERENCE 0.02" in outcome.problems[0]
+
+
+def test_conversion_needs_images(fresh_cache):
+    converter = optimize.Converter()
+    with pytest.raises(optimize.ConversionError, match="no images to calibrate"):
+        converter.pixels(iter([]), 10)
+
+
+def test_conversion_refuses_fp16(fresh_cache):
+    converter = optimize.Converter()
+    pixels = converter.pixels(iter(calibration_images(2)), 2)
+    with pytest.raises(optimize.ConversionError, match="not fp16"):
+        converter.convert("fp16", pixels, converter.reference(pixels), source="tests")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calibration_reads_the_sites_newest_classified_images(openvino, colour_backend):
+    from django.core.files.base import ContentFile
+
+    from nsfw_moderation.models import ModeratedImage
+    from tests.images import image_bytes
+    from tests.testapp.models import Photo
+
+    with moderation(QUEUE="sync"):
+        older = Photo.objects.create(image=ContentFile(image_bytes((1, 2, 3)), name="a.png"))
+        copy = Photo.objects.create(image=ContentFile(image_bytes((1, 2, 3)), name="b.png"))
+        gone = Photo.objects.create(image=ContentFile(image_bytes((9, 9, 9)), name="c.png"))
+        newest = Photo.objects.create(image=ContentFile(image_bytes((200, 0, 0)), name="d.png"))
+    assert set(ModeratedImage.objects.values_list("status", flat=True)) == {"done"}
+    gone.image.storage.delete(gone.image.name)
+    images = list(optimize.site_images(10))
+    # Newest first; identical bytes once; a file that is gone is skipped.
+    assert [image.getpixel((0, 0)) for image in images] == [(200, 0, 0), (1, 2, 3)]
+    assert len(list(optimize.site_images(1))) == 1
+    assert older.pk and copy.pk and newest.pk
