@@ -48,7 +48,12 @@ FALCONSAI_CONFIG: dict[str, Any] = {
     "label2id": {"normal": 0, "nsfw": 1},
 }
 
-TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37}
+TINY = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 37,
+}
 
 #: Standard deviation of the logit gap (nsfw − normal) over the images the head is spread
 #: on: about two thirds of them score between 0.12 and 0.88.

@@ -18,6 +18,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import models, router
 from django.utils.module_loading import import_string
 
+from nsfw_moderation import model_cache
 from nsfw_moderation.backends import ALIASES
 from nsfw_moderation.conf import DEFAULTS, DEVICES, ON_ERROR_CHOICES, PRECISIONS, QUEUES, conf
 
@@ -178,6 +179,7 @@ def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
         "MAX_FRAMES",
         "RECONCILE_BATCH",
         "APPEALS_PER_HOUR",
+        "CALIBRATION_IMAGES",
     )
     errors: list[CheckMessage] = [
         Error(
@@ -419,3 +421,68 @@ def check_quarantine_storage(**kwargs: Any) -> list[CheckMessage]:
             id="nsfw_moderation.E023",
         )
     ]
+
+
+@register(Tags.compatibility)
+def check_openvino(**kwargs: Any) -> list[CheckMessage]:
+    if ALIASES.get(conf.BACKEND, conf.BACKEND) != ALIASES["openvino"]:
+        return []
+    if conf.PRECISION not in ("fp32", "bf16", "int8") or conf.DEVICE not in ("auto", "cpu"):
+        return [
+            Error(
+                f"BACKEND 'openvino' runs on the CPU in fp32, bf16 or int8; PRECISION is "
+                f"{conf.PRECISION!r} and DEVICE {conf.DEVICE!r}.",
+                hint="Use the transformers backend for GPUs (DEVICE 'cuda', PRECISION 'fp16').",
+                id="nsfw_moderation.E024",
+            )
+        ]
+    return _converted_model_warnings()
+
+
+def _converted_model_warnings() -> list[CheckMessage]:
+    # Only where the runtime is installed: web nodes never run the model.
+    version = model_cache.runtime_version()
+    if version is None:
+        return []
+    key = model_cache.key_for(conf.MODEL, conf.PRECISION, version)
+    entry = model_cache.load(key) if key else None
+    if entry is None:
+        problem = f"there is no converted model in {model_cache.cache_root()}"
+    elif problems := entry.agreement.problems():
+        problem = f"the converted model is outside the accuracy limits: {'; '.join(problems)}"
+    else:
+        return []
+    return [
+        Warning(
+            f"Workers cannot load {conf.MODEL!r} at {conf.PRECISION} with OpenVINO {version}: "
+            f"{problem}.",
+            hint="Run `manage.py nsfw_model optimize` on this machine (or copy OPENVINO_CACHE "
+            "from one where it ran).",
+            id="nsfw_moderation.W005",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_accuracy_limits(**kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if not _is_probability(conf.MAX_SCORE_DIFFERENCE):
+        errors.append(
+            Error(
+                f"{PREFIX}['MAX_SCORE_DIFFERENCE'] is {conf.MAX_SCORE_DIFFERENCE!r}; it must be "
+                "a number between 0 and 1.",
+                hint="The largest difference in any probability a converted model may show "
+                "against fp32 (default 0.02).",
+                id="nsfw_moderation.E025",
+            )
+        )
+    flips = conf.MAX_VERDICT_FLIPS
+    if not isinstance(flips, int) or isinstance(flips, bool) or flips < 0:
+        errors.append(
+            Error(
+                f"{PREFIX}['MAX_VERDICT_FLIPS'] is {flips!r}; it must be an integer of 0 or more.",
+                hint="How many calibration images may change verdict against fp32 (default 0).",
+                id="nsfw_moderation.E026",
+            )
+        )
+    return errors

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
@@ -249,6 +251,8 @@ def test_scan_is_quiet_at_verbosity_zero():
 
 def test_configured_model_name_needs_no_model_load(tiny_model_dir):
     with moderation(BACKEND="transformers", MODEL="someone/some-model"):
+        assert configured_model_name() == "someone/some-model"
+    with moderation(BACKEND="openvino", MODEL="someone/some-model", OPENVINO_CACHE="/nowhere"):
         assert configured_model_name() == "someone/some-model"
     with moderation(BACKEND="tests.backends.ColourBackend"):
         assert configured_model_name() == "tests/colour"
@@ -542,3 +546,105 @@ def test_model_accepts_djangos_options_after_the_action(capsys):
     with moderation(BACKEND="opennsfw"):
         execute_from_command_line(["manage.py", "nsfw_model", "info", "--settings=tests.settings"])
     assert "labels:      normal, nsfw" in capsys.readouterr().out
+
+
+# --- nsfw_model optimize (the openvino backend) --------------------------------
+
+
+@pytest.fixture
+def calibration_folder(tmp_path: Path) -> Path:
+    from tests.conftest import calibration_images
+
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for index, image in enumerate(calibration_images()):
+        image.save(folder / f"{index}.jpg", quality=92)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture
+def empty_cache(openvino: Path, tmp_path: Path) -> Iterator[Path]:
+    with moderation(OPENVINO_CACHE=str(tmp_path / "cache")):
+        yield tmp_path / "cache"
+
+
+def test_optimize_converts_checks_and_activates(empty_cache, calibration_folder):
+    out = run(
+        "nsfw_model",
+        "optimize",
+        *("--calibration-dir", str(calibration_folder), "--precision", "fp32"),
+        *("--precision", "int8"),
+    )
+    assert f"calibration: 24 images from the folder {calibration_folder}" in out
+    assert "Only 24 images: a few hundred are better." in out
+    assert "fp32: active: 24 images, max |Δp| 0.0000, 0 verdict flip(s)" in out
+    assert "int8: active: 24 images, max |Δp| 0." in out
+    assert str(empty_cache) in out
+    assert "int8-openvino-" in out
+
+
+def test_optimize_refusal_says_why_and_exits_1(empty_cache, calibration_folder, monkeypatch):
+    from tests.test_openvino import broken_quantisation
+
+    broken_quantisation(monkeypatch)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"The accuracy guard refused int8\.") as info:
+        call_command(
+            "nsfw_model",
+            "optimize",
+            "--precision",
+            "int8",
+            "--calibration-dir",
+            str(calibration_folder),
+            stdout=out,
+        )
+    assert info.value.returncode == 1
+    assert "int8: refused: 24 images, max |Δp|" in out.getvalue()
+    assert "is over MAX_SCORE_DIFFERENCE 0.3" in out.getvalue()
+    assert "Nothing changed in" in out.getvalue()
+    info_out = io.StringIO()
+    with moderation(PRECISION="int8"), pytest.raises(CommandError, match="was refused"):
+        call_command("nsfw_model", "info", stdout=info_out)
+    assert "converted:   none (run: manage.py nsfw_model optimize)" in info_out.getvalue()
+    assert "guard:       refused" in info_out.getvalue()
+    assert "agreement:   24 images, max |Δp|" in info_out.getvalue()
+
+
+@scan_db
+def test_optimize_calibrates_on_the_sites_own_images_by_default(empty_cache):
+    from tests.conftest import calibration_images
+
+    with moderation(QUEUE="sync", BACKEND="tests.backends.ColourBackend"):
+        for index, image in enumerate(calibration_images(6)):
+            buffer = io.BytesIO()
+            image.save(buffer, "PNG")
+            Photo.objects.create(image=ContentFile(buffer.getvalue(), name=f"{index}.png"))
+    out = run("nsfw_model", "optimize", "--images", "5")
+    assert "calibration: 5 images from the site's most recently classified images" in out
+    assert "fp32: active: 5 images" in out
+
+
+@pytest.mark.django_db
+def test_optimize_without_images_says_what_to_do(empty_cache):
+    error = fails("nsfw_model", "optimize")
+    assert "classify some uploads first, or give a folder" in str(error)
+    assert error.returncode == 1
+    assert "--images must be at least 1" in str(fails("nsfw_model", "optimize", "--images", "0"))
+
+
+def test_verify_and_info_openvino_model(openvino):
+    out = run("nsfw_model", "verify")
+    assert f"model:       {openvino}" in out
+    assert "precision:   fp32" in out
+    assert "runtime:     OpenVINO " in out
+    assert "runs as:     f32, " in out
+    assert "fp32-openvino-" in out
+    assert " MB)" in out
+    assert "agreement:   24 images, max |Δp| 0.0000, 0 verdict flip(s)" in out
+    out = run("nsfw_model", "info")
+    assert "runtime:     OpenVINO " in out
+    assert "calibration: 24 images from tests" in out
+    assert "limits:      max |Δp| 0.3, 3 flip(s)" in out
+    assert "guard:       within the limits" in out
+    assert "labels:      normal, nsfw" in out

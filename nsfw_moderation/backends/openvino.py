@@ -18,7 +18,7 @@ from typing import Any
 from PIL import Image
 
 from nsfw_moderation import model_cache
-from nsfw_moderation.backends import ModelUnavailable, default_threads
+from nsfw_moderation.backends import ModelUnavailable, available_cores, default_threads
 from nsfw_moderation.conf import conf
 from nsfw_moderation.preprocess import FastPreprocessor
 
@@ -66,12 +66,12 @@ class OpenVINOBackend:
         return {
             "runtime": self.runtime,
             "runs as": (
-                f"{self.compiled.get_property('INFERENCE_PRECISION_HINT')}, "
+                f"{self.compiled.get_property('INFERENCE_PRECISION_HINT').to_string()}, "
                 f"{self.compiled.get_property('NUM_STREAMS')} stream(s), "
                 f"{self.compiled.get_property('INFERENCE_NUM_THREADS')} thread(s)"
             ),
             "converted": f"{self.entry.folder} ({self.entry.size() / 1024 / 1024:.1f} MB)",
-            "against fp32": agreement.summary(),
+            "agreement": agreement.summary(),
         }
 
     def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
@@ -134,6 +134,9 @@ def compile_config(meta: dict[str, Any], threads: int) -> dict[str, Any]:
         "PERFORMANCE_HINT": "THROUGHPUT",
         "INFERENCE_NUM_THREADS": threads,
         "INFERENCE_PRECISION_HINT": meta["inference_precision"],
+        # Several workers on one machine would each pin their threads to the
+        # same first cores; pinning only helps a worker that has them all.
+        "ENABLE_CPU_PINNING": threads >= available_cores(),
     }
 
 

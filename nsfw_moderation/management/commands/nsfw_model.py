@@ -85,7 +85,7 @@ class Command(BaseCommand):
             self._optimize(
                 options["precision"] or [conf.PRECISION],
                 options["calibration_dir"],
-                options["images"] or conf.CALIBRATION_IMAGES,
+                conf.CALIBRATION_IMAGES if options["images"] is None else options["images"],
             )
         else:
             self._info(options["cache_dir"])
@@ -255,7 +255,7 @@ def _guard_lines(record: dict[str, Any], verdict: str) -> list[tuple[str, str]]:
             "calibration",
             f"{calibration.get('images', '?')} images from {calibration.get('source')}",
         ),
-        ("against fp32", agreement.summary()),
+        ("agreement", agreement.summary()),
         ("limits", f"max |Δp| {conf.MAX_SCORE_DIFFERENCE}, {conf.MAX_VERDICT_FLIPS} flip(s)"),
         ("guard", verdict),
     ]
