@@ -1,4 +1,10 @@
-"""The measurements behind ``benchmarks/run.py``. Django is set up by the caller."""
+"""The measurements behind ``benchmarks/run.py``. Django is set up by the caller.
+
+Every timing is taken over several rounds and reported as the median and the
+spread (lowest–highest). Throughput compares each backend and precision with
+the model card's usage in alternating rounds, in the same process, with the
+same number of threads on both sides.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +21,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, util
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+CARD = "model card"
+#: Accuracy limits that let every conversion through: the benchmark measures
+#: them all, and reports what the guard at its default limits decided.
+NO_LIMITS = {"MAX_SCORE_DIFFERENCE": 1.0, "MAX_VERDICT_FLIPS": 10**9}
 
 
 @dataclass
@@ -29,16 +39,23 @@ class Results:
     model: str
     environment: dict[str, str] = field(default_factory=dict)
     count: int = 0
-    repeat: int = 1
+    rounds: int = 1
+    threads: int = 1
     batch_size: int = 0
     file_sizes: dict[str, float] = field(default_factory=dict)
-    card: dict[str, float] = field(default_factory=dict)
-    worker: dict[str, dict[str, float]] = field(default_factory=dict)
-    precision_diff: dict[str, float] = field(default_factory=dict)
+    spread: dict[str, float] = field(default_factory=dict)
+    #: configuration → size → rates per round, and the card's rates in the same rounds.
+    rates: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    card_rates: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    #: configuration → (images, max |Δp|, flips at FLAG_THRESHOLD) against transformers fp32.
+    agreement: dict[str, tuple[int, float, int]] = field(default_factory=dict)
+    guard: dict[str, dict[str, Any]] = field(default_factory=dict)
+    modes: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     preprocess_diff: float | None = None
     decode: dict[str, tuple[float, float]] = field(default_factory=dict)
     save: dict[str, dict[str, float]] = field(default_factory=dict)
-    cluster: dict[str, float] = field(default_factory=dict)
+    cluster: dict[str, dict[str, float]] = field(default_factory=dict)
+    scale: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     load: list[tuple[float, float, float]] = field(default_factory=list)
 
 
@@ -47,7 +64,10 @@ def run(args: argparse.Namespace, model_dir: Path, workdir: Path) -> str:
 
     from benchmarks import images, model, report
 
-    model.build(model_dir, tiny=args.tiny)
+    spread_on = [
+        decoded(images.jpeg((1024, 768), 5000 + i)) for i in range(16 if args.tiny else 64)
+    ]
+    model.build(model_dir, tiny=args.tiny, spread_on=spread_on)
     django.setup()
     from django.core.management import call_command
 
@@ -55,29 +75,49 @@ def run(args: argparse.Namespace, model_dir: Path, workdir: Path) -> str:
     results = Results(quick=args.quick, model="tiny ViT" if args.tiny else "ViT-B/16")
     results.load.append(os.getloadavg())
     results.environment = environment()
-    results.count = args.images or (2 if args.quick else 32)
+    results.spread = model.spread_figures(model_dir)
+    results.threads = args.threads or cores()
+    results.count = args.images or (2 if args.quick else 24)
+    results.rounds = args.rounds or (1 if args.quick else 3)
     files = images.image_set(results.count)
     results.file_sizes = {name: statistics.median(map(len, data)) for name, data in files.items()}
-    step("model card usage")
-    results.repeat = args.repeat or (1 if args.quick else 2)
-    results.card = {
-        name: card_throughput(model_dir, data, results.repeat) for name, data in files.items()
-    }
-    results.decode = {name: decode_concurrency(data) for name, data in files.items()}
-    scores = worker_section(results, files, precisions(args))
+    configs = configurations(args)
+    if any(backend == "openvino" for backend, _ in configs):
+        optimize_section(results, configs, 4 if args.quick else args.calibration)
+    scores = throughput_section(results, files, write_card_files(files, workdir), configs)
+    agreement_section(results, scores)
+    modes_section(results, configs, files["1024×768"])
     reference_section(results, model_dir, files, scores)
+    results.decode = {name: decode_concurrency(data) for name, data in files.items()}
     step("save()")
     results.save = save_section(files["1024×768"][0], rounds=20 if args.quick else 300)
-    step("qcluster")
-    results.cluster = cluster_latency(
-        workdir, args.latency_precision, files["1024×768"], rounds=3 if args.quick else 30
-    )
+    for label in args.latency.split(","):
+        step(f"qcluster, {label}")
+        backend, precision = label.split()
+        results.cluster[label] = cluster_latency(
+            workdir, backend, precision, files["1024×768"], rounds=3 if args.quick else 30
+        )
+    scale_files = [images.jpeg((1024, 768), 7000 + i) for i in range(2 * results.count)]
+    for label in args.scale.split(","):
+        step(f"two workers against one process, {label}")
+        backend, precision = label.split()
+        results.scale[label] = scale_section(
+            workdir, backend, precision, scale_files, results.rounds
+        )
     results.load.append(os.getloadavg())
     return report.render(results)
 
 
 def step(message: str) -> None:
     print(f"… {message}", file=sys.stderr, flush=True)
+
+
+def decoded(data: bytes) -> Any:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
 
 
 # Environment ---------------------------------------------------------------
@@ -89,9 +129,10 @@ def environment() -> dict[str, str]:
     info = {"cpu": cpu_model(), "cpu flags": " ".join(cpu_flags()), "cores": str(cores())}
     info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     info["python"] = platform.python_version()
-    for name in ("torch", "transformers", "django", "django-q2", "pillow", "numpy"):
-        info[name] = metadata.version(name)
-    info["torch threads"] = str(torch.get_num_threads())
+    names = ("torch", "transformers", "openvino", "nncf", "django", "django-q2", "pillow", "numpy")
+    for name in names:
+        with suppress(metadata.PackageNotFoundError):
+            info[name] = metadata.version(name)
     return info
 
 
@@ -116,83 +157,142 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def precisions(args: argparse.Namespace) -> list[str]:
-    if args.precisions:
-        return args.precisions.split(",")
+def configurations(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(backend, precision) pairs to measure, transformers fp32 first (the reference)."""
+    if args.configs:
+        return [tuple(label.split()) for label in args.configs.split(",")]  # type: ignore[misc]
     import torch
 
-    found = ["fp32", "bf16"]
-    found += ["fp16"] if torch.cuda.is_available() else ["int8"]
+    found = [("transformers", "fp32"), ("transformers", "bf16")]
+    found += [("transformers", "fp16" if torch.cuda.is_available() else "int8")]
+    if util.find_spec("openvino") and util.find_spec("nncf"):
+        found += [("openvino", precision) for precision in ("fp32", "bf16", "int8")]
     return found
+
+
+@contextmanager
+def backend_settings(backend: str, precision: str, **changes: Any) -> Iterator[None]:
+    from django.conf import settings
+    from django.test import override_settings
+
+    options = {**settings.NSFW_MODERATION, "BACKEND": backend, "PRECISION": precision, **changes}
+    with override_settings(NSFW_MODERATION=options):
+        yield
+
+
+# Converting for OpenVINO ---------------------------------------------------------
+
+
+def optimize_section(results: Results, configs: list[tuple[str, str]], count: int) -> None:
+    """``nsfw_model optimize`` as a site runs it: calibrated on its newest classified images."""
+    from django.core.management import call_command
+
+    from benchmarks import images
+    from nsfw_moderation import model_cache
+
+    precisions = [precision for backend, precision in configs if backend == "openvino"]
+    step(f"calibration: {count} images classified by the worker path")
+    with backend_settings("transformers", "fp32", QUEUE="sync", TORCH_THREADS=results.threads):
+        photos = [images.jpeg((1024, 768), 3000 + i) for i in range(count)]
+        save_photos(photos, "calibration")
+    step(f"nsfw_model optimize {' '.join(precisions)}")
+    arguments = [f"--precision={precision}" for precision in precisions]
+    with backend_settings("openvino", "fp32", **NO_LIMITS):
+        call_command(
+            "nsfw_model", "optimize", *arguments, f"--images={count}", stdout=io.StringIO()
+        )
+        for precision in precisions:
+            results.guard[precision] = guard_figures(model_cache, precision)
+    clear()
+
+
+def guard_figures(model_cache: Any, precision: str) -> dict[str, Any]:
+    """The guard's figures on the calibration images, and its verdict at the default limits."""
+    from nsfw_moderation.conf import DEFAULTS, conf
+
+    key = model_cache.key_for(conf.MODEL, precision, model_cache.runtime_version())
+    entry = model_cache.load(key)
+    agreement = entry.agreement
+    defaults = {name: DEFAULTS[name] for name in NO_LIMITS}
+    with backend_settings("openvino", precision, **defaults):
+        problems = agreement.problems()
+    return {
+        "images": agreement.images,
+        "max difference": agreement.max_difference,
+        "flips": agreement.flips(),
+        "problems": problems,
+        "seconds": entry.meta["conversion_seconds"],
+        "size MB": entry.size() / 1024 / 1024,
+        "inference precision": entry.meta["inference_precision"],
+    }
 
 
 # Throughput ---------------------------------------------------------------
 
 
-def card_throughput(model_dir: Path, files: list[bytes], repeat: int) -> float:
-    """The model card's usage: one ``pipeline`` call per image file (best of ``repeat``)."""
-    from PIL import Image
+def write_card_files(files: dict[str, list[bytes]], workdir: Path) -> dict[str, list[Path]]:
+    """The images as files on disk: the model card opens a file."""
+    paths: dict[str, list[Path]] = {}
+    for name, data in files.items():
+        folder = workdir / "card" / name.replace("×", "x")
+        folder.mkdir(parents=True, exist_ok=True)
+        paths[name] = []
+        for index, content in enumerate(data):
+            (folder / f"{index}.jpg").write_bytes(content)
+            paths[name].append(folder / f"{index}.jpg")
+    return paths
+
+
+def card_pipeline(threads: int) -> Any:
+    import torch
     from transformers import pipeline
 
     from nsfw_moderation.backends.transformers import resolve_device
-
-    pipe = pipeline("image-classification", model=str(model_dir), device=resolve_device("auto"))
-    pipe(Image.open(io.BytesIO(files[0])))  # warm
-    rates = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        for data in files:
-            pipe(Image.open(io.BytesIO(data)))
-        rates.append(len(files) / (time.perf_counter() - started))
-    return max(rates)
-
-
-def decode_concurrency(files: list[bytes]) -> tuple[float, float]:
-    """Seconds to decode ``files`` one after another, and on a 2-thread pool."""
-    from nsfw_moderation import imaging
-
-    imaging.load_frames(files[0])  # Pillow loads its plugins on first use
-    started = time.perf_counter()
-    for data in files:
-        imaging.load_frames(data)
-    sequential = time.perf_counter() - started
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        started = time.perf_counter()
-        list(pool.map(imaging.load_frames, files))
-        threaded = time.perf_counter() - started
-    return sequential / len(files), threaded / len(files)
-
-
-def worker_section(
-    results: Results, files: dict[str, list[bytes]], names: list[str]
-) -> dict[str, dict[str, dict[str, float]]]:
     from nsfw_moderation.conf import conf
 
+    torch.set_num_threads(threads)
+    return pipeline("image-classification", model=conf.MODEL, device=resolve_device("auto"))
+
+
+def card_round(pipe: Any, paths: list[Path], threads: int) -> float:
+    """The model card's usage: open each file, one ``pipeline`` call per image."""
+    import torch
+    from PIL import Image
+
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    for path in paths:
+        pipe(Image.open(path))
+    return len(paths) / (time.perf_counter() - started)
+
+
+def throughput_section(
+    results: Results,
+    files: dict[str, list[bytes]],
+    card_paths: dict[str, list[Path]],
+    configs: list[tuple[str, str]],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Alternating rounds: the card's usage, then the worker path end to end."""
+    from nsfw_moderation.conf import conf
+
+    pipe = card_pipeline(results.threads)
+    card_round(pipe, card_paths["224×224"][:1], results.threads)  # warm
     results.batch_size = conf.BATCH_SIZE
     scores: dict[str, dict[str, dict[str, float]]] = {}
-    for precision in names:
-        step(f"worker path, {precision}")
-        with precision_settings(precision):
+    for backend, precision in configs:
+        label = f"{backend} {precision}"
+        step(f"throughput, {label}")
+        options = {"QUEUE": "sync", "TORCH_THREADS": results.threads, **NO_LIMITS}
+        with backend_settings(backend, precision, **options):
             warm_up(results.batch_size, results.count)
-            results.worker[precision] = {}
             for name, data in files.items():
-                runs = [worker_throughput(data, name) for _ in range(results.repeat)]
-                rate, by_title = max(runs, key=lambda run: run[0])
-                results.worker[precision][name] = rate
-                scores.setdefault(precision, {}).update(by_title)
-    if "fp32" in scores:
-        for precision, by_title in scores.items():
-            results.precision_diff[precision] = max_difference(scores["fp32"], by_title)
+                for _ in range(results.rounds):
+                    card = card_round(pipe, card_paths[name], results.threads)
+                    rate, by_title = worker_round(data, name)
+                    results.card_rates.setdefault(label, {}).setdefault(name, []).append(card)
+                    results.rates.setdefault(label, {}).setdefault(name, []).append(rate)
+                    scores.setdefault(label, {}).update(by_title)
     return scores
-
-
-@contextmanager
-def precision_settings(precision: str) -> Iterator[None]:
-    from django.conf import settings
-    from django.test import override_settings
-
-    with override_settings(NSFW_MODERATION={**settings.NSFW_MODERATION, "PRECISION": precision}):
-        yield
 
 
 def warm_up(batch_size: int, count: int) -> None:
@@ -206,15 +306,19 @@ def warm_up(batch_size: int, count: int) -> None:
         backend.classify([Image.new("RGB", (224, 224), (90, 120, 150))] * size)
 
 
-def worker_throughput(files: list[bytes], name: str) -> tuple[float, dict[str, dict[str, float]]]:
-    """Images/s of ``tasks.classify`` over queued rows: read, decode, classify, store."""
-    from nsfw_moderation import tasks
+def worker_round(files: list[bytes], name: str) -> tuple[float, dict[str, dict[str, float]]]:
+    """Images/s from JPEG bytes saved through a model to stored verdicts (QUEUE="sync").
+
+    The saves share one transaction, so on commit the first task claims a full
+    batch, as a worker does with a backlog.
+    """
+    from django.db import transaction
+
     from nsfw_moderation.models import ModeratedImage, Status
 
-    photos = save_photos(files, name)
     started = time.perf_counter()
-    while tasks.classify()["claimed"]:
-        pass
+    with transaction.atomic():
+        photos = save_photos(files, name)
     elapsed = time.perf_counter() - started
     rows = ModeratedImage.objects.filter(object_id__in=[str(p.pk) for p in photos])
     done = {row.object_id: row.scores for row in rows if row.status == Status.DONE}
@@ -252,8 +356,20 @@ def clear() -> None:
     OrmQ.objects.all().delete()
 
 
-def max_difference(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> float:
-    return max(abs(a[key][label] - b[key][label]) for key in a for label in a[key])
+# Agreement ----------------------------------------------------------------------
+
+
+def agreement_section(results: Results, scores: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Every configuration against transformers fp32 on the throughput images."""
+    from nsfw_moderation.accuracy import Agreement
+
+    reference = scores.get("transformers fp32")
+    if reference is None:
+        return
+    titles = sorted(reference)
+    for label, by_title in scores.items():
+        agreement = Agreement([reference[t] for t in titles], [by_title[t] for t in titles])
+        results.agreement[label] = (agreement.images, agreement.max_difference, agreement.flips())
 
 
 def reference_section(
@@ -263,7 +379,7 @@ def reference_section(
     scores: dict[str, dict[str, dict[str, float]]],
 ) -> None:
     """Fast preprocessing against the model's own image processor, both fp32."""
-    if "fp32" not in scores:
+    if "transformers fp32" not in scores:
         return
     step("fast preprocessing against the processor")
     from nsfw_moderation import imaging
@@ -277,7 +393,61 @@ def reference_section(
             batch = backend.classify(frames[start : start + results.batch_size])
             for offset, result in enumerate(batch):
                 reference[f"{name}-{start + offset}"] = result
-    results.preprocess_diff = max_difference(reference, scores["fp32"])
+    fp32 = scores["transformers fp32"]
+    results.preprocess_diff = max(
+        abs(reference[key][label] - fp32[key][label]) for key in reference for label in fp32[key]
+    )
+
+
+# The OpenVINO runtime's modes ---------------------------------------------------
+
+
+def modes_section(results: Results, configs: list[tuple[str, str]], files: list[bytes]) -> None:
+    """The forward pass alone on a batch of BATCH_SIZE: one request, or one per stream."""
+    from nsfw_moderation import model_cache
+    from nsfw_moderation.backends.openvino import OpenVINOBackend
+    from nsfw_moderation.conf import conf
+
+    frames = [decoded(data) for data in files]
+    for backend_name, precision in configs:
+        if backend_name != "openvino":
+            continue
+        step(f"forward pass, openvino {precision}")
+        key = model_cache.key_for(conf.MODEL, precision, model_cache.runtime_version())
+        entry = model_cache.load(key)
+        hints = ("LATENCY", "THROUGHPUT")
+        backends = {
+            hint: OpenVINOBackend(entry=entry, threads=results.threads, performance_hint=hint)
+            for hint in hints
+        }
+        size = min(results.batch_size, len(frames)) or 1
+        pixels = backends["LATENCY"].preprocessor.uint8_batch((frames * size)[:size])
+        for backend in backends.values():
+            backend.infer(pixels)  # warm
+        for _ in range(results.rounds):
+            for hint, backend in backends.items():
+                started = time.perf_counter()
+                for _ in range(2):
+                    backend.infer(pixels)
+                rate = 2 * len(pixels) / (time.perf_counter() - started)
+                results.modes.setdefault(precision, {}).setdefault(hint, []).append(rate)
+        del backends
+
+
+def decode_concurrency(files: list[bytes]) -> tuple[float, float]:
+    """Seconds to decode ``files`` one after another, and on a 2-thread pool."""
+    from nsfw_moderation import imaging
+
+    imaging.load_frames(files[0])  # Pillow loads its plugins on first use
+    started = time.perf_counter()
+    for data in files:
+        imaging.load_frames(data)
+    sequential = time.perf_counter() - started
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = time.perf_counter()
+        list(pool.map(imaging.load_frames, files))
+        threaded = time.perf_counter() - started
+    return sequential / len(files), threaded / len(files)
 
 
 # The save path ---------------------------------------------------------------
@@ -329,14 +499,21 @@ def percentile(values: list[float], q: float) -> float:
 # A real qcluster -------------------------------------------------------------
 
 
-def cluster_latency(
-    workdir: Path, precision: str, files: list[bytes], rounds: int
-) -> dict[str, float]:
-    """Start-to-first-verdict, upload-to-verdict p50/p95 and peak RSS of a real qcluster."""
-    first = save_photos(files[:1], "cluster-first")[0]
-    env = {**os.environ, "NSFW_BENCH_PRECISION": precision, "PYTHONUNBUFFERED": "1"}
+def cluster_env(backend: str, precision: str, workers: int = 1) -> dict[str, str]:
+    return {
+        **os.environ,
+        "NSFW_BENCH_BACKEND": backend,
+        "NSFW_BENCH_PRECISION": precision,
+        "NSFW_BENCH_WORKERS": str(workers),
+        "NSFW_BENCH_MAX_SCORE_DIFFERENCE": str(NO_LIMITS["MAX_SCORE_DIFFERENCE"]),
+        "NSFW_BENCH_MAX_VERDICT_FLIPS": str(NO_LIMITS["MAX_VERDICT_FLIPS"]),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@contextmanager
+def qcluster(workdir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     log = (workdir / "qcluster.log").open("ab")
-    started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "django", "qcluster"],
         cwd=ROOT,
@@ -346,28 +523,83 @@ def cluster_latency(
         start_new_session=True,
     )
     try:
-        results = {"start to first verdict s": wait_for_verdict(first, started, workdir)}
+        yield process
+    finally:
+        stop(process)
+        log.close()
+
+
+def cluster_latency(
+    workdir: Path, backend: str, precision: str, files: list[bytes], rounds: int
+) -> dict[str, float]:
+    """Start-to-first-verdict, upload-to-verdict p50/p95 and peak RSS of a real qcluster."""
+    first = save_photos(files[:1], "cluster-first")[0]
+    started = time.perf_counter()
+    with qcluster(workdir, cluster_env(backend, precision)) as process:
+        results = {"start to first verdict s": wait_for_verdicts([first], started, workdir)}
         latencies = []
         for index in range(rounds):
             photo_data = files[(index + 1) % len(files)]
             begun = time.perf_counter()
             photo = save_photos([photo_data], f"cluster-{index}")[0]
-            latencies.append(wait_for_verdict(photo, begun, workdir))
+            latencies.append(wait_for_verdicts([photo], begun, workdir))
         results["latency p50 s"] = statistics.median(latencies)
         results["latency p95 s"] = percentile(latencies, 95)
         results.update(peak_rss(process.pid))
-    finally:
-        stop(process)
-        log.close()
     clear()
     return results
 
 
-def wait_for_verdict(photo: Any, started: float, workdir: Path, timeout: float = 300) -> float:
+def scale_section(
+    workdir: Path, backend: str, precision: str, files: list[bytes], rounds: int
+) -> dict[str, list[float]]:
+    """A qcluster with two workers against ``tasks.classify`` in one process on every core.
+
+    Alternating rounds over the same images; the cluster is started before and
+    stopped after each of its rounds, and timed from the saves' commit until
+    the last verdict.
+    """
+    from nsfw_moderation import tasks
+
+    data = files
+    figures: dict[str, list[float]] = {"one process": [], "qcluster, 2 workers": []}
+    with backend_settings(backend, precision, TORCH_THREADS=cores(), **NO_LIMITS):
+        warm_up(16, len(data))
+        for _ in range(rounds):
+            save_photos(data, "one")
+            started = time.perf_counter()
+            while tasks.classify()["claimed"]:
+                pass
+            figures["one process"].append(len(data) / (time.perf_counter() - started))
+            clear()
+            figures["qcluster, 2 workers"].append(cluster_round(workdir, backend, precision, data))
+    return figures
+
+
+def cluster_round(workdir: Path, backend: str, precision: str, data: list[bytes]) -> float:
+    from django.db import transaction
+
+    from benchmarks import images
+
+    warm = save_photos([images.jpeg((1024, 768), 9000 + i) for i in range(2)], "warm")
+    with qcluster(workdir, cluster_env(backend, precision, workers=2)):
+        wait_for_verdicts(warm, time.perf_counter(), workdir)
+        with transaction.atomic():
+            photos = save_photos(data, "two")
+        started = time.perf_counter()
+        elapsed = wait_for_verdicts(photos, started, workdir)
+    clear()
+    return len(data) / elapsed
+
+
+def wait_for_verdicts(
+    photos: list[Any], started: float, workdir: Path, timeout: float = 300
+) -> float:
     from nsfw_moderation.models import ModeratedImage, Status
 
-    done = ModeratedImage.objects.filter(object_id=str(photo.pk), status=Status.DONE)
-    while not done.exists():
+    ids = [str(photo.pk) for photo in photos]
+    done = ModeratedImage.objects.filter(object_id__in=ids, status=Status.DONE)
+    while done.count() < len(ids):
         if time.perf_counter() - started > timeout:
             log = (workdir / "qcluster.log").read_text(errors="replace")[-3000:]
             raise RuntimeError(f"No verdict after {timeout} s. qcluster log:\n{log}")

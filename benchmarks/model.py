@@ -74,9 +74,9 @@ def build(
     With ``spread_on`` images, the classifier head is spread over them
     (:func:`spread_head`). ``config`` changes fields of the ViT's configuration.
     """
-    if (directory / "config.json").exists() and (directory / "model.safetensors").exists():
-        if not spread_on or (directory / SPREAD_FILE).exists():
-            return directory
+    built = (directory / "config.json").exists() and (directory / "model.safetensors").exists()
+    if built and (not spread_on or (directory / SPREAD_FILE).exists()):
+        return directory
     import torch
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
@@ -95,7 +95,7 @@ def build(
 
 def spread_head(
     network: Any, processor: Any, images: Sequence[Image.Image], *, principal: bool = False
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Rescale a two-label classifier head so its scores on ``images`` spread over (0, 1).
 
     The head's own direction is kept (or, with ``principal``, replaced by the
@@ -120,4 +120,20 @@ def spread_head(
         offset = float(head.bias[1] - head.bias[0] - gap.mean())
         head.weight.copy_(torch.stack([-direction, direction]) * scale / 2)
         head.bias.copy_(torch.tensor([-offset, offset]) * scale / 2)
-    return {"images": len(images), "gap_std_before": float(gap.std()), "scale": scale}
+    scores = torch.sigmoid((gap - gap.mean()) * scale)
+    return {
+        "images": len(images),
+        "direction": "principal" if principal else "the head's own",
+        "scale": scale,
+        "score p10": float(scores.quantile(0.1)),
+        "score p90": float(scores.quantile(0.9)),
+    }
+
+
+def spread_figures(directory: Path) -> dict[str, Any]:
+    """What :func:`spread_head` recorded for the model in ``directory`` (empty if not spread)."""
+    try:
+        figures: dict[str, Any] = json.loads((directory / SPREAD_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return figures

@@ -1,21 +1,28 @@
 #!/usr/bin/env python
-"""Throughput, precision, save-path cost and worker latency, in one run.
+"""Throughput, agreement, save-path cost and real workers, in one run.
 
     .venv/bin/python benchmarks/run.py            # full run, writes docs/benchmarks.md
-    .venv/bin/python benchmarks/run.py --quick    # smoke run (a minute or two)
+    .venv/bin/python benchmarks/run.py --quick    # smoke run (a few minutes)
 
 It builds a random-weight ViT-B/16 shaped like Falconsai/nsfw_image_detection
-(``benchmarks/.model``; ``--tiny`` for the test-sized one), generates JPEG
-files (smooth gradients plus noise), and on a fresh SQLite database measures:
+with its classifier head spread so that scores vary over (0, 1)
+(``benchmarks/.model``; ``--tiny`` for a test-sized one), generates JPEG
+files (smooth gradients plus noise), and on a fresh SQLite database measures,
+each over several rounds (median and spread):
 
-- images/s of the model card's usage (one ``pipeline`` call per image) and of
-  this project's worker path (``tasks.classify`` over queued rows: read, decode,
-  batch, classify, store) for each precision that runs here;
-- each precision's largest probability difference from fp32, and the fast
-  preprocessing's from the model's own image processor;
+- images/s from JPEG bytes saved through a model to stored verdicts
+  (QUEUE="sync"), for each backend and precision, against the model card's
+  usage (open the file, one ``pipeline`` call per image) in alternating rounds
+  with the same threads;
+- for the openvino backend: ``nsfw_model optimize`` calibrated on the site's
+  newest classified images, the accuracy guard's figures, file sizes, and the
+  forward pass in the runtime's latency and throughput modes;
+- each configuration's largest probability difference from transformers fp32
+  and its verdict flips, and the fast preprocessing's difference from the
+  model's own image processor;
 - what registering a model adds to its ``save()`` (ORM broker, file SQLite);
-- upload-to-verdict latency through a real ``qcluster`` with a warm worker, the
-  worker's peak RSS and the time from ``qcluster`` start to the first verdict.
+- through a real ``qcluster``: start to first verdict, upload-to-verdict
+  latency, peak RSS; and two workers against one process on every core.
 """
 
 from __future__ import annotations
@@ -33,17 +40,24 @@ if str(ROOT) not in sys.path:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few images and rounds: a smoke run")
-    parser.add_argument("--tiny", action="store_true", help="use the test-sized ViT")
+    parser.add_argument("--quick", action="store_true", help="few images, one round: a smoke run")
+    parser.add_argument("--tiny", action="store_true", help="use a test-sized ViT")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--model-dir", type=Path, default=None, help="where the model is cached")
     parser.add_argument("--workdir", type=Path, default=None, help="database and media (temp)")
-    parser.add_argument("--images", type=int, default=None, help="images per size")
+    parser.add_argument("--images", type=int, default=None, help="images per size and round")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3, quick 1)")
+    parser.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     parser.add_argument(
-        "--repeat", type=int, default=None, help="best of N timed passes (default 2, quick 1)"
+        "--configs",
+        default=None,
+        help='comma-separated "backend precision" pairs (default: all that run here)',
     )
-    parser.add_argument("--precisions", default=None, help="comma-separated (default: all here)")
-    parser.add_argument("--latency-precision", default="fp32")
+    parser.add_argument(
+        "--calibration", type=int, default=200, help="calibration images for nsfw_model optimize"
+    )
+    parser.add_argument("--latency", default="transformers fp32,openvino int8")
+    parser.add_argument("--scale", default="transformers fp32,openvino int8")
     return parser.parse_args(argv)
 
 
@@ -68,6 +82,7 @@ def configure_environment(workdir: Path, model_dir: Path) -> None:
     os.environ["NSFW_BENCH_DB"] = str(workdir / "bench.sqlite3")
     os.environ["NSFW_BENCH_MEDIA"] = str(workdir / "media")
     os.environ["NSFW_BENCH_MODEL"] = str(model_dir)
+    os.environ["NSFW_BENCH_OPENVINO_CACHE"] = str(workdir / "openvino")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

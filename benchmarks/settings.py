@@ -38,17 +38,25 @@ MEDIA_ROOT = os.environ.get("NSFW_BENCH_MEDIA", "media")
 
 NSFW_MODERATION = {
     "MODELS": {"benchapp.ModeratedPhoto": ["image"]},
+    "BACKEND": os.environ.get("NSFW_BENCH_BACKEND", "transformers"),
     "MODEL": os.environ.get("NSFW_BENCH_MODEL", ""),
     "DEVICE": os.environ.get("NSFW_BENCH_DEVICE", "auto"),
     "PRECISION": os.environ.get("NSFW_BENCH_PRECISION", "fp32"),
     "BATCH_SIZE": int(os.environ.get("NSFW_BENCH_BATCH_SIZE", "16")),
     "QUEUE": "django_q",
+    # Rounds repeat the same files: every one must go through the model.
+    "DEDUPLICATE": False,
+    "OPENVINO_CACHE": os.environ.get("NSFW_BENCH_OPENVINO_CACHE") or None,
+    # The benchmark measures every precision, whatever the accuracy guard says
+    # of it on a random-weight model; the report says what the guard decided.
+    "MAX_SCORE_DIFFERENCE": float(os.environ.get("NSFW_BENCH_MAX_SCORE_DIFFERENCE", "0.02")),
+    "MAX_VERDICT_FLIPS": int(os.environ.get("NSFW_BENCH_MAX_VERDICT_FLIPS", "0")),
 }
 
 # The recommended CPU settings from docs/benchmarks.md ("Tuning workers").
 Q_CLUSTER = {
     "name": "nsfw-bench",
-    "workers": 1,
+    "workers": int(os.environ.get("NSFW_BENCH_WORKERS", "1")),
     "timeout": 120,
     "retry": 180,
     "recycle": 500,

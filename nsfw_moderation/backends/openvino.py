@@ -36,6 +36,7 @@ class OpenVINOBackend:
         precision: str | None = None,
         threads: int | None = None,
         entry: model_cache.Entry | None = None,
+        performance_hint: str = "THROUGHPUT",
     ) -> None:
         try:
             import openvino
@@ -51,7 +52,9 @@ class OpenVINOBackend:
         self.preprocessor = FastPreprocessor(**self.entry.meta["preprocess"])
         self.threads = threads or default_threads()
         self.compiled = openvino.Core().compile_model(
-            str(self.entry.model_file), "CPU", compile_config(self.entry.meta, self.threads)
+            str(self.entry.model_file),
+            "CPU",
+            compile_config(self.entry.meta, self.threads, performance_hint),
         )
         count = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._requests = [self.compiled.create_infer_request() for _ in range(max(1, count))]
@@ -128,10 +131,14 @@ def _not_converted(model: str, precision: str, version: str, key: model_cache.Ke
     return message
 
 
-def compile_config(meta: dict[str, Any], threads: int) -> dict[str, Any]:
-    """Runtime settings: the precision the guard checked, the worker's share of the cores."""
+def compile_config(meta: dict[str, Any], threads: int, hint: str = "THROUGHPUT") -> dict[str, Any]:
+    """Runtime settings: the precision the guard checked, the worker's share of the cores.
+
+    ``THROUGHPUT`` runs a batch as one request per stream, all at once
+    (``docs/benchmarks.md`` compares it with ``LATENCY``, one request).
+    """
     return {
-        "PERFORMANCE_HINT": "THROUGHPUT",
+        "PERFORMANCE_HINT": hint,
         "INFERENCE_NUM_THREADS": threads,
         "INFERENCE_PRECISION_HINT": meta["inference_precision"],
         # Several workers on one machine would each pin their threads to the
