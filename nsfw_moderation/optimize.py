@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,8 +33,6 @@ from nsfw_moderation.backends import ModelUnavailable, available_cores
 from nsfw_moderation.backends.openvino import INFERENCE_PRECISION, OpenVINOBackend
 from nsfw_moderation.conf import conf
 from nsfw_moderation.models import ModeratedImage, Status
-
-logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
