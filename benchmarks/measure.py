@@ -91,14 +91,14 @@ def run(args: argparse.Namespace, model_dir: Path, workdir: Path) -> str:
     results.decode = {name: decode_concurrency(data) for name, data in files.items()}
     step("save()")
     results.save = save_section(files["1024×768"][0], rounds=20 if args.quick else 300)
-    for label in args.latency.split(","):
+    for label in filter(None, args.latency.split(",")):
         step(f"qcluster, {label}")
         backend, precision = label.split()
         results.cluster[label] = cluster_latency(
             workdir, backend, precision, files["1024×768"], rounds=3 if args.quick else 30
         )
     scale_files = [images.jpeg((1024, 768), 7000 + i) for i in range(2 * results.count)]
-    for label in args.scale.split(","):
+    for label in filter(None, args.scale.split(",")):
         step(f"two workers against one process, {label}")
         backend, precision = label.split()
         results.scale[label] = scale_section(
