@@ -154,7 +154,11 @@ class Converter:
             model_cache.refuse(staging, key, {**record, "problems": problems})
             return Outcome(precision, key, agreement, problems, seconds, None)
         model_cache.write_meta(staging, record)
-        return Outcome(precision, key, agreement, [], seconds, model_cache.activate(staging, key))
+        entry = model_cache.activate(staging, key)
+        # Compiled once more as a worker here will compile it, so that workers
+        # find it in the runtime's cache and start in about a second.
+        OpenVINOBackend(entry=entry)
+        return Outcome(precision, key, agreement, [], seconds, entry)
 
     def _write(
         self, key: model_cache.Key, staging: Any, precision: str, pixels: Any, source: str

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 
 from nsfw_moderation import model_cache, optimize
-from nsfw_moderation.backends import ModelUnavailable, get_backend
+from nsfw_moderation.backends import ModelUnavailable, get_backend, reset_backend
 from tests.conftest import calibration_images, moderation
 from tests.test_backends import IMAGES
 from tests.test_preprocess import photo
@@ -124,6 +124,31 @@ print("ok")
     assert done.stdout.strip() == "ok"
 
 
+def test_workers_find_the_model_compiled_for_this_cpu(openvino):
+    """optimize compiles the model once as workers will, into the runtime's cache."""
+    from nsfw_moderation.backends.openvino import compiled_cache
+
+    with moderation(PRECISION="int8"):
+        entry = get_backend().entry
+        blobs = entry.folder / "compiled"
+        assert compiled_cache(entry) == blobs
+        before = sorted(blobs.iterdir())
+        assert before
+        reset_backend()
+        get_backend()
+    # The worker's compilation was a cache hit: no new blob.
+    assert sorted(blobs.iterdir()) == before
+
+
+def test_a_read_only_cache_is_only_read(openvino, monkeypatch):
+    from nsfw_moderation.backends import openvino as backend_module
+
+    monkeypatch.setattr(backend_module.os, "access", lambda path, mode: False)
+    backend = get_backend()
+    assert backend_module.compiled_cache(backend.entry) is None
+    assert backend.classify(IMAGES[:1])
+
+
 def test_without_a_conversion_the_worker_says_what_to_run(openvino, tmp_path):
     with moderation(OPENVINO_CACHE=str(tmp_path)), pytest.raises(ModelUnavailable) as info:
         get_backend()
@@ -231,6 +256,8 @@ def test_the_guard_accepts_a_sound_quantisation(fresh_cache):
     assert outcome.agreement.images == len(calibration_images())
     assert 0 < outcome.agreement.max_difference <= 0.3
     assert outcome.entry.meta["calibration"] == {"source": "tests", "images": 24}
+    # Compiled for this CPU already, before any worker asked for it.
+    assert any((outcome.entry.folder / "compiled").iterdir())
     with moderation(PRECISION="int8"):
         assert get_backend().entry.folder == outcome.entry.folder
 

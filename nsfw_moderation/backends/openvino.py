@@ -12,7 +12,9 @@ run as asynchronous requests, all at once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -21,6 +23,8 @@ from nsfw_moderation import model_cache
 from nsfw_moderation.backends import ModelUnavailable, available_cores, default_threads
 from nsfw_moderation.conf import conf
 from nsfw_moderation.preprocess import FastPreprocessor
+
+COMPILED_FOLDER = "compiled"
 
 #: PRECISION → the runtime's inference precision for the layers left in floating point.
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
@@ -51,7 +55,11 @@ class OpenVINOBackend:
         self.labels = self.entry.labels
         self.preprocessor = FastPreprocessor(**self.entry.meta["preprocess"])
         self.threads = threads or default_threads()
-        self.compiled = openvino.Core().compile_model(
+        core = openvino.Core()
+        blobs = compiled_cache(self.entry)
+        if blobs is not None:
+            core.set_property({"CACHE_DIR": str(blobs)})
+        self.compiled = core.compile_model(
             str(self.entry.model_file),
             "CPU",
             compile_config(self.entry.meta, self.threads, performance_hint),
@@ -129,6 +137,18 @@ def _not_converted(model: str, precision: str, version: str, key: model_cache.Ke
     if refusal:
         message += f" The last conversion was refused: {'; '.join(refusal['problems'])}."
     return message
+
+
+def compiled_cache(entry: model_cache.Entry) -> Path | None:
+    """Where the runtime keeps this model compiled for this CPU, if it may write there.
+
+    Compiling int8 ViT-B/16 takes seconds; loading the compiled blob, under
+    one. Only an active entry keeps blobs (a staged one is about to move).
+    """
+    if entry.folder != entry.key.folder:
+        return None
+    blobs = entry.folder / COMPILED_FOLDER
+    return blobs if os.access(blobs if blobs.exists() else entry.folder, os.W_OK) else None
 
 
 def compile_config(meta: dict[str, Any], threads: int, hint: str = "THROUGHPUT") -> dict[str, Any]:
