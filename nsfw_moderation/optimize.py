@@ -212,15 +212,30 @@ class Converter:
 
 
 def quantize(model: Any, pixels: Any) -> Any:
-    """NNCF post-training int8 quantisation, calibrated on ``pixels`` (one image per sample)."""
+    """NNCF post-training int8 quantisation, calibrated on ``pixels`` (one image per sample).
+
+    The first and the last layer (the patch embedding, the classifier) stay in
+    floating point, and SmoothQuant is off: on the benchmark's ViT-B/16 each
+    roughly halved the largest probability difference from fp32.
+    """
     import nncf
 
+    layers = [op for op in model.get_ordered_ops() if op.get_type_name() in _WEIGHTED_LAYERS]
     return nncf.quantize(
         model,
         nncf.Dataset([pixels[index : index + 1] for index in range(len(pixels))]),
         model_type=nncf.ModelType.TRANSFORMER,
         subset_size=len(pixels),
+        ignored_scope=nncf.IgnoredScope(
+            names=[layers[0].get_friendly_name(), layers[-1].get_friendly_name()]
+        ),
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=-1)
+        ),
     )
+
+
+_WEIGHTED_LAYERS = ("Convolution", "MatMul")
 
 
 def _in_batches(backend: OpenVINOBackend, pixels: Any) -> list[dict[str, float]]:

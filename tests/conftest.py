@@ -109,11 +109,10 @@ def empty_broker() -> None:
 #: and its head reads the direction in which they vary most.
 SPREAD_VIT = {"initializer_range": 0.5}
 
-#: Accuracy limits for converting the tiny ViT. With 32 hidden units and
-#: random weights it is far more sensitive to rounding than ViT-B/16 (whose
-#: figures the benchmark reports): its int8 conversion differs from fp32 by
-#: up to about 0.17 on the calibration images.
-TINY_LIMITS = {"MAX_SCORE_DIFFERENCE": 0.3, "MAX_VERDICT_FLIPS": 3}
+#: Accuracy limits for converting the tiny ViT, looser than the defaults
+#: (0.02, no flip): its int8 conversion differs from fp32 by about 0.05 on the
+#: calibration images (bf16 by 0.015), without changing a verdict.
+TINY_LIMITS = {"MAX_SCORE_DIFFERENCE": 0.1, "MAX_VERDICT_FLIPS": 1}
 
 
 def has_openvino() -> bool:

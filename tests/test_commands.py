@@ -601,7 +601,7 @@ def test_optimize_refusal_says_why_and_exits_1(empty_cache, calibration_folder, 
         )
     assert info.value.returncode == 1
     assert "int8: refused: 24 images, max |Δp|" in out.getvalue()
-    assert "is over MAX_SCORE_DIFFERENCE 0.3" in out.getvalue()
+    assert "is over MAX_SCORE_DIFFERENCE 0.1" in out.getvalue()
     assert "Nothing changed in" in out.getvalue()
     info_out = io.StringIO()
     with moderation(PRECISION="int8"), pytest.raises(CommandError, match="was refused"):
@@ -645,6 +645,6 @@ def test_verify_and_info_openvino_model(openvino):
     out = run("nsfw_model", "info")
     assert "runtime:     OpenVINO " in out
     assert "calibration: 24 images from tests" in out
-    assert "limits:      max |Δp| 0.3, 3 flip(s)" in out
+    assert "limits:      max |Δp| 0.1, 1 flip(s)" in out
     assert "guard:       within the limits" in out
     assert "labels:      normal, nsfw" in out
