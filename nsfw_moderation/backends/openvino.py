@@ -71,7 +71,7 @@ class OpenVINOBackend:
     def runtime(self) -> str:
         return f"OpenVINO {self.entry.key.runtime_version}"
 
-    def describe(self) -> dict[str, str]:
+    def details(self) -> dict[str, str]:
         """What ``nsfw_model verify`` prints about the runtime and the converted model."""
         agreement = self.entry.agreement
         return {

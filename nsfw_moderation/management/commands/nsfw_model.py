@@ -222,8 +222,8 @@ def _folder_images(folder: str) -> Iterator[Image.Image]:
 
 
 def _details(backend: Classifier) -> dict[str, str]:
-    describe = getattr(backend, "describe", None)
-    return describe() if callable(describe) else {}
+    details = getattr(backend, "details", None)
+    return details() if callable(details) else {}
 
 
 def _converted_model(model: str, precision: str) -> list[tuple[str, str]]:
