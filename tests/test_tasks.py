@@ -182,6 +182,36 @@ def test_batch_size_limits_a_claim(monkeypatch):
     assert first in [r.pk for r in rows]
 
 
+@pytest.mark.parametrize(
+    ("workers", "queued", "claims"),
+    [
+        (1, 20, [8, 8, 4]),
+        # Two workers share a backlog smaller than a batch each, instead of one
+        # taking a full batch while the other waits for the rest.
+        (2, 20, [8, 6, 3, 2, 1]),
+        (2, 40, [8, 8, 8, 8, 4, 2, 1, 1]),
+        (4, 6, [2, 1, 1, 1, 1]),
+    ],
+)
+def test_workers_share_a_small_backlog(monkeypatch, settings, workers, queued, claims):
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": workers}
+    for _ in range(queued):
+        Photo.objects.create(image=red())
+    with moderation(QUEUE="django_q", BATCH_SIZE=8):
+        taken = [len(outcomes.claim_batch(uuid.uuid4())) for _ in claims]
+    assert taken == claims
+
+
+def test_sync_queue_claims_full_batches(monkeypatch, settings):
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 4}
+    for _ in range(10):
+        Photo.objects.create(image=red())
+    with moderation(QUEUE="sync", BATCH_SIZE=8):
+        assert len(outcomes.claim_batch(uuid.uuid4())) == 8
+
+
 def test_running_a_task_twice_changes_nothing(received):
     photo = Photo.objects.create(image=red())
     row = row_of(photo)

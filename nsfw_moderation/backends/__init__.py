@@ -106,9 +106,13 @@ def default_threads() -> int:
     """
     if conf.TORCH_THREADS:
         return int(conf.TORCH_THREADS)
-    cores = available_cores()
+    return max(1, available_cores() // cluster_workers())
+
+
+def cluster_workers() -> int:
+    """How many workers this machine's django-q2 cluster runs (its default: one per core)."""
     q_cluster = getattr(settings, "Q_CLUSTER", {}) or {}
     # A cluster started with Q_CLUSTER_NAME reads its settings from ALT_CLUSTERS.
     alt = (q_cluster.get("ALT_CLUSTERS") or {}).get(os.environ.get("Q_CLUSTER_NAME", ""))
-    workers = int((alt or {}).get("workers") or q_cluster.get("workers") or cores)
-    return max(1, cores // max(1, workers))
+    workers = int((alt or {}).get("workers") or q_cluster.get("workers") or available_cores())
+    return max(1, workers)

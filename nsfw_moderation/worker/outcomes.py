@@ -8,6 +8,7 @@ replaced never overwrites the newer state.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from nsfw_moderation import enqueue, policy, signals
+from nsfw_moderation.backends import cluster_workers
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, retry_when_locked
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Preview, Status, Verdict
@@ -47,7 +49,7 @@ def claim_batch(token: uuid.UUID, *, first: int | None = None) -> list[Moderated
             candidates = due
             if connections[using].features.has_select_for_update_skip_locked:
                 candidates = candidates.select_for_update(skip_locked=True)
-            ids = _pick(candidates, first)
+            ids = _pick(candidates, first, _fair_share(due))
             ModeratedImage.objects.filter(pk__in=ids, status=Status.QUEUED).update(
                 status=Status.PROCESSING,
                 claim_token=token,
@@ -61,15 +63,29 @@ def claim_batch(token: uuid.UUID, *, first: int | None = None) -> list[Moderated
     return list(ModeratedImage.objects.filter(claim_token=token).select_related("content_type"))
 
 
-def _pick(candidates: models.QuerySet[ModeratedImage], first: int | None) -> list[int]:
-    """The pks to claim: a suspect ``first`` alone, else fresh rows, else one suspect."""
+def _pick(candidates: models.QuerySet[ModeratedImage], first: int | None, size: int) -> list[int]:
+    """The pks to claim: a suspect ``first`` alone, else ``size`` fresh rows, else one suspect."""
     pks = candidates.values_list("pk", flat=True)
     if first is not None:
         suspect = list(pks.filter(pk=first, attempts__gt=0))
         if suspect:
             return suspect
     fresh = pks.filter(attempts=0).order_by(_first_then_oldest(first), "updated_at", "pk")
-    return list(fresh[: conf.BATCH_SIZE]) or list(pks.order_by("updated_at", "pk")[:1])
+    return list(fresh[:size]) or list(pks.order_by("updated_at", "pk")[:1])
+
+
+def _fair_share(due: models.QuerySet[ModeratedImage]) -> int:
+    """``BATCH_SIZE``, or this worker's share of a backlog too small for a batch each.
+
+    Otherwise, with two workers and a backlog of three batches, one worker
+    takes the last batch alone while the other waits. (Counted without row
+    locks: PostgreSQL refuses ``COUNT … FOR UPDATE``.)
+    """
+    workers = cluster_workers() if conf.QUEUE == "django_q" else 1
+    if workers == 1:
+        return conf.BATCH_SIZE
+    backlog = due.filter(attempts=0).count()
+    return max(1, min(conf.BATCH_SIZE, math.ceil(backlog / workers)))
 
 
 def _first_then_oldest(first: int | None) -> Any:
