@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -72,9 +73,16 @@ def main(argv: list[str] | None = None) -> int:
 
         report = measure.run(args, model_dir, workdir)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
+    previous = args.output.read_text() if args.output.exists() else ""
+    args.output.write_text(report + other_sections(previous))
     print(f"Wrote {args.output}")
     return 0
+
+
+def other_sections(text: str) -> str:
+    """Sections other scripts keep in the same file (``<!-- name:start -->`` … ``end -->``)."""
+    pattern = re.compile(r"<!-- (\w+):start -->.*?<!-- \1:end -->", flags=re.S)
+    return "".join(f"\n{match.group(0)}\n" for match in pattern.finditer(text))
 
 
 def configure_environment(workdir: Path, model_dir: Path) -> None:

@@ -41,3 +41,16 @@ def test_quick_benchmark_writes_a_report(tmp_path: Path):
         assert "| worker path, openvino int8 |" in report
         assert "## The OpenVINO runtime" in report
         assert "## Two workers against one process" in report
+
+
+def test_the_report_keeps_the_sections_other_scripts_wrote():
+    from benchmarks.run import other_sections
+
+    previous = (
+        "# Old\n\n<!-- uploads:start -->\n## Uploads\n| a |\n<!-- uploads:end -->\nold tail\n"
+    )
+    assert (
+        other_sections(previous)
+        == "\n<!-- uploads:start -->\n## Uploads\n| a |\n<!-- uploads:end -->\n"
+    )
+    assert other_sections("# Old, nothing kept\n") == ""
