@@ -210,7 +210,9 @@ def guard_figures(model_cache: Any, precision: str) -> dict[str, Any]:
     """The guard's figures on the calibration images, and its verdict at the default limits."""
     from nsfw_moderation.conf import DEFAULTS, conf
 
-    key = model_cache.key_for(conf.MODEL, precision, model_cache.runtime_version())
+    key = model_cache.key_for(
+        conf.MODEL, precision, model_cache.runtime_version(), conf.MODEL_REVISION
+    )
     entry = model_cache.load(key)
     agreement = entry.agreement
     defaults = {name: DEFAULTS[name] for name in NO_LIMITS}
@@ -413,7 +415,9 @@ def modes_section(results: Results, configs: list[tuple[str, str]], files: list[
         if backend_name != "openvino":
             continue
         step(f"forward pass, openvino {precision}")
-        key = model_cache.key_for(conf.MODEL, precision, model_cache.runtime_version())
+        key = model_cache.key_for(
+            conf.MODEL, precision, model_cache.runtime_version(), conf.MODEL_REVISION
+        )
         entry = model_cache.load(key)
         hints = ("LATENCY", "THROUGHPUT")
         backends = {

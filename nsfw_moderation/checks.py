@@ -444,7 +444,7 @@ def _converted_model_warnings() -> list[CheckMessage]:
     version = model_cache.runtime_version()
     if version is None:
         return []
-    key = model_cache.key_for(conf.MODEL, conf.PRECISION, version)
+    key = model_cache.key_for(conf.MODEL, conf.PRECISION, version, conf.MODEL_REVISION)
     entry = model_cache.load(key) if key else None
     if entry is None:
         problem = f"there is no converted model in {model_cache.cache_root()}"

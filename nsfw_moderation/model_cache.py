@@ -82,18 +82,26 @@ class Key:
         return self.folder.with_name(self.folder.name + ".refused.json")
 
 
-def key_for(model: str, precision: str, version: str) -> Key | None:
-    """The key of ``model`` as it is on this machine, or ``None`` when nothing says its revision."""
-    revision = source_revision(model) or latest_revision(model)
+def key_for(model: str, precision: str, version: str, pinned: str | None = None) -> Key | None:
+    """The key of ``model`` (at the ``pinned`` revision) here, or ``None`` if nothing says which."""
+    revision = source_revision(model, pinned) or latest_revision(model)
     return Key(model, revision, precision, version) if revision else None
 
 
-def source_revision(model: str) -> str | None:
-    """The revision of ``model``'s files on this machine, if they are here."""
+def source_revision(model: str, pinned: str | None = None) -> str | None:
+    """The revision of ``model``'s files on this machine, if they are here.
+
+    A commit pinned in ``MODEL_REVISION`` is the revision itself, files or not.
+    """
     path = Path(model)
     if path.is_dir():
         return local_fingerprint(path)
-    return hub_commit(model)
+    if pinned and COMMIT.fullmatch(pinned):
+        return pinned
+    return hub_commit(model, pinned or "main")
+
+
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def local_fingerprint(directory: Path) -> str:
@@ -108,11 +116,11 @@ def local_fingerprint(directory: Path) -> str:
     return "local-" + digest.hexdigest()[:16]
 
 
-def hub_commit(model: str, hub_cache: Path | None = None) -> str | None:
-    """The commit of ``main`` that the Hugging Face cache holds for ``model``."""
-    ref = (hub_cache or _hub_cache()) / f"models--{model.replace('/', '--')}" / "refs" / "main"
+def hub_commit(model: str, revision: str = "main", hub_cache: Path | None = None) -> str | None:
+    """The commit of ``revision`` (a branch or tag) that the Hugging Face cache holds."""
+    repo = (hub_cache or _hub_cache()) / f"models--{model.replace('/', '--')}"
     try:
-        return ref.read_text().strip() or None
+        return (repo / "refs" / revision).read_text().strip() or None
     except OSError:
         return None
 

@@ -88,6 +88,8 @@ class Converter:
             ) from exc
         from nsfw_moderation.backends.transformers import TransformersBackend
 
+        self.source = model or conf.MODEL
+        pinned = conf.MODEL_REVISION if model is None else None
         try:
             self.original = TransformersBackend(model, device="cpu", precision="fp32")
         except ModelUnavailable as exc:
@@ -100,7 +102,7 @@ class Converter:
             )
         self.preprocessor = self.original.fast_preprocessor
         self.version = model_cache.runtime_version() or "?"
-        revision = model_cache.source_revision(self.original.name)
+        revision = model_cache.source_revision(self.source, pinned)
         if revision is None:
             raise ConversionError(f"Cannot tell the revision of {self.original.name!r}.")
         self.revision = revision
@@ -137,7 +139,7 @@ class Converter:
         if precision not in PRECISIONS:
             raise ConversionError(f"OpenVINO models are {', '.join(PRECISIONS)}, not {precision}.")
         started = time.perf_counter()
-        key = model_cache.Key(self.original.name, self.revision, precision, self.version)
+        key = model_cache.Key(self.source, self.revision, precision, self.version)
         staging = model_cache.staging_folder(key)
         try:
             entry = self._write(key, staging, precision, pixels, source)

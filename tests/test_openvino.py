@@ -69,6 +69,14 @@ def test_the_scores_vary_with_the_image(openvino):
     assert max(scores) > 0.75
 
 
+def test_rows_name_the_model_as_the_transformers_backend_does(openvino):
+    from nsfw_moderation.management.commands.nsfw_scan import configured_model_name
+
+    with moderation(MODEL_REVISION="v1"):
+        backend = get_backend()
+        assert backend.name == f"{openvino}@v1" == configured_model_name()
+
+
 def test_a_batch_is_split_over_the_streams(openvino):
     backend = get_backend()
     streams = int(backend.compiled.get_property("NUM_STREAMS"))
@@ -209,17 +217,26 @@ def test_a_changed_model_folder_is_a_new_revision(tmp_path, spread_model_dir):
     assert model_cache.local_fingerprint(copy) != before
 
 
-def test_hub_models_are_keyed_by_the_commit_in_the_hugging_face_cache(tmp_path):
+def test_hub_models_are_keyed_by_the_commit_in_the_hugging_face_cache(tmp_path, monkeypatch):
     refs = tmp_path / "models--Falconsai--nsfw_image_detection" / "refs"
     refs.mkdir(parents=True)
     (refs / "main").write_text("0123abcd" * 5)
-    assert model_cache.hub_commit("Falconsai/nsfw_image_detection", tmp_path) == "0123abcd" * 5
-    assert model_cache.hub_commit("someone/else", tmp_path) is None
+    (refs / "v2").write_text("4567cdef" * 5)
+    model = "Falconsai/nsfw_image_detection"
+    assert model_cache.hub_commit(model, "main", tmp_path) == "0123abcd" * 5
+    assert model_cache.hub_commit(model, "v2", tmp_path) == "4567cdef" * 5
+    assert model_cache.hub_commit("someone/else", "main", tmp_path) is None
+    monkeypatch.setattr(model_cache, "_hub_cache", lambda: tmp_path)
+    assert model_cache.key_for(model, "int8", "2026.4.1").revision == "0123abcd" * 5
+    # MODEL_REVISION: a branch is looked up; a commit is the revision, cached or not.
+    assert model_cache.key_for(model, "int8", "2026.4.1", "v2").revision == "4567cdef" * 5
+    commit = "89ab" * 10
+    assert model_cache.key_for("someone/else", "int8", "2026.4.1", commit).revision == commit
 
 
 def test_a_worker_without_the_source_model_uses_the_latest_conversion(openvino, monkeypatch):
     revision = model_cache.source_revision(str(openvino))
-    monkeypatch.setattr(model_cache, "source_revision", lambda model: None)
+    monkeypatch.setattr(model_cache, "source_revision", lambda model, pinned=None: None)
     assert model_cache.latest_revision(str(openvino)) == revision
     assert get_backend().classify(IMAGES[:1])
 

@@ -21,6 +21,7 @@ from PIL import Image
 
 from nsfw_moderation import model_cache
 from nsfw_moderation.backends import ModelUnavailable, available_cores, default_threads
+from nsfw_moderation.backends.transformers import model_name
 from nsfw_moderation.conf import conf
 from nsfw_moderation.preprocess import FastPreprocessor
 
@@ -49,9 +50,13 @@ class OpenVINOBackend:
                 f"The openvino backend needs OpenVINO ({exc}): pip install "
                 "'nsfw-moderation[openvino]'."
             ) from exc
-        self.name = model or conf.MODEL
+        source = model or conf.MODEL
+        pinned = conf.MODEL_REVISION if model is None else None
+        # The same name as the transformers backend's: rows, deduplication and
+        # `nsfw_scan --rescan=other-model` see one model, whichever runs it.
+        self.name = model_name(source, pinned)
         self.precision = precision or conf.PRECISION
-        self.entry = entry or find_entry(self.name, self.precision)
+        self.entry = entry or find_entry(source, self.precision, pinned)
         self.labels = self.entry.labels
         self.preprocessor = FastPreprocessor(**self.entry.meta["preprocess"])
         self.threads = threads or default_threads()
@@ -110,10 +115,10 @@ class OpenVINOBackend:
         return np.concatenate(outputs)
 
 
-def find_entry(model: str, precision: str) -> model_cache.Entry:
+def find_entry(model: str, precision: str, pinned: str | None = None) -> model_cache.Entry:
     """The active converted model for ``model`` at ``precision``, usable at the current limits."""
     version = model_cache.runtime_version() or "?"
-    key = model_cache.key_for(model, precision, version)
+    key = model_cache.key_for(model, precision, version, pinned)
     entry = model_cache.load(key) if key else None
     if entry is None:
         raise ModelUnavailable(_not_converted(model, precision, version, key))

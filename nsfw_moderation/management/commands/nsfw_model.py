@@ -232,7 +232,7 @@ def _converted_model(model: str, precision: str) -> list[tuple[str, str]]:
     if version is None:
         return [("runtime", "OpenVINO is not installed (pip install 'nsfw-moderation[openvino]')")]
     lines = [("runtime", f"OpenVINO {version}"), ("precision", precision)]
-    key = model_cache.key_for(model, precision, version)
+    key = model_cache.key_for(model, precision, version, conf.MODEL_REVISION)
     entry = model_cache.load(key) if key else None
     if key is None or entry is None:
         lines.append(("converted", "none (run: manage.py nsfw_model optimize)"))
