@@ -433,7 +433,7 @@ def check_openvino(**kwargs: Any) -> list[CheckMessage]:
                 f"BACKEND 'openvino' runs on the CPU in fp32, bf16 or int8; PRECISION is "
                 f"{conf.PRECISION!r} and DEVICE {conf.DEVICE!r}.",
                 hint="Use the transformers backend for GPUs (DEVICE 'cuda', PRECISION 'fp16').",
-                id="nsfw_moderation.E024",
+                id="nsfw_moderation.E025",
             )
         ]
     return _converted_model_warnings()
@@ -458,7 +458,7 @@ def _converted_model_warnings() -> list[CheckMessage]:
             f"{problem}.",
             hint="Run `manage.py nsfw_model optimize` on this machine (or copy OPENVINO_CACHE "
             "from one where it ran).",
-            id="nsfw_moderation.W005",
+            id="nsfw_moderation.W007",
         )
     ]
 
@@ -473,7 +473,7 @@ def check_accuracy_limits(**kwargs: Any) -> list[CheckMessage]:
                 "a number between 0 and 1.",
                 hint="The largest difference in any probability a converted model may show "
                 "against fp32 (default 0.02).",
-                id="nsfw_moderation.E025",
+                id="nsfw_moderation.E026",
             )
         )
     flips = conf.MAX_VERDICT_FLIPS
@@ -482,7 +482,7 @@ def check_accuracy_limits(**kwargs: Any) -> list[CheckMessage]:
             Error(
                 f"{PREFIX}['MAX_VERDICT_FLIPS'] is {flips!r}; it must be an integer of 0 or more.",
                 hint="How many calibration images may change verdict against fp32 (default 0).",
-                id="nsfw_moderation.E026",
+                id="nsfw_moderation.E027",
             )
         )
     return errors

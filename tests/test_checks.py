@@ -58,12 +58,12 @@ def test_project_settings_are_clean():
         ({"APPEALS_PER_HOUR": 0}, ["nsfw_moderation.E011"]),
         ({"APPEALS_PER_HOUR": "10"}, ["nsfw_moderation.E011"]),
         ({"CALIBRATION_IMAGES": 0}, ["nsfw_moderation.E011"]),
-        ({"BACKEND": "openvino", "PRECISION": "fp16"}, ["nsfw_moderation.E024"]),
-        ({"BACKEND": "openvino", "DEVICE": "cuda"}, ["nsfw_moderation.E024"]),
-        ({"MAX_SCORE_DIFFERENCE": 1.5}, ["nsfw_moderation.E025"]),
-        ({"MAX_SCORE_DIFFERENCE": "0.02"}, ["nsfw_moderation.E025"]),
-        ({"MAX_VERDICT_FLIPS": -1}, ["nsfw_moderation.E026"]),
-        ({"MAX_VERDICT_FLIPS": 0.5}, ["nsfw_moderation.E026"]),
+        ({"BACKEND": "openvino", "PRECISION": "fp16"}, ["nsfw_moderation.E025"]),
+        ({"BACKEND": "openvino", "DEVICE": "cuda"}, ["nsfw_moderation.E025"]),
+        ({"MAX_SCORE_DIFFERENCE": 1.5}, ["nsfw_moderation.E026"]),
+        ({"MAX_SCORE_DIFFERENCE": "0.02"}, ["nsfw_moderation.E026"]),
+        ({"MAX_VERDICT_FLIPS": -1}, ["nsfw_moderation.E027"]),
+        ({"MAX_VERDICT_FLIPS": 0.5}, ["nsfw_moderation.E027"]),
     ],
 )
 def test_bad_settings(changes, expected):

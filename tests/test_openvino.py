@@ -361,15 +361,15 @@ def test_check_warns_when_workers_have_no_converted_model(openvino, tmp_path):
     from django.core.checks import run_checks
 
     def warnings() -> list[str]:
-        return [m.id for m in run_checks() if m.id == "nsfw_moderation.W005"]
+        return [m.id for m in run_checks() if m.id == "nsfw_moderation.W007"]
 
     assert warnings() == []
     with moderation(OPENVINO_CACHE=str(tmp_path)):
-        (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W005"]
+        (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W007"]
     assert "no converted model" in message.msg
     assert "nsfw_model optimize" in message.hint
     with moderation(PRECISION="int8", MAX_SCORE_DIFFERENCE=0.001):
-        assert warnings() == ["nsfw_moderation.W005"]
+        assert warnings() == ["nsfw_moderation.W007"]
 
 
 @pytest.mark.django_db
@@ -378,4 +378,4 @@ def test_check_is_quiet_where_openvino_is_not_installed(openvino, tmp_path, monk
 
     monkeypatch.setattr(model_cache, "runtime_version", lambda: None)
     with moderation(OPENVINO_CACHE=str(tmp_path)):
-        assert not [m for m in run_checks() if m.id == "nsfw_moderation.W005"]
+        assert not [m for m in run_checks() if m.id == "nsfw_moderation.W007"]
