@@ -44,15 +44,28 @@ def has_torch() -> bool:
     return all(importlib.util.find_spec(name) for name in ("torch", "transformers"))
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir() -> Path:
-    if not has_torch():
-        pytest.skip("torch and transformers are not installed (the transformers backend)")
+def ensure_tiny_model() -> Path:
     directory = Path(django_settings.TINY_MODEL_DIR)
     if not (directory / "config.json").exists():
         directory.mkdir(parents=True, exist_ok=True)
         build_tiny_vit(directory)
     return directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_model_exists() -> None:
+    # The test settings' MODEL is this directory: every test that classifies
+    # with the default backend (previews are made by the worker), and the
+    # checks that tell a local model from a Hub id, need it there from the start.
+    if has_torch():
+        ensure_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    if not has_torch():
+        pytest.skip("torch and transformers are not installed (the transformers backend)")
+    return ensure_tiny_model()
 
 
 @pytest.fixture(autouse=True)
