@@ -31,7 +31,7 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/nsfw_moderation
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .PHONY: install demo test test-quick lint pytest pytest-postgres-redis pytest-django6 \
-	browser gettext messages services benchmark clean
+	browser gettext messages services benchmark benchmark-scale clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -124,6 +124,13 @@ test: lint pytest pytest-postgres-redis pytest-django6
 # Throughput, agreement, save() cost, latency and memory; writes docs/benchmarks.md.
 benchmark: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
+
+# Host queries, admin pages and the worker's claim at 10k, 100k and 1M rows on
+# PostgreSQL (a database of its own, dropped afterwards); writes the "At scale"
+# section of docs/benchmarks.md. Not part of `make test`.
+DATABASE_URL_BENCH ?= postgres://postgres@127.0.0.1:5432/nsfw_scale_bench
+benchmark-scale: install services
+	$(BIN)/python benchmarks/scale.py --database-url $(DATABASE_URL_BENCH) $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV_NEW) tests/.axe tests/.tiny-vit tests/.openvino tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*

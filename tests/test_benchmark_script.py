@@ -1,24 +1,25 @@
-"""``benchmarks/run.py --quick`` runs end to end, so the script cannot rot."""
+"""The benchmark scripts run end to end, so they cannot rot."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 from tests.workers import ROOT
-
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.mark.timeout(420)
 def test_quick_benchmark_writes_a_report(tmp_path: Path):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
     output = tmp_path / "benchmarks.md"
     command = [sys.executable, "benchmarks/run.py", "--quick", "--tiny", "--output", str(output)]
     command += ["--model-dir", str(tmp_path / "model"), "--workdir", str(tmp_path / "work")]
@@ -54,3 +55,24 @@ def test_the_report_keeps_the_sections_other_scripts_wrote():
         == "\n<!-- uploads:start -->\n## Uploads\n| a |\n<!-- uploads:end -->\n"
     )
     assert other_sections("# Old, nothing kept\n") == ""
+
+
+@pytest.mark.timeout(120)
+def test_scaling_benchmark_writes_its_section(tmp_path: Path):
+    """``benchmarks/scale.py`` on a small size, in a PostgreSQL database of its own."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("the scaling benchmark runs on PostgreSQL (DATABASE_URL)")
+    output = tmp_path / "benchmarks.md"
+    output.write_text("# Benchmarks\n\nKept.\n")
+    database = urlparse(url)._replace(path=f"/nsfw_scale_smoke_{os.getpid()}").geturl()
+    command = [sys.executable, "benchmarks/scale.py", "--sizes", "300,600", "--rounds", "3"]
+    command += ["--database-url", database, "--output", str(output)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = output.read_text()
+    assert report.startswith("# Benchmarks\n\nKept.\n")
+    assert "## At scale" in report
+    assert "| 300 rows | 600 rows |" in report
+    assert "review queue, first page (flagged)" in report
+    assert "Index Scan" in report
