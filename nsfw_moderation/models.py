@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import operator
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models.expressions import BaseExpression
+from django.db.models import CharField, TextField, Value
+from django.db.models.expressions import BaseExpression, Expression
+from django.db.models.functions import Cast, Concat, Replace, Substr
 from django.utils.translation import gettext_lazy as _
 
 
@@ -48,6 +50,53 @@ def object_id_for(model: type[models.Model], pk: Any) -> str:
     return str(pk_field.to_python(pk))
 
 
+class ObjectId(Expression):
+    """:func:`object_id_for` in SQL: a primary key expression (e.g. ``OuterRef("pk")``) as text.
+
+    Spelled on the outer object's side, so that comparing it with
+    ``object_id`` probes the unique (content type, object id, field) index
+    once per object instead of converting every row of the table.
+    """
+
+    output_field = CharField()
+
+    def __init__(self, model: type[models.Model], pk: Any) -> None:
+        super().__init__()
+        self.pk = pk
+        pk_field = model._meta.pk
+        while pk_field is not None and pk_field.is_relation:  # a multi-table subclass's parent link
+            pk_field = pk_field.target_field  # type: ignore[attr-defined]
+        self.is_uuid = isinstance(pk_field, models.UUIDField)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.pk]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.pk,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        text = Cast(self.pk, CharField())
+        # SQLite and MySQL store UUIDs as 32 hex digits: put the dashes back
+        # where str(uuid) has them.
+        return compiler.compile(_dashed(text) if self.is_uuid else text)
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> Any:
+        # PostgreSQL's text form of a uuid is already str(uuid)'s.
+        return compiler.compile(Cast(self.pk, TextField() if self.is_uuid else CharField()))
+
+
+def _dashed(text: Any) -> Any:
+    hex_digits = Replace(text, Value("-"), Value(""))
+    groups = [Substr(hex_digits, start, length) for start, length in _UUID_GROUPS]
+    spelled: list[Any] = [groups[0]]
+    for group in groups[1:]:
+        spelled += [Value("-"), group]
+    return Concat(*spelled, output_field=CharField())
+
+
+_UUID_GROUPS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+
+
 def moderated_model(model: type[models.Model], field_name: str) -> type[models.Model]:
     """The concrete model whose table holds ``field_name`` (a parent, for subclasses)."""
     field = model._meta.get_field(field_name)
@@ -72,12 +121,13 @@ class ModeratedImageQuerySet(models.QuerySet["ModeratedImage"]):
         object_ids: Iterable[Any] | BaseExpression | models.F,
         field_name: str | Iterable[str],
     ) -> ModeratedImageQuerySet:
-        """The rows of ``model`` objects with these pks (or an expression such as ``OuterRef``).
+        """The rows of ``model`` objects with these pks (or a pk expression: ``OuterRef("pk")``).
 
         The one place that spells "the row of this object's field": the
         content type of the model that holds the field (a parent, for a
-        subclass; the concrete model, for a proxy), the object id as stored,
-        the field.
+        subclass; the concrete model, for a proxy; its id, cached by Django),
+        the object id as stored (:class:`ObjectId` for a pk expression), the
+        field.
         """
         names = [field_name] if isinstance(field_name, str) else list(field_name)
         by_owner: dict[type[models.Model], list[str]] = {}
@@ -96,7 +146,7 @@ class ModeratedImageQuerySet(models.QuerySet["ModeratedImage"]):
     @staticmethod
     def _object_ids(model: type[models.Model], object_ids: Any) -> dict[str, Any]:
         if isinstance(object_ids, BaseExpression | models.F):  # e.g. OuterRef("pk")
-            return {"object_id": object_ids}
+            return {"object_id": ObjectId(model, object_ids)}
         return {"object_id__in": [object_id_for(model, pk) for pk in object_ids]}
 
     def of_object(

@@ -13,7 +13,9 @@ bypassed the save signals, e.g. ``bulk_create`` or ``QuerySet.update``, until
 ``manage.py nsfw_scan`` has seen them). Failing closed means an image nobody
 has checked is never shown by accident.
 
-The queryset helpers add one ``EXISTS`` subquery, so listing stays one query::
+The queryset helpers add one subquery that looks up each listed object's row
+through the unique index, so listing stays one query and a page of objects
+costs a page of index probes, however large the moderation table::
 
     from nsfw_moderation.query import visible
 
@@ -27,12 +29,12 @@ template filters, which then need no query per object::
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.db.models import CharField, Exists, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Cast, Concat, Replace, Substr
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from nsfw_moderation import registry
 from nsfw_moderation.conf import conf
@@ -101,8 +103,14 @@ def is_visible(obj: models.Model, field_name: str) -> bool:
 
 
 def _visible_q(model: type[models.Model], field_name: str) -> Q:
-    rows = _rows_for(model, field_name).filter(verdict__in=shown_verdicts())
-    return _empty_q(field_name) | Q(Exists(rows))
+    # A scalar subquery, not EXISTS: PostgreSQL may answer an EXISTS under OR
+    # by hashing every row of the content type (O(table) per page); a scalar
+    # subquery is always one probe per object. It yields whether the current
+    # file's row has a shown verdict, and COALESCE makes "no row" false, so
+    # that hidden() (NOT …) keeps objects without a row hidden.
+    shown = ExpressionWrapper(Q(verdict__in=shown_verdicts()), output_field=BooleanField())
+    row_shown = Subquery(_rows_for(model, field_name).values_list(shown)[:1])
+    return _empty_q(field_name) | Q(Coalesce(row_shown, Value(False)))
 
 
 def _empty_q(field_name: str) -> Q:
@@ -112,31 +120,9 @@ def _empty_q(field_name: str) -> Q:
 def _rows_for(model: type[models.Model], field_name: str) -> models.QuerySet[ModeratedImage]:
     """The row of the outer object's *current* file: a row for an older file does not count."""
     _check_moderated(model, field_name)
-    concrete = _concrete(model)
-    rows = ModeratedImage.objects.of(concrete, _pk_as_text(concrete), field_name)
-    return rows.filter(file_name=OuterRef(field_name))
-
-
-def _pk_as_text(model: type[models.Model]) -> Any:
-    """The outer object's pk as ``str(obj.pk)`` spells it, which is what ``object_id`` holds."""
-    text = Cast(OuterRef("pk"), CharField())
-    pk_field = model._meta.pk
-    while pk_field is not None and pk_field.is_relation:  # a multi-table subclass's parent link
-        pk_field = pk_field.target_field  # type: ignore[attr-defined]
-    if not isinstance(pk_field, models.UUIDField):
-        return text
-    # SQLite and MySQL store UUIDs as 32 hex digits, PostgreSQL casts them with
-    # dashes: strip any dashes, then put them back where str(uuid) has them.
-    # Rebuilding the outer side (not the row side) keeps object_id's index usable.
-    hex_digits = Replace(text, Value("-"), Value(""))
-    groups = [Substr(hex_digits, start, length) for start, length in _UUID_GROUPS]
-    dashed: list[Any] = [groups[0]]
-    for group in groups[1:]:
-        dashed += [Value("-"), group]
-    return Concat(*dashed, output_field=CharField())
-
-
-_UUID_GROUPS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+    rows = ModeratedImage.objects.of(_concrete(model), OuterRef("pk"), field_name)
+    # At most one row (the unique key): no ordering to sort by.
+    return rows.filter(file_name=OuterRef(field_name)).order_by()
 
 
 def _check_moderated(model: type[models.Model], field_name: str) -> None:

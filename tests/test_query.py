@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connection, models
 from django.template import Context, Template
 
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
 from nsfw_moderation.query import hidden, is_visible, verdict_of, visible, with_verdict
+from tests.bulk import many_objects
 from tests.conftest import moderation
 from tests.images import blue, red
 from tests.testapp.models import Banner, Document, Photo, Profile, ProxyPhoto, Slide
@@ -183,3 +185,32 @@ def test_template_filter_honours_show_pending():
     assert template.render(Context({"p": pending})) == "False"
     with moderation(SHOW_PENDING=True):
         assert template.render(Context({"p": pending})) == "True"
+
+
+# --- At scale: a page of objects costs a page of index probes -------------------
+
+UNIQUE_INDEX = "nsfw_moderation_one_row_per_field"
+HELPERS = [visible, hidden, with_verdict]
+
+
+def probes_the_unique_index(plan: str) -> bool:
+    """Whether ``plan`` looks rows up through the unique (object, field) index, never wholesale."""
+    table = ModeratedImage._meta.db_table
+    if connection.vendor == "postgresql":
+        scans_it = f"Seq Scan on {table}" in plan or "hashed SubPlan" in plan
+        return not scans_it and f"using {UNIQUE_INDEX} on {table}" in plan
+    # SQLite: "SEARCH U0 USING INDEX … (<key>)" is a probe, "SCAN U0" reads the table.
+    # (It names the unique constraint's index sqlite_autoindex_….)
+    scans_it = bool(re.search(r"SCAN (U0|nsfw_moderation_moderatedimage)\b", plan))
+    key = "(content_type_id=? AND object_id=? AND field_name=?)"
+    return not scans_it and bool(re.search(r"SEARCH U0 USING INDEX \S+ " + re.escape(key), plan))
+
+
+@pytest.mark.parametrize("helper", HELPERS, ids=lambda helper: helper.__name__)
+@pytest.mark.parametrize(("model", "field"), MODELS)
+def test_a_page_of_objects_probes_the_index(model, field, helper):
+    many_objects(model, field, 3000)
+    page = helper(model._default_manager.order_by("-pk"), field)[:50]
+    plan = page.explain()
+    assert probes_the_unique_index(plan), plan
+    assert len(list(page)) == 50

@@ -1,0 +1,95 @@
+"""Tables of a realistic size for tests of query plans.
+
+A planner only shows what it will do at scale on tables large enough for the
+difference between probing an index and reading a whole table to matter, and
+with statistics about them (``ANALYZE``). ``bulk_create`` sends no signals, so
+these objects get their rows here, directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, models
+from django.utils import timezone
+
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+
+#: Every twentieth row flagged, a few queued, the rest allowed.
+VERDICTS = [Verdict.FLAGGED] + [Verdict.ALLOWED] * 17 + [Verdict.PENDING] * 2
+
+
+def many_objects(model: type[models.Model], field: str, count: int) -> list[Any]:
+    """``count`` objects of ``model`` with a file in ``field``, each with its row; analysed."""
+    objects = model._default_manager.bulk_create(
+        [model(**{field: f"bulk/{i}.png"}, **_pk(model, i)) for i in range(count)],
+        batch_size=1000,
+    )
+    content_type = ContentType.objects.get_for_model(model)
+    now = timezone.now()
+    rows = ModeratedImage.objects.bulk_create(
+        [_row(content_type, obj, field, i) for i, obj in enumerate(objects)], batch_size=1000
+    )
+    spread_over_a_year(rows, now)
+    analyze()
+    return objects
+
+
+def _pk(model: type[models.Model], i: int) -> dict[str, Any]:
+    if isinstance(model._meta.pk, models.UUIDField):
+        return {"pk": uuid.uuid4()}
+    if isinstance(model._meta.pk, models.CharField):
+        return {"pk": f"bulk-{i}"}
+    return {}
+
+
+def _row(content_type: ContentType, obj: Any, field: str, i: int) -> ModeratedImage:
+    verdict = VERDICTS[i % len(VERDICTS)]
+    queued = verdict == Verdict.PENDING
+    return ModeratedImage(
+        content_type=content_type,
+        object_id=str(obj.pk),
+        field_name=field,
+        file_name=getattr(obj, field).name,
+        status=Status.QUEUED if queued else Status.DONE,
+        verdict=verdict,
+        score=None if queued else (i % 100) / 100,
+        model_name="" if queued else f"model-{i % 3}",
+    )
+
+
+def spread_over_a_year(records: list[Any], now: Any) -> None:
+    """Date ``records`` (rows or events) an hour apart, back from ``now`` (not all "now")."""
+    for i, record in enumerate(records):
+        record.created_at = now - timedelta(hours=i % (24 * 365))
+    # bulk_update, unlike save(), leaves auto_now_add fields as they are set.
+    type(records[0])._default_manager.bulk_update(records, ["created_at"], batch_size=1000)
+
+
+def many_events(rows: list[ModeratedImage] | None = None) -> None:
+    """A classification event per row, spread over a year like the rows."""
+    rows = list(ModeratedImage.objects.all()) if rows is None else rows
+    events = ModerationEvent.objects.bulk_create(
+        [
+            ModerationEvent.record(
+                row, ModerationEvent.Kind.CLASSIFIED, verdict_before=Verdict.PENDING, save=False
+            )
+            for row in rows
+        ],
+        batch_size=1000,
+    )
+    spread_over_a_year(events, timezone.now())
+    analyze()
+
+
+def analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def plan_of(queryset: models.QuerySet[Any]) -> str:
+    """The database's plan for ``queryset``, as text."""
+    return queryset.explain()
