@@ -268,6 +268,12 @@ class ModeratedImage(models.Model):
         indexes = [
             models.Index(fields=["status", "updated_at"], name="nsfw_mod_status_idx"),
             models.Index(fields=["verdict", "-score"], name="nsfw_mod_verdict_idx"),
+            # The worker's claim: the queue in claiming order, and nothing else.
+            models.Index(
+                fields=["updated_at", "id"],
+                condition=models.Q(status="queued"),
+                name="nsfw_mod_queued_idx",
+            ),
         ]
         permissions = [("review_moderatedimage", _("Can review moderated images"))]
 

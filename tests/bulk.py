@@ -8,6 +8,7 @@ these objects get their rows here, directly.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -93,3 +94,33 @@ def analyze() -> None:
 def plan_of(queryset: models.QuerySet[Any]) -> str:
     """The database's plan for ``queryset``, as text."""
     return queryset.explain()
+
+
+#: The tables that grow without bound.
+BIG_TABLES = (ModeratedImage._meta.db_table, ModerationEvent._meta.db_table)
+
+
+def rows_read(sql: str) -> int:
+    """Rows of the big tables that running ``sql`` touched (PostgreSQL's ``EXPLAIN ANALYZE``).
+
+    Each scan's rows returned plus rows it read and filtered out, times its loops.
+    """
+    select = re.sub(r"^DECLARE .*? CURSOR .*? FOR ", "", sql, flags=re.DOTALL)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {select}")
+        ((plan,),) = cursor.fetchall()
+    return _touched(plan[0]["Plan"])
+
+
+def _touched(node: dict[str, Any]) -> int:
+    count = 0
+    if node.get("Relation Name") in BIG_TABLES:
+        per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        count = (per_loop + node.get("Rows Removed by Index Recheck", 0)) * node["Actual Loops"]
+    return count + sum(_touched(child) for child in node.get("Plans", []))
+
+
+def reads_per_query(queries: list[dict[str, str]]) -> dict[str, int]:
+    """``{sql: rows touched}`` for the reads among captured ``queries``."""
+    reads = [q["sql"] for q in queries if q["sql"].lstrip().startswith(("SELECT", "DECLARE"))]
+    return {sql: rows_read(sql) for sql in reads}

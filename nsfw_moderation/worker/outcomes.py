@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connections, models, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, Q
 from django.utils import timezone
 
 from nsfw_moderation import enqueue, policy, signals
@@ -33,6 +33,8 @@ def claim_batch(token: uuid.UUID, *, first: int | None = None) -> list[Moderated
     classifier raised) is a suspect: it is claimed alone, so one bad file
     cannot take innocent ones down with it. Fresh rows fill a batch.
 
+    Each part is read in the order of the queued rows' partial index, and the
+    claimed rows are fetched back by pk: a claim reads a batch, not the queue.
     On PostgreSQL, ``SELECT … FOR UPDATE SKIP LOCKED`` lets workers claim
     disjoint batches without waiting on each other. Everywhere, the claiming
     ``UPDATE`` only touches rows still ``queued``, so a row can never be
@@ -59,19 +61,23 @@ def claim_batch(token: uuid.UUID, *, first: int | None = None) -> list[Moderated
             )
             return ids
 
-    retry_when_locked(claim)
-    return list(ModeratedImage.objects.filter(claim_token=token).select_related("content_type"))
+    ids = retry_when_locked(claim)
+    claimed = ModeratedImage.objects.filter(pk__in=ids, claim_token=token)
+    return list(claimed.select_related("content_type"))
 
 
 def _pick(candidates: models.QuerySet[ModeratedImage], first: int | None, size: int) -> list[int]:
-    """The pks to claim: a suspect ``first`` alone, else ``size`` fresh rows, else one suspect."""
-    pks = candidates.values_list("pk", flat=True)
-    if first is not None:
-        suspect = list(pks.filter(pk=first, attempts__gt=0))
-        if suspect:
-            return suspect
-    fresh = pks.filter(attempts=0).order_by(_first_then_oldest(first), "updated_at", "pk")
-    return list(fresh[:size]) or list(pks.order_by("updated_at", "pk")[:1])
+    """The pks to claim: a suspect ``first`` alone, else ``size`` fresh rows, else one suspect.
+
+    ``first`` is looked up by pk, the others read in claiming order (updated_at, pk).
+    """
+    own = [] if first is None else list(candidates.filter(pk=first).values_list("pk", "attempts"))
+    if own and own[0][1] > 0:
+        return [own[0][0]]
+    ids = [pk for pk, _attempts in own]
+    fresh = candidates.filter(attempts=0).exclude(pk__in=ids).order_by("updated_at", "pk")
+    ids += fresh.values_list("pk", flat=True)[: size - len(ids)]
+    return ids or list(candidates.order_by("updated_at", "pk").values_list("pk", flat=True)[:1])
 
 
 def _fair_share(due: models.QuerySet[ModeratedImage]) -> int:
@@ -84,12 +90,11 @@ def _fair_share(due: models.QuerySet[ModeratedImage]) -> int:
     workers = cluster_workers() if conf.QUEUE == "django_q" else 1
     if workers == 1:
         return conf.BATCH_SIZE
-    backlog = due.filter(attempts=0).count()
+    # Counted up to a batch for every worker: past that, the share is a batch
+    # anyway, and a backlog of millions is not counted on every claim.
+    enough = workers * conf.BATCH_SIZE
+    backlog = due.filter(attempts=0)[:enough].count()
     return max(1, min(conf.BATCH_SIZE, math.ceil(backlog / workers)))
-
-
-def _first_then_oldest(first: int | None) -> Any:
-    return Case(When(pk=first, then=Value(0)), default=Value(1)) if first else Value(1)
 
 
 def finish(
