@@ -274,6 +274,9 @@ class ModeratedImage(models.Model):
                 condition=models.Q(status="queued"),
                 name="nsfw_mod_queued_idx",
             ),
+            # Pages of rows in the admin's orders: all of them, and one verdict's.
+            models.Index(fields=["created_at", "id"], name="nsfw_mod_created_idx"),
+            models.Index(fields=["verdict", "created_at", "id"], name="nsfw_mod_verdict_date_idx"),
         ]
         permissions = [("review_moderatedimage", _("Can review moderated images"))]
 
@@ -379,7 +382,12 @@ class ModerationEvent(AppendOnly):
         indexes = [
             models.Index(
                 fields=["content_type", "object_id", "field_name"], name="nsfw_mod_event_object_idx"
-            )
+            ),
+            # The dashboard's last 24 hours and flagged images per day.
+            models.Index(fields=["created_at", "kind"], name="nsfw_event_recent_idx"),
+            models.Index(
+                fields=["kind", "verdict_after", "created_at"], name="nsfw_event_kind_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -595,6 +603,35 @@ class Preview(models.Model):
         cls.objects.update_or_create(
             image=row, defaults={"file_name": row.file_name, "sha256": row.sha256, "jpeg": jpeg}
         )
+
+
+class ModeratedImageCount(models.Model):
+    """How many ``ModeratedImage`` rows one group gained (``n`` > 0) or lost.
+
+    A group is a (content type, model, verdict, status, tenth of the score).
+    Database triggers (migration ``0003``) add these rows in the same
+    transaction as every insert, update and delete of moderated images, so the
+    sum of ``n`` per group is exact in any transaction, however many workers
+    write at once; :mod:`nsfw_moderation.counts` reads and folds them.
+    """
+
+    # Not a foreign key: counts of a deleted content type's rows must still be
+    # written (and sum to zero) while its rows cascade away.
+    content_type_id = models.IntegerField()
+    model_name = models.CharField(max_length=255)
+    verdict = models.CharField(max_length=16)
+    status = models.CharField(max_length=16)
+    #: ``floor(score × 10)`` within 0–9; ``None`` for rows without a score.
+    score_bucket = models.SmallIntegerField(null=True)
+    n = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("moderated image count")
+        verbose_name_plural = _("moderated image counts")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.verdict}/{self.status}: {self.n:+d}"
 
 
 class BlockedImage(models.Model):

@@ -1,52 +1,59 @@
-"""Dashboard aggregates: counts by verdict and status, queue depth, throughput, charts, appeals."""
+"""Dashboard aggregates: counts by verdict and status, queue depth, throughput, charts, appeals.
+
+Counts per state come from :mod:`nsfw_moderation.counts` (kept by the
+database, not counted per view); the rest reads the recent end of an index:
+the oldest queued row, and the events of the last 24 hours and 30 days.
+"""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Min, Q, QuerySet
-from django.db.models.functions import Floor, TruncDate
+from django.db.models import Count, Min, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from nsfw_moderation import counts
 from nsfw_moderation.conf import conf
+from nsfw_moderation.counts import HISTOGRAM_BINS, Group
 from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Status, Verdict
 
-HISTOGRAM_BINS = 10
 FLAGGED_DAYS = 30
 
 
 def dashboard_stats(now: Any, rows: QuerySet[ModeratedImage] | None = None) -> dict[str, Any]:
-    """Everything the dashboard shows, in a handful of aggregate queries."""
+    """Everything the dashboard shows, in a handful of queries that do not grow with the rows."""
     rows = ModeratedImage.objects.all() if rows is None else rows
+    found = counts.groups(rows)
     return {
-        "verdict_counts": _counts(rows, "verdict", Verdict.choices),
-        "status_counts": _counts(rows, "status", Status.choices),
-        **_queue_depth(rows, now),
+        "verdict_counts": _totals(found, "verdict", Verdict.choices),
+        "status_counts": _totals(found, "status", Status.choices),
+        "queue_depth": sum(g.n for g in found if g.status in (Status.QUEUED, Status.PROCESSING)),
+        "oldest_queued_age": _oldest_queued_age(rows, now),
+        "awaiting_review": sum(g.n for g in found if g.verdict == Verdict.FLAGGED),
+        # Waiting on the model or storage past MAX_ATTEMPTS: retried, never decided.
+        "stuck": rows.filter(status=Status.QUEUED, waits__gte=conf.MAX_ATTEMPTS).count(),
         **_throughput(now, _events_of(rows)),
-        "score_histogram": score_histogram(rows),
+        "score_histogram": score_histogram(found),
         "flagged_per_day": flagged_per_day(now, _events_of(rows)),
         "appeals": appeal_stats(now, rows),
     }
 
 
-def _counts(rows: QuerySet[ModeratedImage], field: str, choices: Any) -> list[tuple[str, str, int]]:
-    found = dict(rows.order_by().values_list(field).annotate(n=Count("pk")))
-    return [(value, str(label), found.get(value, 0)) for value, label in choices]
+def _totals(found: list[Group], field: str, choices: Any) -> list[tuple[str, str, int]]:
+    return [
+        (value, str(label), sum(g.n for g in found if getattr(g, field) == value))
+        for value, label in choices
+    ]
 
 
-def _queue_depth(rows: QuerySet[ModeratedImage], now: Any) -> dict[str, Any]:
-    waiting = rows.filter(status__in=[Status.QUEUED, Status.PROCESSING])
-    oldest = waiting.filter(status=Status.QUEUED).aggregate(oldest=Min("updated_at"))["oldest"]
-    return {
-        "queue_depth": waiting.count(),
-        "oldest_queued_age": (now - oldest) if oldest else None,
-        "awaiting_review": rows.filter(verdict=Verdict.FLAGGED).count(),
-        # Waiting on the model or storage past MAX_ATTEMPTS: retried, never decided.
-        "stuck": rows.filter(status=Status.QUEUED, waits__gte=conf.MAX_ATTEMPTS).count(),
-    }
+def _oldest_queued_age(rows: QuerySet[ModeratedImage], now: Any) -> timedelta | None:
+    # The first entry of the queued rows' index.
+    oldest = rows.filter(status=Status.QUEUED).aggregate(oldest=Min("updated_at"))["oldest"]
+    return (now - oldest) if oldest else None
 
 
 def _events_of(rows: QuerySet[ModeratedImage]) -> QuerySet[ModerationEvent]:
@@ -66,32 +73,28 @@ def _throughput(now: Any, events: QuerySet[ModerationEvent]) -> dict[str, int]:
     return {f"{name}_24h": value for name, value in totals.items()}
 
 
-def score_histogram(rows: QuerySet[ModeratedImage]) -> list[tuple[str, int]]:
+def score_histogram(found: list[Group]) -> list[tuple[str, int]]:
     """Scored rows per tenth of the score range: ``[("0.0–0.1", n), ...]``."""
-    buckets = (
-        rows.filter(score__isnull=False)
-        .order_by()
-        .annotate(bucket=Floor(F("score") * HISTOGRAM_BINS))
-        .values_list("bucket")
-        .annotate(n=Count("pk"))
-    )
-    counts = [0] * HISTOGRAM_BINS
-    for bucket, n in buckets:
-        # A score of exactly 1.0 belongs in the top bin, not an 11th one.
-        counts[min(max(int(bucket), 0), HISTOGRAM_BINS - 1)] += n
+    tenths = [0] * HISTOGRAM_BINS
+    for group in found:
+        if group.score_bucket is not None:
+            tenths[group.score_bucket] += group.n
     step = 1 / HISTOGRAM_BINS
-    return [(f"{i * step:.1f}–{(i + 1) * step:.1f}", n) for i, n in enumerate(counts)]
+    return [(f"{i * step:.1f}–{(i + 1) * step:.1f}", n) for i, n in enumerate(tenths)]
 
 
 def flagged_per_day(now: Any, events: QuerySet[ModerationEvent]) -> list[tuple[str, int]]:
     """Images the classifier flagged on each of the last ``FLAGGED_DAYS`` days."""
     today = timezone.localdate(now)
     first = today - timedelta(days=FLAGGED_DAYS - 1)
+    # From the first day's local midnight: a range of the index, where
+    # created_at__date would convert every event's time first.
+    since = timezone.make_aware(datetime.combine(first, time.min))
     found = dict(
         events.filter(
             kind=ModerationEvent.Kind.CLASSIFIED,
             verdict_after=Verdict.FLAGGED,
-            created_at__date__gte=first,
+            created_at__gte=since,
         )
         .annotate(day=TruncDate("created_at"))
         .order_by()

@@ -9,14 +9,16 @@ queries does not grow with the rows.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from nsfw_moderation.models import ModeratedImage, Status
 from nsfw_moderation.worker import outcomes
-from tests.bulk import many_objects, reads_per_query
+from tests.bulk import many_events, many_objects, reads_per_query
 from tests.testapp.models import Photo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,3 +52,45 @@ def test_a_claim_reads_a_batch_not_the_queue(first):
     read, sql = most_rows_read(lambda: claimed.extend(outcomes.claim_batch(uuid.uuid4(), first=pk)))
     assert len(claimed) == 8  # tests.settings: BATCH_SIZE
     assert read <= 4 * len(claimed), sql
+
+
+# --- Admin pages ------------------------------------------------------------------
+
+PAGES = {
+    "review queue": ("review", ""),
+    "review queue, newest first": ("review", "?order=newest"),
+    "changelist": ("changelist", ""),
+    "changelist, flagged": ("changelist", "?verdict__exact=flagged"),
+    "dashboard": ("dashboard", ""),
+}
+
+
+def page_url(page: str) -> str:
+    view, query = PAGES[page]
+    return reverse(f"admin:nsfw_moderation_moderatedimage_{view}") + query
+
+
+@pytest.mark.usefixtures("postgresql")
+@pytest.mark.parametrize("page", PAGES)
+def test_an_admin_page_reads_a_page_not_the_tables(admin_client, page):
+    many_objects(Photo, "image", ROWS)
+    many_events()
+    read, sql = most_rows_read(lambda: ok(admin_client.get(page_url(page))))
+    # A page shows at most 100 rows; the tables hold 4,000 rows and 4,000 events.
+    assert read <= 250, sql
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_admin_page_takes_as_many_queries_for_ten_times_the_rows(admin_client, page):
+    queries = []
+    for count in (30, 300):
+        many_objects(Photo, "image", count)
+        with CaptureQueriesContext(connection) as captured:
+            ok(admin_client.get(page_url(page)))
+        queries.append(len(captured.captured_queries))
+    assert queries[0] == queries[1]
+
+
+def ok(response: Any) -> Any:
+    assert response.status_code == 200
+    return response

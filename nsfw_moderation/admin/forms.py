@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from nsfw_moderation.admin import listing
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
 
 ORDERINGS = {
@@ -72,14 +73,11 @@ class QueueFilterForm(forms.Form):
         """``rows``: what the moderator may see (the choices offered come from it)."""
         super().__init__(*args, **kwargs)
         rows = ModeratedImage.objects.all() if rows is None else rows
-        used = rows.order_by().values("content_type")
+        used = [ct.pk for ct in listing.content_types_in(rows)]
         self.fields["content_type"].queryset = ContentType.objects.filter(pk__in=used)  # type: ignore[attr-defined]
-        names = (
-            rows.exclude(model_name="").order_by().values_list("model_name", flat=True).distinct()
-        )
         self.fields["model_name"].choices = [  # type: ignore[attr-defined]
             ("", _("Any model")),
-            *((name, name) for name in sorted(set(names))),
+            *((name, name) for name in listing.model_names_in(rows)),
         ]
 
     def filter(self, rows: QuerySet[ModeratedImage]) -> QuerySet[ModeratedImage]:
