@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -64,13 +64,11 @@ def _events_of(rows: QuerySet[ModeratedImage]) -> QuerySet[ModerationEvent]:
 
 def _throughput(now: Any, events: QuerySet[ModerationEvent]) -> dict[str, int]:
     recent = events.filter(created_at__gte=now - timedelta(hours=24))
-    totals = recent.aggregate(
-        classified=Count("pk", filter=Q(kind=ModerationEvent.Kind.CLASSIFIED)),
-        failed=Count("pk", filter=Q(kind=ModerationEvent.Kind.FAILED)),
-        reviewed=Count("pk", filter=Q(kind=ModerationEvent.Kind.REVIEWED)),
-        discovered=Count("pk", filter=Q(kind=ModerationEvent.Kind.DISCOVERED)),
-    )
-    return {f"{name}_24h": value for name, value in totals.items()}
+    # COUNT(*) per kind: read from the (created_at, kind) index alone.
+    found = dict(recent.order_by().values_list("kind").annotate(n=Count("*")))
+    kind = ModerationEvent.Kind
+    shown = (kind.CLASSIFIED, kind.FAILED, kind.REVIEWED, kind.DISCOVERED)
+    return {f"{k}_24h": found.get(k, 0) for k in shown}
 
 
 def score_histogram(found: list[Group]) -> list[tuple[str, int]]:
@@ -99,7 +97,7 @@ def flagged_per_day(now: Any, events: QuerySet[ModerationEvent]) -> list[tuple[s
         .annotate(day=TruncDate("created_at"))
         .order_by()
         .values_list("day")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
     )
     days = (first + timedelta(days=i) for i in range(FLAGGED_DAYS))
     return [(day.strftime("%m-%d"), found.get(day, 0)) for day in days]

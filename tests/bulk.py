@@ -91,6 +91,13 @@ def analyze() -> None:
         cursor.execute("ANALYZE")
 
 
+def vacuum() -> None:
+    """What autovacuum does in time (PostgreSQL, outside a transaction): the visibility map."""
+    with connection.cursor() as cursor:
+        for table in BIG_TABLES:
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
+
+
 def plan_of(queryset: models.QuerySet[Any]) -> str:
     """The database's plan for ``queryset``, as text."""
     return queryset.explain()
@@ -105,11 +112,7 @@ def rows_read(sql: str) -> int:
 
     Each scan's rows returned plus rows it read and filtered out, times its loops.
     """
-    select = re.sub(r"^DECLARE .*? CURSOR .*? FOR ", "", sql, flags=re.DOTALL)
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {select}")
-        ((plan,),) = cursor.fetchall()
-    return _touched(plan[0]["Plan"])
+    return _touched(_plan(sql))
 
 
 def _touched(node: dict[str, Any]) -> int:
@@ -122,5 +125,26 @@ def _touched(node: dict[str, Any]) -> int:
 
 def reads_per_query(queries: list[dict[str, str]]) -> dict[str, int]:
     """``{sql: rows touched}`` for the reads among captured ``queries``."""
-    reads = [q["sql"] for q in queries if q["sql"].lstrip().startswith(("SELECT", "DECLARE"))]
-    return {sql: rows_read(sql) for sql in reads}
+    return {sql: rows_read(sql) for sql in _reads(queries)}
+
+
+def scans_per_query(queries: list[dict[str, str]], table: str) -> dict[str, list[dict[str, Any]]]:
+    """``{sql: [scan node, …]}``: how each of the captured reads scans ``table`` (PostgreSQL)."""
+    return {sql: _scans(_plan(sql), table) for sql in _reads(queries)}
+
+
+def _reads(queries: list[dict[str, str]]) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].lstrip().startswith(("SELECT", "DECLARE"))]
+
+
+def _plan(sql: str) -> dict[str, Any]:
+    select = re.sub(r"^DECLARE .*? CURSOR .*? FOR ", "", sql, flags=re.DOTALL)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {select}")
+        ((plan,),) = cursor.fetchall()
+    return plan[0]["Plan"]
+
+
+def _scans(node: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    found = [node] if node.get("Relation Name") == table else []
+    return found + [scan for child in node.get("Plans", []) for scan in _scans(child, table)]

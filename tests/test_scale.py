@@ -16,9 +16,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from nsfw_moderation.models import ModeratedImage, Status
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status
 from nsfw_moderation.worker import outcomes
-from tests.bulk import many_events, many_objects, reads_per_query
+from tests.bulk import many_events, many_objects, reads_per_query, scans_per_query, vacuum
 from tests.testapp.models import Photo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,6 +89,20 @@ def test_an_admin_page_takes_as_many_queries_for_ten_times_the_rows(admin_client
             ok(admin_client.get(page_url(page)))
         queries.append(len(captured.captured_queries))
     assert queries[0] == queries[1]
+
+
+@pytest.mark.usefixtures("postgresql")
+def test_the_dashboard_counts_events_from_their_indexes_alone(admin_client):
+    many_objects(Photo, "image", ROWS)
+    many_events()
+    vacuum()
+    with CaptureQueriesContext(connection) as captured:
+        ok(admin_client.get(page_url("dashboard")))
+    scans = scans_per_query(captured.captured_queries, ModerationEvent._meta.db_table)
+    event_scans = {sql: nodes for sql, nodes in scans.items() if nodes}
+    assert len(event_scans) == 2  # the last 24 hours, flagged per day
+    for sql, nodes in event_scans.items():
+        assert [(n["Node Type"], n.get("Heap Fetches")) for n in nodes] == [("Index Only Scan", 0)], sql
 
 
 def ok(response: Any) -> Any:
