@@ -4,17 +4,21 @@ Django's changelist counts its rows (``COUNT(*)``) and lists the values of a
 field's filter (``SELECT DISTINCT``) on every request: reads of the whole
 table. These read :mod:`nsfw_moderation.counts` instead wherever it can tell
 (every row, or rows narrowed by ``=`` on verdict, status, content type or
-model), and count the rows otherwise (a search, a date range, a scoped admin).
+model). Otherwise (a search, a date range, a scoped admin) the rows are
+counted, unless PostgreSQL's planner expects more than ``ESTIMATE_ABOVE`` of
+them: then the page count is that estimate, as the "about" of a search engine.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy
@@ -22,14 +26,31 @@ from django.utils.translation import gettext_lazy
 from nsfw_moderation import counts
 from nsfw_moderation.models import ModeratedImage
 
+#: Above this many rows (by the planner's estimate), a listing shows the estimate.
+ESTIMATE_ABOVE = 50_000
+
 
 class CountingPaginator(Paginator):
-    """A paginator whose ``count`` comes from the kept counts where they can tell."""
+    """A paginator whose ``count`` is kept, estimated when large, or counted."""
 
     @cached_property
     def count(self) -> int:
-        kept = counts.count(self.object_list) if isinstance(self.object_list, QuerySet) else None
-        return super().count if kept is None else kept
+        rows = self.object_list
+        if not isinstance(rows, QuerySet):
+            return super().count
+        kept = counts.count(rows)
+        if kept is not None:
+            return kept
+        estimate = _estimated_count(rows)
+        return estimate if estimate is not None and estimate > ESTIMATE_ABOVE else super().count
+
+
+def _estimated_count(rows: QuerySet[Any]) -> int | None:
+    """How many rows PostgreSQL's planner expects ``rows`` to hold (None elsewhere)."""
+    if connections[rows.db].vendor != "postgresql":
+        return None
+    (plan,) = json.loads(rows.order_by().explain(format="json"))
+    return int(plan["Plan"]["Plan Rows"])
 
 
 def content_types_in(rows: QuerySet[ModeratedImage]) -> list[ContentType]:
