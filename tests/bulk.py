@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -23,20 +22,37 @@ from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verd
 VERDICTS = [Verdict.FLAGGED] + [Verdict.ALLOWED] * 17 + [Verdict.PENDING] * 2
 
 
-def many_objects(model: type[models.Model], field: str, count: int) -> list[Any]:
-    """``count`` objects of ``model`` with a file in ``field``, each with its row; analysed."""
+def many_objects(
+    model: type[models.Model], field: str, count: int, *, doublings: int = 0
+) -> list[Any]:
+    """``count`` objects of ``model`` with a file in ``field``, each with its row; analysed.
+
+    ``doublings`` doubles the moderation table that many times more with rows
+    of objects that do not exist: a table much larger than a page.
+    """
     objects = model._default_manager.bulk_create(
         [model(**{field: f"bulk/{i}.png"}, **_pk(model, i)) for i in range(count)],
         batch_size=1000,
     )
     content_type = ContentType.objects.get_for_model(model)
-    now = timezone.now()
-    rows = ModeratedImage.objects.bulk_create(
+    ModeratedImage.objects.bulk_create(
         [_row(content_type, obj, field, i) for i, obj in enumerate(objects)], batch_size=1000
     )
-    spread_over_a_year(rows, now)
+    spread_over_a_year(ModeratedImage, timezone.now())
+    for copy in range(doublings):
+        _double_the_rows(copy)
     analyze()
     return objects
+
+
+def _double_the_rows(copy: int) -> None:
+    columns = [f.column for f in ModeratedImage._meta.concrete_fields if not f.primary_key]
+    copied = [f"object_id || '~{copy}'" if c == "object_id" else c for c in columns]
+    table = ModeratedImage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(copied)} FROM {table}"
+        )
 
 
 def _pk(model: type[models.Model], i: int) -> dict[str, Any]:
@@ -62,18 +78,22 @@ def _row(content_type: ContentType, obj: Any, field: str, i: int) -> ModeratedIm
     )
 
 
-def spread_over_a_year(records: list[Any], now: Any) -> None:
-    """Date ``records`` (rows or events) an hour apart, back from ``now`` (not all "now")."""
-    for i, record in enumerate(records):
-        record.created_at = now - timedelta(hours=i % (24 * 365))
-    # bulk_update, unlike save(), leaves auto_now_add fields as they are set.
-    type(records[0])._default_manager.bulk_update(records, ["created_at"], batch_size=1000)
+def spread_over_a_year(model: type[models.Model], now: Any) -> None:
+    """Date the rows (or events) of ``model`` an hour apart by id, back from ``now``."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            back = "%s - (id %% 8760) * interval '1 hour'"
+            cursor.execute(f"UPDATE {table} SET created_at = {back}", [now])
+        else:  # SQLite: Django stores UTC text
+            back = "datetime(%s, '-' || (id %% 8760) || ' hours')"
+            cursor.execute(f"UPDATE {table} SET created_at = {back}", [f"{now:%Y-%m-%d %H:%M:%S}"])
 
 
 def many_events(rows: list[ModeratedImage] | None = None) -> None:
     """A classification event per row, spread over a year like the rows."""
     rows = list(ModeratedImage.objects.all()) if rows is None else rows
-    events = ModerationEvent.objects.bulk_create(
+    ModerationEvent.objects.bulk_create(
         [
             ModerationEvent.record(
                 row, ModerationEvent.Kind.CLASSIFIED, verdict_before=Verdict.PENDING, save=False
@@ -82,7 +102,7 @@ def many_events(rows: list[ModeratedImage] | None = None) -> None:
         ],
         batch_size=1000,
     )
-    spread_over_a_year(events, timezone.now())
+    spread_over_a_year(ModerationEvent, timezone.now())
     analyze()
 
 
