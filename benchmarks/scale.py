@@ -22,9 +22,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -41,7 +42,8 @@ FIGURES: list[tuple[str, str, float | None]] = [
     ("review_queue", "review queue, first page (flagged)", 200),
     ("changelist", "moderated images changelist", 300),
     ("changelist_flagged", "changelist, `?verdict__exact=flagged`", None),
-    ("changelist_month", "changelist, one month of the date hierarchy", None),
+    ("changelist_month", "changelist, this month (the date filter)", None),
+    ("changelist_search", "changelist, a search (`?q=` an object id)", None),
     ("dashboard", "dashboard", 300),
     ("claim", "a worker's claim of a batch (`claim_batch`)", 50),
 ]
@@ -177,6 +179,7 @@ def timed(action: Callable[[], object], rounds: int) -> tuple[float, float, floa
 def figures(user: Any) -> dict[str, Callable[[], object]]:
     from django.test import Client
     from django.urls import reverse
+    from django.utils import timezone
 
     from benchmarks.benchapp.models import ScaleAvatar, ScalePhoto
     from nsfw_moderation.query import hidden, visible, with_verdict
@@ -184,7 +187,11 @@ def figures(user: Any) -> dict[str, Callable[[], object]]:
     client = Client()
     client.force_login(user)
     changelist = reverse("admin:nsfw_moderation_moderatedimage_changelist")
-    month = datetime.now(UTC)
+    # What the created_at filter's "This month" link asks for.
+    month = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (month + timedelta(days=32)).replace(day=1)
+    this_month = urlencode({"created_at__gte": str(month), "created_at__lt": str(following)})
+    searched = ScalePhoto.objects.order_by("pk").values_list("pk", flat=True)[0]
 
     def page(url: str) -> Callable[[], object]:
         return lambda: ok(client.get(url))
@@ -199,9 +206,8 @@ def figures(user: Any) -> dict[str, Callable[[], object]]:
         "review_queue": page(reverse("admin:nsfw_moderation_moderatedimage_review")),
         "changelist": page(changelist),
         "changelist_flagged": page(f"{changelist}?verdict__exact=flagged"),
-        "changelist_month": page(
-            f"{changelist}?created_at__year={month.year}&created_at__month={month.month}"
-        ),
+        "changelist_month": page(f"{changelist}?{this_month}"),
+        "changelist_search": page(f"{changelist}?{urlencode({'q': str(searched)})}"),
         "dashboard": page(reverse("admin:nsfw_moderation_moderatedimage_dashboard")),
         "claim": claim,
     }
