@@ -3,7 +3,7 @@
 The dashboard, the filters of the review queue and of the changelist, and
 their page counts need the number of rows per verdict, status, tenth of the
 score, content type and model. Counting them costs a read of the whole table
-per page view. Instead, database triggers (migration ``0003``; PostgreSQL and
+per page view. Instead, database triggers (migration ``0005_scale``; PostgreSQL and
 SQLite) keep :class:`~nsfw_moderation.models.ModeratedImageCount`: a row of
 +n or −n per group for every insert, update and delete of moderated images,
 written in the transaction that makes the change. Summing ``n`` per group is
@@ -34,7 +34,7 @@ from nsfw_moderation.models import ModeratedImage, ModeratedImageCount
 
 logger = logging.getLogger(__name__)
 
-#: The databases whose triggers keep the counts (see migration 0003).
+#: The databases whose triggers keep the counts (see migration 0005_scale).
 KEPT_ON = ("postgresql", "sqlite")
 #: Columns a queryset may be filtered on (with ``=``) and still be answered from the counts.
 COUNTED_COLUMNS = ("content_type_id", "model_name", "verdict", "status")
@@ -136,7 +136,7 @@ def recount(using: str | None = None) -> None:
     changed with triggers disabled, or the counts emptied before their rows
     (``manage.py flush`` on SQLite deletes tables in no set order).
     """
-    using = using or router.db_for_write(ModeratedImageCount)
+    using = using or moderation_db()
     vendor = connections[using].vendor
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         if vendor == "postgresql":  # no writes between the delete and the count
@@ -154,7 +154,11 @@ def _kept(using: str) -> list[Group]:
     found = _sums(using)
     if any(group.n < 0 for group in found):  # no sum of real rows is negative
         logger.warning("The moderated image counts were off; counting every row again.")
-        recount(router.db_for_write(ModeratedImageCount))
+        try:
+            recount(moderation_db())
+        except DatabaseError:  # e.g. SQLite busy: count for this read, recount on the next
+            logger.warning("Could not recount the moderated image counts", exc_info=True)
+            return _counted(ModeratedImage.objects.using(using).all())
         found = _sums(using)
     return found
 

@@ -609,7 +609,7 @@ class ModeratedImageCount(models.Model):
     """How many ``ModeratedImage`` rows one group gained (``n`` > 0) or lost.
 
     A group is a (content type, model, verdict, status, tenth of the score).
-    Database triggers (migration ``0003``) add these rows in the same
+    Database triggers (migration ``0005_scale``) add these rows in the same
     transaction as every insert, update and delete of moderated images, so the
     sum of ``n`` per group is exact in any transaction, however many workers
     write at once; :mod:`nsfw_moderation.counts` reads and folds them.
@@ -626,8 +626,9 @@ class ModeratedImageCount(models.Model):
     n = models.BigIntegerField()
 
     class Meta:
-        verbose_name = _("moderated image count")
-        verbose_name_plural = _("moderated image counts")
+        # Internal bookkeeping, shown nowhere: no permissions, no translated name.
+        verbose_name = "moderated image count"
+        verbose_name_plural = "moderated image counts"
         default_permissions = ()
 
     def __str__(self) -> str:

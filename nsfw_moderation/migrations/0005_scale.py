@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.conf import settings
 from django.db import migrations, models
 
 # Triggers that keep ModeratedImageCount: a row of +n/-n per group of
@@ -131,9 +130,7 @@ def remove_triggers(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
-        ('nsfw_moderation', '0001_initial'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('nsfw_moderation', '0004_waits_and_actor_names'),
     ]
 
     operations = [
