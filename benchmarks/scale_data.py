@@ -106,6 +106,10 @@ def _events(cursor: Any) -> None:
     rows = ModeratedImage._meta.db_table
     common = {
         "image_id": "id",
+        "content_type_id": "content_type_id",
+        "object_id": "object_id",
+        "field_name": "field_name",
+        "sha256": "sha256",
         "score": "score",
         "model_name": "model_name",
         "file_name": "file_name",
