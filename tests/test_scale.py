@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -65,13 +66,16 @@ PAGES = {
     "review queue, newest first": ("review", "?order=newest"),
     "changelist": ("changelist", ""),
     "changelist, flagged": ("changelist", "?verdict__exact=flagged"),
+    "changelist, one model": ("changelist", "?model_name=model-1&status__exact=done"),
+    "changelist, one content type": ("changelist", "?content_type__id__exact={photo}"),
     "dashboard": ("dashboard", ""),
 }
 
 
 def page_url(page: str) -> str:
     view, query = PAGES[page]
-    return reverse(f"admin:nsfw_moderation_moderatedimage_{view}") + query
+    photo = ContentType.objects.get_for_model(Photo).pk
+    return reverse(f"admin:nsfw_moderation_moderatedimage_{view}") + query.format(photo=photo)
 
 
 @pytest.mark.usefixtures("postgresql")
