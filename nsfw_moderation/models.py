@@ -274,6 +274,10 @@ class ModeratedImage(models.Model):
                 condition=models.Q(status="queued"),
                 name="nsfw_mod_queued_idx",
             ),
+            # The dashboard's queued rows that keep waiting on the model or storage.
+            models.Index(
+                fields=["waits"], condition=models.Q(status="queued"), name="nsfw_mod_waiting_idx"
+            ),
             # Pages of rows in the admin's orders: all of them, and one verdict's.
             models.Index(fields=["created_at", "id"], name="nsfw_mod_created_idx"),
             models.Index(fields=["verdict", "created_at", "id"], name="nsfw_mod_verdict_date_idx"),

@@ -157,6 +157,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='moderatedimage',
+            index=models.Index(condition=models.Q(('status', 'queued')), fields=['waits'], name='nsfw_mod_waiting_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='moderatedimage',
             index=models.Index(fields=['created_at', 'id'], name='nsfw_mod_created_idx'),
         ),
         migrations.AddIndex(
