@@ -29,11 +29,11 @@ template filters, which then need no query per object::
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
-from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db import connections, models
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from nsfw_moderation import registry
@@ -53,12 +53,12 @@ def shown_verdicts() -> tuple[str, ...]:
 
 def visible(queryset: models.QuerySet[_M], field_name: str) -> models.QuerySet[_M]:
     """The objects of ``queryset`` whose ``field_name`` image may be shown."""
-    return queryset.filter(_visible_q(queryset.model, field_name))
+    return queryset.filter(_visible_q(queryset, field_name))
 
 
 def hidden(queryset: models.QuerySet[_M], field_name: str) -> models.QuerySet[_M]:
     """The objects of ``queryset`` whose ``field_name`` image must not be shown."""
-    return queryset.exclude(_visible_q(queryset.model, field_name))
+    return queryset.exclude(_visible_q(queryset, field_name))
 
 
 def with_verdict(queryset: models.QuerySet[_M], field_name: str) -> models.QuerySet[_M]:
@@ -102,15 +102,21 @@ def is_visible(obj: models.Model, field_name: str) -> bool:
     return verdict_of(obj, field_name) in shown_verdicts()
 
 
-def _visible_q(model: type[models.Model], field_name: str) -> Q:
-    # A scalar subquery, not EXISTS: PostgreSQL may answer an EXISTS under OR
-    # by hashing every row of the content type (O(table) per page); a scalar
-    # subquery is always one probe per object. It yields whether the current
-    # file's row has a shown verdict, and COALESCE makes "no row" false, so
-    # that hidden() (NOT …) keeps objects without a row hidden.
-    shown = ExpressionWrapper(Q(verdict__in=shown_verdicts()), output_field=BooleanField())
-    row_shown = Subquery(_rows_for(model, field_name).values_list(shown)[:1])
-    return _empty_q(field_name) | Q(Coalesce(row_shown, Value(False)))
+def _visible_q(queryset: models.QuerySet[Any], field_name: str) -> Q:
+    rows = _rows_for(queryset.model, field_name).filter(verdict__in=shown_verdicts())
+    return _empty_q(field_name) | Q(_has_row(rows, connections[queryset.db].vendor))
+
+
+def _has_row(rows: models.QuerySet[ModeratedImage], vendor: str) -> Any:
+    """Whether the outer object has one of ``rows``, looked up once per object."""
+    if vendor != "postgresql":
+        return Exists(rows)  # SQLite probes once per object either way, and builds it faster
+    # PostgreSQL may answer an EXISTS under OR by hashing every row of the
+    # content type (O(table) per page). A scalar subquery is always one probe
+    # per object, and its default selectivity keeps LIMIT plans cheap. COALESCE
+    # makes "no row" false, so that hidden() (NOT …) keeps such objects hidden.
+    true = ExpressionWrapper(Value(True), output_field=BooleanField())
+    return Coalesce(Subquery(rows.values_list(true)[:1]), Value(False))
 
 
 def _empty_q(field_name: str) -> Q:
