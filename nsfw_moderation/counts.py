@@ -3,7 +3,7 @@
 The dashboard, the filters of the review queue and of the changelist, and
 their page counts need the number of rows per verdict, status, tenth of the
 score, content type and model. Counting them costs a read of the whole table
-per page view. Instead, database triggers (migration ``0007_scale``; PostgreSQL and
+per page view. Instead, database triggers (migration ``0008_scale``; PostgreSQL and
 SQLite) keep :class:`~nsfw_moderation.models.ModeratedImageCount`: a row of
 +n or −n per group for every insert, update and delete of moderated images,
 written in the transaction that makes the change. Summing ``n`` per group is
@@ -34,7 +34,7 @@ from nsfw_moderation.models import ModeratedImage, ModeratedImageCount
 
 logger = logging.getLogger(__name__)
 
-#: The databases whose triggers keep the counts (see migration 0007_scale).
+#: The databases whose triggers keep the counts (see migration 0008_scale).
 KEPT_ON = ("postgresql", "sqlite")
 #: Columns a queryset may be filtered on (with ``=``) and still be answered from the counts.
 COUNTED_COLUMNS = ("content_type_id", "model_name", "verdict", "status")

@@ -613,7 +613,7 @@ class ModeratedImageCount(models.Model):
     """How many ``ModeratedImage`` rows one group gained (``n`` > 0) or lost.
 
     A group is a (content type, model, verdict, status, tenth of the score).
-    Database triggers (migration ``0007_scale``) add these rows in the same
+    Database triggers (migration ``0008_scale``) add these rows in the same
     transaction as every insert, update and delete of moderated images, so the
     sum of ``n`` per group is exact in any transaction, however many workers
     write at once; :mod:`nsfw_moderation.counts` reads and folds them.

@@ -142,7 +142,7 @@ def test_truncating_the_rows_forgets_their_counts():
 
 def test_migrating_counts_the_rows_already_there():
     many_objects(Photo, "image", 120)
-    migration = import_module("nsfw_moderation.migrations.0007_scale").Migration
+    migration = import_module("nsfw_moderation.migrations.0008_scale").Migration
     (before,) = [dep for dep in migration.dependencies if dep[0] == "nsfw_moderation"]
     latest = MigrationExecutor(connection).loader.graph.leaf_nodes("nsfw_moderation")
     executor = MigrationExecutor(connection)

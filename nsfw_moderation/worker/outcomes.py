@@ -93,7 +93,7 @@ def _fair_share(due: models.QuerySet[ModeratedImage]) -> int:
     # Counted up to a batch for every worker: past that, the share is a batch
     # anyway, and a backlog of millions is not counted on every claim.
     enough = workers * conf.BATCH_SIZE
-    backlog = due.filter(attempts=0)[:enough].count()
+    backlog = due.filter(attempts=0).order_by()[:enough].count()
     return max(1, min(conf.BATCH_SIZE, math.ceil(backlog / workers)))
 
 

@@ -130,7 +130,7 @@ def remove_triggers(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('nsfw_moderation', '0006_previews_and_removed_files'),
+        ('nsfw_moderation', '0007_hash_banks'),
     ]
 
     operations = [
