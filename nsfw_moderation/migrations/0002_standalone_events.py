@@ -14,6 +14,11 @@ def copy_identity_from_rows(apps: Any, schema_editor: Any) -> None:
     Image = apps.get_model("nsfw_moderation", "ModeratedImage")
     Blocked = apps.get_model("nsfw_moderation", "BlockedImage")
     db = schema_editor.connection.alias
+    postgresql = schema_editor.connection.vendor == "postgresql"
+    if postgresql:
+        # Check foreign keys as rows are written: trigger events left pending
+        # would stop this migration's deferred CREATE INDEX statements.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     row = Image.objects.using(db).filter(pk=OuterRef("image_id"))
     events = Event.objects.using(db).filter(image__isnull=False)
     events.update(
@@ -38,6 +43,8 @@ def copy_identity_from_rows(apps: Any, schema_editor: Any) -> None:
         .exclude(pk__in=listed)
         .values_list("pk", "sha256", "phash", "file_name")
     )
+    if postgresql:
+        schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 class Migration(migrations.Migration):
