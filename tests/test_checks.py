@@ -11,7 +11,8 @@ from django.test import override_settings
 from tests.conftest import moderation
 
 # Model checks may query the database (Django 6 asks SQLite about JSON support).
-pytestmark = pytest.mark.django_db
+# Every database: Django 6 asks each configured one (the tests configure two).
+pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def ids(**changes: object) -> list[str]:

@@ -358,7 +358,8 @@ def test_classify_usage_errors_exit_2(tmp_path):
 
 
 @pytest.mark.usefixtures("colour_backend")
-@pytest.mark.django_db  # the real process runs system checks, which may query the database
+# The real process runs system checks, which may query every database.
+@pytest.mark.django_db(databases="__all__")
 def test_classify_exit_status_of_the_real_process(tmp_path, capsys):
     clean = write(tmp_path / "clean.png", BLUE)
     flagged = write(tmp_path / "flagged.png", RED)
@@ -541,7 +542,8 @@ def test_model_needs_an_action():
     assert "required: ACTION" in str(fails("nsfw_model"))
 
 
-@pytest.mark.django_db  # the real process runs system checks, which may query the database
+# The real process runs system checks, which may query every database.
+@pytest.mark.django_db(databases="__all__")
 def test_model_accepts_djangos_options_after_the_action(capsys):
     with moderation(BACKEND="opennsfw"):
         execute_from_command_line(["manage.py", "nsfw_model", "info", "--settings=tests.settings"])

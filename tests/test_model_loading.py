@@ -22,7 +22,8 @@ from nsfw_moderation.management.commands.nsfw_scan import configured_model_name
 from tests.conftest import moderation
 from tests.workers import ROOT
 
-pytestmark = pytest.mark.django_db
+# Every database: the system checks here query each configured one (Django 6).
+pytestmark = pytest.mark.django_db(databases="__all__")
 
 HUB_ID = "someone/tiny"
 PINNED = "a" * 40

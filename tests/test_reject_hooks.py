@@ -195,6 +195,7 @@ def test_a_file_other_objects_hold_is_left_in_place(
     assert "other testapp.Photo objects hold it too" in caplog.text
 
 
+@pytest.mark.django_db(databases="__all__", transaction=True)  # the checks ask every database
 def test_quarantine_without_a_storage_is_a_check_error_and_moves_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
