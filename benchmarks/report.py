@@ -10,6 +10,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 #: (configuration, size) → the lowest acceptable median ratio to the model card's usage.
@@ -25,6 +26,23 @@ RATIO_TARGETS = {
 RSS_TARGET_MIB = 0.8 * 1000**3 / 1024**2  # 0.8 GB
 START_TARGET_S = 3.0
 SCALE_TARGET = 0.9
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put ``section`` in place of ``path``'s section of the same name, or append it.
+
+    A section starts with ``<!-- name:start -->`` and ends with ``<!-- name:end -->``;
+    several benchmark scripts keep theirs in docs/benchmarks.md.
+    """
+    section = section.strip()
+    start = section.splitlines()[0]
+    end = start.replace(":start -->", ":end -->")
+    text = path.read_text() if path.exists() else ""
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
 
 
 def _arguments() -> str:

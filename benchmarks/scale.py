@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import write_section  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/nsfw_scale_bench"
 #: The markers of this script's section of docs/benchmarks.md (run.py keeps it).
 BEGIN, END = "<!-- scale:start -->", "<!-- scale:end -->"
@@ -315,20 +317,6 @@ def _data_row(
 def _cell(figure: tuple[float, float, float]) -> str:
     median, fastest, slowest = figure
     return f"{median:.1f} ({fastest:.1f}–{slowest:.1f})"
-
-
-def write_section(output: Path, section: str) -> None:
-    """Put ``section`` in place of the file's scaling section (or after its end).
-
-    ``benchmarks/run.py`` rewrites the rest of the file and keeps the section.
-    """
-    text = output.read_text() if output.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + section.strip() + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.strip() + "\n"
-    output.write_text(text)
 
 
 if __name__ == "__main__":

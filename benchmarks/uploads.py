@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import write_section  # noqa: E402
+
 SETUPS = ("sqlite-default", "sqlite-recommended", "postgres")
 PHOTO_ROWS = """
     SELECT p.id, p.image, m.file_name, m.status
@@ -282,17 +284,6 @@ def report(results: Mapping[str, list[dict[str, Any]]], args: argparse.Namespace
         "<!-- uploads:end -->",
     ]
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path`` (between its markers), or append it."""
-    text = path.read_text() if path.exists() else ""
-    start, end = "<!-- uploads:start -->", "<!-- uploads:end -->"
-    if start in text and end in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -95,10 +95,16 @@ def reset_row(obj: models.Model, field_name: str, file_name: str) -> ModeratedIm
                 verdict_after=Verdict.PENDING,
                 note=f"Replaced by {file_name}",
             )
-        row, _ = ModeratedImage.objects.update_or_create(
-            **key, defaults={**FRESH, "file_name": file_name}
-        )
-    return row
+        if old is None:
+            # Created (a concurrent save may create it first: then it is updated).
+            row, _ = ModeratedImage.objects.update_or_create(
+                **key, defaults={**FRESH, "file_name": file_name}
+            )
+            return row
+        for name, value in {**FRESH, "file_name": file_name}.items():
+            setattr(old, name, value)
+        old.save()
+    return old
 
 
 def withdraw(obj: models.Model, field_name: str | None = None) -> None:

@@ -76,3 +76,16 @@ def test_scaling_benchmark_writes_its_section(tmp_path: Path):
     assert "| 300 rows | 600 rows |" in report
     assert "review queue, first page (flagged)" in report
     assert "Index Scan" in report
+
+
+def test_a_benchmark_section_replaces_its_own_and_keeps_the_others(tmp_path):
+    from benchmarks.report import write_section
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Results\n\n<!-- a:start -->\nold a\n<!-- a:end -->\n\ntail\n")
+    write_section(doc, "<!-- a:start -->\nnew a\n<!-- a:end -->\n")
+    write_section(doc, "<!-- b:start -->\nb\n<!-- b:end -->")
+    assert doc.read_text() == (
+        "# Results\n\n<!-- a:start -->\nnew a\n<!-- a:end -->\n\ntail\n\n"
+        "<!-- b:start -->\nb\n<!-- b:end -->\n"
+    )

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from nsfw_moderation import notices, review
-from nsfw_moderation.admin.base import CSS, admin_url, may_review
+from nsfw_moderation.admin.base import CSS, ReadOnlyForReviewersMixin, admin_url, may_review
 from nsfw_moderation.models import Appeal, ModeratedImage
 
 #: Posted decision names → "upheld?". ``approve``/``reject`` match the review queue's keys.
@@ -44,7 +44,7 @@ class AppealCard:
     decided_by_me: bool
 
 
-class AppealAdmin(admin.ModelAdmin):
+class AppealAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
     list_display = ["created_at", "statement", "owner", "outcome_display"]
     list_filter = ["created_at", "outcome__upheld"]
     list_select_related = ["statement", "owner", "outcome"]
@@ -55,18 +55,6 @@ class AppealAdmin(admin.ModelAdmin):
     @property
     def media(self) -> forms.Media:
         return super().media + forms.Media(css={"all": [CSS]})
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return super().has_view_permission(request, obj) or may_review(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def _require_reviewer(self, request: HttpRequest) -> None:
         if not may_review(request.user):

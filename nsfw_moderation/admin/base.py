@@ -57,15 +57,8 @@ def deny_framing(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
     return wrapper
 
 
-class ReadOnlyForReviewersMixin:
-    """An inline that nobody edits and that reviewers may read."""
-
-    extra = 0
-    can_delete = False
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # What a reviewer reads before (re-)deciding.
-        return super().has_view_permission(request, obj) or may_review(request.user)  # type: ignore[misc]
+class ReadOnlyMixin:
+    """Pages of a record: nobody adds to it, changes it or deletes from it."""
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -75,3 +68,11 @@ class ReadOnlyForReviewersMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class ReadOnlyForReviewersMixin(ReadOnlyMixin):
+    """A read-only record that reviewers may read, whatever their model permissions."""
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # What a reviewer reads before (re-)deciding.
+        return super().has_view_permission(request, obj) or may_review(request.user)  # type: ignore[misc]

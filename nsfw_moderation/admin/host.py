@@ -110,6 +110,8 @@ class ModeratedImageInline(ReadOnlyForReviewersMixin, GenericTabularInline):
     """Read-only moderation state of the object's files, on its change page."""
 
     model = ModeratedImage
+    extra = 0
+    can_delete = False
     ct_field = "content_type"
     ct_fk_field = "object_id"
     readonly_fields = (

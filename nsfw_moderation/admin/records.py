@@ -12,12 +12,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from nsfw_moderation import banks, hashlists
-from nsfw_moderation.admin.base import ReadOnlyForReviewersMixin, may_review
+from nsfw_moderation.admin.base import ReadOnlyForReviewersMixin, ReadOnlyMixin
 from nsfw_moderation.models import BankEntry, HashBank, ModerationEvent
 
 
 class ModerationEventInline(ReadOnlyForReviewersMixin, admin.TabularInline):
     model = ModerationEvent
+    extra = 0
+    can_delete = False
     readonly_fields = (
         "created_at",
         "kind",
@@ -31,7 +33,7 @@ class ModerationEventInline(ReadOnlyForReviewersMixin, admin.TabularInline):
     ordering = ["-created_at", "-pk"]
 
 
-class ModerationEventAdmin(admin.ModelAdmin):
+class ModerationEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "image",
@@ -46,17 +48,8 @@ class ModerationEventAdmin(admin.ModelAdmin):
     search_fields = ["note", "file_name", "image__object_id"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class StatementAdmin(admin.ModelAdmin):
+class StatementAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
     """Statements of reasons as written: what the owner was told."""
 
     list_display = ["created_at", "verdict", "automated", "model_name", "decided_by", "owner"]
@@ -64,18 +57,6 @@ class StatementAdmin(admin.ModelAdmin):
     list_select_related = ["decided_by", "owner"]
     search_fields = ["public_id", "object_id", "file_name", "note"]
     date_hierarchy = "created_at"
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return super().has_view_permission(request, obj) or may_review(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class BlockedImageAdmin(admin.ModelAdmin):
