@@ -20,7 +20,16 @@ from django.utils.module_loading import import_string
 
 from nsfw_moderation import model_cache
 from nsfw_moderation.backends import ALIASES
-from nsfw_moderation.conf import DEFAULTS, DEVICES, ON_ERROR_CHOICES, PRECISIONS, QUEUES, conf
+from nsfw_moderation.conf import (
+    AUDITED_VERDICTS,
+    DEFAULTS,
+    DEVICES,
+    ON_ERROR_CHOICES,
+    PRECISIONS,
+    QUEUES,
+    SHADOW_KEYS,
+    conf,
+)
 
 PREFIX = "NSFW_MODERATION"
 
@@ -486,3 +495,63 @@ def check_accuracy_limits(**kwargs: Any) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+@register(Tags.compatibility)
+def check_audit_sample_rate(**kwargs: Any) -> list[CheckMessage]:
+    """E028: ``AUDIT_SAMPLE_RATE`` is a share of verdicts, or one per audited verdict."""
+    rate = conf.AUDIT_SAMPLE_RATE
+    if isinstance(rate, Mapping):
+        valid = set(rate) <= set(AUDITED_VERDICTS) and all(map(_is_probability, rate.values()))
+    else:
+        valid = _is_probability(rate)
+    if valid:
+        return []
+    return [
+        Error(
+            f"{PREFIX}['AUDIT_SAMPLE_RATE'] is {rate!r}; it must be a number between 0 and 1, "
+            f"or a dict of such numbers with the keys {' and '.join(AUDITED_VERDICTS)}.",
+            hint="0.01 sends one automatic verdict in a hundred to the review queue for an audit.",
+            id="nsfw_moderation.E028",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_shadow_model(**kwargs: Any) -> list[CheckMessage]:
+    """E029: ``SHADOW_MODEL`` is ``None`` or a dict naming a ``MODEL``, with valid settings."""
+    shadow = conf.SHADOW_MODEL
+    if shadow is None:
+        return []
+    problem = ""
+    if not isinstance(shadow, Mapping):
+        problem = "it must be None or a dict"
+    elif unknown := sorted(set(shadow) - set(SHADOW_KEYS)):
+        problem = f"it has unknown keys {unknown}"
+    elif not isinstance(shadow.get("MODEL"), str) or not shadow["MODEL"]:
+        problem = "it must name a MODEL"
+    elif "PRECISION" in shadow and shadow["PRECISION"] not in PRECISIONS:
+        problem = f"its PRECISION must be one of {', '.join(PRECISIONS)}"
+    elif "FLAG_THRESHOLD" in shadow and not _is_probability(shadow["FLAG_THRESHOLD"]):
+        problem = "its FLAG_THRESHOLD must be a number between 0 and 1"
+    elif "UNSAFE_LABELS" in shadow and not (
+        isinstance(shadow["UNSAFE_LABELS"], (list, tuple))
+        and shadow["UNSAFE_LABELS"]
+        and all(isinstance(label, str) for label in shadow["UNSAFE_LABELS"])
+    ):
+        problem = "its UNSAFE_LABELS must be a non-empty list of labels"
+    elif "BACKEND" in shadow:
+        try:
+            import_string(ALIASES.get(shadow["BACKEND"], str(shadow["BACKEND"])))
+        except ImportError as exc:
+            problem = f"its BACKEND cannot be imported ({exc})"
+    if not problem:
+        return []
+    return [
+        Error(
+            f"{PREFIX}['SHADOW_MODEL'] is {shadow!r}: {problem}.",
+            hint=f"Keys: {', '.join(SHADOW_KEYS)}; each one the shadow model does not set is "
+            "the live model's (except MODEL and MODEL_REVISION).",
+            id="nsfw_moderation.E029",
+        )
+    ]

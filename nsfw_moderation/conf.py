@@ -49,7 +49,14 @@ DEFAULTS: dict[str, Any] = {
     "CALIBRATION_IMAGES": 300,
     "MAX_SCORE_DIFFERENCE": 0.02,
     "MAX_VERDICT_FLIPS": 0,
+    "AUDIT_SAMPLE_RATE": 0.0,
+    "SHADOW_MODEL": None,
 }
+
+#: Automatic verdicts that audit sampling draws from.
+AUDITED_VERDICTS = ("allowed", "blocked")
+#: Keys a ``SHADOW_MODEL`` mapping may have: the live model's settings of the same names.
+SHADOW_KEYS = ("BACKEND", "MODEL", "MODEL_REVISION", "PRECISION", "UNSAFE_LABELS", "FLAG_THRESHOLD")
 
 QUEUES = ("django_q", "sync")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -219,6 +226,37 @@ class Settings:
     @property
     def MAX_VERDICT_FLIPS(self) -> int:
         return self._get("MAX_VERDICT_FLIPS")
+
+    @property
+    def AUDIT_SAMPLE_RATE(self) -> float | Mapping[str, float]:
+        return self._get("AUDIT_SAMPLE_RATE")
+
+    def audit_rate(self, verdict: str) -> float:
+        """The share of automatic ``verdict`` (allowed, blocked) verdicts drawn for an audit.
+
+        ``AUDIT_SAMPLE_RATE`` is one rate for both, or a mapping per verdict
+        (``{"allowed": 0.01, "blocked": 0.05}``); a verdict it does not name is
+        not sampled.
+        """
+        rate = self.AUDIT_SAMPLE_RATE
+        if isinstance(rate, Mapping):
+            rate = rate.get(verdict, 0.0)
+        return float(rate or 0.0) if verdict in AUDITED_VERDICTS else 0.0
+
+    @property
+    def SHADOW_MODEL(self) -> Mapping[str, Any] | None:
+        return self._get("SHADOW_MODEL")
+
+    def shadow(self, name: str) -> Any:
+        """A setting of the shadow model: its own if ``SHADOW_MODEL`` names it, else the live one's.
+
+        ``MODEL`` has no fallback (the shadow model is a different one), nor
+        does ``MODEL_REVISION``.
+        """
+        shadow = self.SHADOW_MODEL or {}
+        if name in shadow or name in ("MODEL", "MODEL_REVISION"):
+            return shadow.get(name)
+        return self._get(name)
 
 
 conf = Settings()

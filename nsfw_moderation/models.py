@@ -202,6 +202,24 @@ class ModeratedImage(models.Model):
         verbose_name=_("similar to rejected image"),
         help_text=_("A rejected image this one looks like: it was blocked without review."),
     )
+    audit = models.BooleanField(
+        _("audit sample"),
+        default=False,
+        help_text=_(
+            "Drawn at random from the automatic verdicts for a moderator to check; "
+            "the verdict stands meanwhile."
+        ),
+    )
+    shadow_score = models.FloatField(
+        _("shadow model's unsafe score"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "From the shadow model, which is compared with the live one but never acted on."
+        ),
+    )
+    shadow_scores = models.JSONField(_("shadow model's scores"), default=dict, blank=True)
+    shadow_model_name = models.CharField(_("shadow model"), max_length=255, blank=True)
     frame = models.PositiveIntegerField(
         _("frame"),
         null=True,
@@ -281,6 +299,12 @@ class ModeratedImage(models.Model):
             # Pages of rows in the admin's orders: all of them, and one verdict's.
             models.Index(fields=["created_at", "id"], name="nsfw_mod_created_idx"),
             models.Index(fields=["verdict", "created_at", "id"], name="nsfw_mod_verdict_date_idx"),
+            # The audit samples waiting for a moderator.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(audit=True),
+                name="nsfw_mod_audit_idx",
+            ),
         ]
         permissions = [("review_moderatedimage", _("Can review moderated images"))]
 
@@ -375,6 +399,15 @@ class ModerationEvent(AppendOnly):
     verdict_after = models.CharField(_("verdict after"), max_length=16, choices=Verdict.choices)
     score = models.FloatField(_("unsafe score"), null=True, blank=True)
     model_name = models.CharField(_("model"), max_length=255, blank=True)
+    shadow_score = models.FloatField(_("shadow model's unsafe score"), null=True, blank=True)
+    shadow_model_name = models.CharField(_("shadow model"), max_length=255, blank=True)
+    audit = models.BooleanField(
+        _("audit sample"),
+        default=False,
+        help_text=_(
+            "Classified: the verdict was drawn for an audit. Reviewed: the decision audited it."
+        ),
+    )
     file_name = models.CharField(_("file name"), max_length=1024, blank=True)
     note = models.TextField(_("note"), blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
@@ -411,9 +444,10 @@ class ModerationEvent(AppendOnly):
     ) -> ModerationEvent:
         """The event for a change of ``row``'s verdict, saved.
 
-        Score, model and file come from ``row``; ``verdict_after`` defaults to
-        ``row.verdict``. ``actor`` counts only when it is an authenticated user. With
-        ``save=False`` the event is returned unsaved, for ``bulk_create``.
+        Scores (live and shadow), models, file and audit mark come from ``row``;
+        ``verdict_after`` defaults to ``row.verdict``. ``actor`` counts only when
+        it is an authenticated user. With ``save=False`` the event is returned
+        unsaved, for ``bulk_create``.
         """
         actor = actor if actor is not None and actor.is_authenticated else None
         event = cls(
@@ -429,6 +463,9 @@ class ModerationEvent(AppendOnly):
             verdict_after=row.verdict if verdict_after is None else verdict_after,
             score=row.score,
             model_name=row.model_name,
+            shadow_score=row.shadow_score,
+            shadow_model_name=row.shadow_model_name,
+            audit=row.audit,
             file_name=row.file_name,
             note=note,
         )
