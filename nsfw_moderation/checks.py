@@ -19,7 +19,7 @@ from django.db import models, router
 from django.utils.module_loading import import_string
 
 from nsfw_moderation import model_cache
-from nsfw_moderation.backends import ALIASES
+from nsfw_moderation.backends import ALIASES, constructor_arguments
 from nsfw_moderation.conf import (
     AUDITED_VERDICTS,
     DEFAULTS,
@@ -540,11 +540,8 @@ def check_shadow_model(**kwargs: Any) -> list[CheckMessage]:
         and all(isinstance(label, str) for label in shadow["UNSAFE_LABELS"])
     ):
         problem = "its UNSAFE_LABELS must be a non-empty list of labels"
-    elif "BACKEND" in shadow:
-        try:
-            import_string(ALIASES.get(shadow["BACKEND"], str(shadow["BACKEND"])))
-        except ImportError as exc:
-            problem = f"its BACKEND cannot be imported ({exc})"
+    else:
+        problem = _shadow_backend_problem(shadow)
     if not problem:
         return []
     return [
@@ -555,3 +552,20 @@ def check_shadow_model(**kwargs: Any) -> list[CheckMessage]:
             id="nsfw_moderation.E029",
         )
     ]
+
+
+def _shadow_backend_problem(shadow: Mapping[str, Any]) -> str:
+    """Why the shadow's backend (its own, else the live one's) cannot load its model, or ""."""
+    path = str(shadow.get("BACKEND", conf.BACKEND))
+    try:
+        cls = import_string(ALIASES.get(path, path))
+    except ImportError as exc:
+        # When it is the live BACKEND, its own check (E013) reports it.
+        return f"its BACKEND cannot be imported ({exc})" if "BACKEND" in shadow else ""
+    accepted = constructor_arguments(cls)
+    if accepted is not None and "model" not in accepted:
+        return (
+            f"its backend {path!r} cannot load another model (it takes no `model` argument); "
+            "set its BACKEND to one that can, such as 'transformers'"
+        )
+    return ""

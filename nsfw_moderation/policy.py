@@ -8,29 +8,42 @@ from nsfw_moderation.conf import conf
 from nsfw_moderation.models import Verdict
 
 
-def unsafe_score(scores: Mapping[str, float]) -> float:
-    """The probability that the image is unsafe: the sum over ``UNSAFE_LABELS``."""
-    total = sum(scores.get(label, 0.0) for label in conf.UNSAFE_LABELS)
+def unsafe_score(scores: Mapping[str, float], labels: Sequence[str] | None = None) -> float:
+    """The probability that the image is unsafe: the sum over ``labels`` (``UNSAFE_LABELS``)."""
+    unsafe = conf.UNSAFE_LABELS if labels is None else labels
+    total = sum(scores.get(label, 0.0) for label in unsafe)
     return min(max(total, 0.0), 1.0)
 
 
-def label_mismatch(labels: Sequence[str]) -> str:
+def label_mismatch(
+    labels: Sequence[str],
+    unsafe: Sequence[str] | None = None,
+    *,
+    setting: str = "NSFW_MODERATION['UNSAFE_LABELS']",
+) -> str:
     """Why scores from a model with ``labels`` cannot be judged ("" when they can).
 
-    ``UNSAFE_LABELS`` that name none of the model's labels would score every
-    image 0 and allow it: that is a misconfiguration, never a verdict.
+    ``unsafe`` (``UNSAFE_LABELS``, from ``setting``) that name none of the
+    model's labels would score every image 0 and allow it: that is a
+    misconfiguration, never a verdict.
     """
-    if set(conf.UNSAFE_LABELS) & set(labels):
+    unsafe = conf.UNSAFE_LABELS if unsafe is None else unsafe
+    if set(unsafe) & set(labels):
         return ""
     return (
-        f"UNSAFE_LABELS {list(conf.UNSAFE_LABELS)} name none of the model's labels "
-        f"{list(labels)}: no verdict can be given. Fix NSFW_MODERATION['UNSAFE_LABELS']."
+        f"UNSAFE_LABELS {list(unsafe)} name none of the model's labels "
+        f"{list(labels)}: no verdict can be given. Fix {setting}."
     )
 
 
-def worst_frame(frame_scores: Sequence[Mapping[str, float]]) -> tuple[int, float]:
-    """``(index, unsafe score)`` of the most unsafe frame: an animation is as unsafe as it."""
-    unsafe = [unsafe_score(scores) for scores in frame_scores]
+def worst_frame(
+    frame_scores: Sequence[Mapping[str, float]], labels: Sequence[str] | None = None
+) -> tuple[int, float]:
+    """``(index, unsafe score)`` of the most unsafe frame: an animation is as unsafe as it.
+
+    ``labels``: the unsafe labels (default ``UNSAFE_LABELS``).
+    """
+    unsafe = [unsafe_score(scores, labels) for scores in frame_scores]
     worst = max(range(len(unsafe)), key=unsafe.__getitem__)
     return worst, unsafe[worst]
 

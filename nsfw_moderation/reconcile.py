@@ -56,7 +56,7 @@ def existing_rows(
 ) -> dict[str, dict[str, Any]]:
     """The rows of ``objects``' field by object id: one query."""
     rows = ModeratedImage.objects.of(model, [obj.pk for obj in objects], field_name).values(
-        "object_id", "file_name", "status", "model_name"
+        "object_id", "file_name", "status", "model_name", "verdict"
     )
     return {row["object_id"]: dict(row) for row in rows}
 

@@ -58,3 +58,69 @@ class NaNBackend(ColourBackend):
 
     def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
         return [{"normal": float("nan"), "nsfw": float("nan")} for _ in images]
+
+
+# --- Shadow models (SHADOW_MODEL): backends that take the model they are given ---------
+
+shadow_calls: list[int] = []
+shadow_builds: list[dict[str, str | None]] = []
+
+
+class BlueShadow:
+    """A cheap shadow model: "explicit" is the share of blue; it is named after its ``model``."""
+
+    labels = ("safe", "explicit")
+
+    def __init__(
+        self, model: str, *, revision: str | None = None, precision: str | None = None
+    ) -> None:
+        shadow_builds.append({"model": model, "revision": revision, "precision": precision})
+        self.name = model
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        shadow_calls.append(len(images))
+        results = []
+        for image in images:
+            r, g, b = ImageStat.Stat(image.convert("RGB")).mean
+            explicit = b / (r + g + b) if r + g + b else 0.0
+            results.append({"safe": 1 - explicit, "explicit": explicit})
+        return results
+
+
+class UnloadableShadow(BlueShadow):
+    """A shadow model whose files are missing."""
+
+    def __init__(self, model: str, **options: str | None) -> None:
+        shadow_builds.append({"model": model, **options})
+        from nsfw_moderation.backends import ModelUnavailable
+
+        raise ModelUnavailable("No shadow model here: the files are missing.")
+
+
+class FailingShadow(BlueShadow):
+    """A shadow model that raises on every batch."""
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        raise RuntimeError("The shadow model ran out of memory.")
+
+
+class NaNShadow(BlueShadow):
+    """A shadow model whose numbers went wrong."""
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        return [{"safe": float("nan"), "explicit": float("nan")} for _ in images]
+
+
+class ModelOnlyShadow(BlueShadow):
+    """A backend that takes a model, but neither a revision nor a precision."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(model)
+
+
+class CrashingShadow(BlueShadow):
+    """A shadow model whose loader fails with something other than ModelUnavailable."""
+
+    def __init__(self, model: str, **options: str | None) -> None:
+        shadow_builds.append({"model": model, **options})
+        raise RuntimeError("CUDA error: out of memory")

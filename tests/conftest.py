@@ -14,8 +14,8 @@ from nsfw_moderation.backends import reset_backend
 from tests import backends
 
 
-def build_tiny_vit(directory: Path) -> None:
-    """A random-weight ViT with the Falconsai shape, saved like a Hub model."""
+def build_tiny_vit(directory: Path, labels: tuple[str, ...] = ("normal", "nsfw")) -> None:
+    """A random-weight ViT with the Falconsai shape (or other ``labels``), saved as on the Hub."""
     import torch
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
@@ -27,9 +27,9 @@ def build_tiny_vit(directory: Path) -> None:
         intermediate_size=37,
         image_size=224,
         patch_size=16,
-        num_labels=2,
-        id2label={0: "normal", 1: "nsfw"},
-        label2id={"normal": 0, "nsfw": 1},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     ViTForImageClassification(config).save_pretrained(directory)
     ViTImageProcessor(

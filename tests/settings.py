@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -107,6 +108,10 @@ Q_CLUSTER = {
     # with Q_CLUSTER_NAME=nsfw-moderation; it shares "name", the signing salt.
     "ALT_CLUSTERS": {"nsfw-moderation": {}},
 }
+# A shadow model for worker processes (JSON), e.g. '{"MODEL": "/path/to/model"}'.
+if os.environ.get("NSFW_TEST_SHADOW_MODEL"):
+    NSFW_MODERATION["SHADOW_MODEL"] = json.loads(os.environ["NSFW_TEST_SHADOW_MODEL"])
+
 if os.environ.get("NSFW_TEST_BROKER") == "redis":
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -3,16 +3,19 @@
 A backend is any class with a ``name`` (recorded on every row), ``labels``
 and ``classify(images)``. :func:`get_backend` builds the configured one once
 per process, on first use: in a django-q2 worker that is after the fork.
+:func:`get_shadow_backend` does the same for ``SHADOW_MODEL``, the model that
+is run beside the live one and never acted on.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -43,6 +46,8 @@ class Classifier(Protocol):
 logger = logging.getLogger(__name__)
 
 _backend: Classifier | None = None
+#: The shadow classifier once loaded, or why it could not be.
+_shadow: Classifier | str | None = None
 _lock = threading.Lock()
 
 
@@ -55,26 +60,116 @@ def get_backend() -> Classifier:
         return _backend
 
 
+def get_shadow_backend() -> Classifier | None:
+    """The ``SHADOW_MODEL`` classifier (``None`` when there is none), loaded once per process.
+
+    A shadow that cannot be loaded raises :class:`ModelUnavailable`, now and on
+    every later call, without trying again until :func:`reset_backend` (or a new
+    worker process): a failed load costs time, and the shadow's results are
+    never worth delaying the live ones for.
+    """
+    global _shadow
+    if conf.SHADOW_MODEL is None:
+        return None
+    with _lock:
+        if _shadow is None:
+            try:
+                _shadow = load_shadow_backend()
+            except ModelUnavailable as exc:
+                _shadow = str(exc)
+            except Exception as exc:
+                _shadow = f"The shadow model failed to load: {exc!r}"
+                logger.warning("Cannot load the shadow model", exc_info=True)
+        if isinstance(_shadow, str):
+            raise ModelUnavailable(_shadow)
+        return _shadow
+
+
 def reset_backend() -> None:
-    """Forget the loaded classifier; the next :func:`get_backend` loads it again."""
-    global _backend
+    """Forget the loaded classifiers; the next :func:`get_backend` loads it again."""
+    global _backend, _shadow
     with _lock:
         _backend = None
+        _shadow = None
 
 
 def load_backend(path: str) -> Classifier:
-    try:
-        cls = import_string(ALIASES.get(path, path))
-    except ImportError as exc:
-        raise ModelUnavailable(
-            f"Cannot import the classifier backend {path!r}: {exc}. "
-            "Install its extra, e.g. pip install 'nsfw-moderation[transformers]'."
-        ) from exc
+    cls = backend_class(path)
     started = time.perf_counter()
     backend: Classifier = cls()
     # The one line a worker logs when it starts working: what it runs, and how.
     logger.info("Classifier ready in %.1f s: %s", time.perf_counter() - started, describe(backend))
     return backend
+
+
+def load_shadow_backend() -> Classifier:
+    """A new classifier for ``SHADOW_MODEL``: its backend, model, revision and precision."""
+    path = conf.shadow("BACKEND")
+    cls = backend_class(path)
+    options = shadow_options(cls, path)
+    started = time.perf_counter()
+    backend: Classifier = cls(**options)
+    logger.info(
+        "Shadow classifier ready in %.1f s: %s", time.perf_counter() - started, describe(backend)
+    )
+    return backend
+
+
+def backend_class(path: str) -> Any:
+    """The class that backend ``path`` (a short name or a dotted path) names."""
+    try:
+        return import_string(ALIASES.get(path, path))
+    except ImportError as exc:
+        raise ModelUnavailable(
+            f"Cannot import the classifier backend {path!r}: {exc}. "
+            "Install its extra, e.g. pip install 'nsfw-moderation[transformers]'."
+        ) from exc
+
+
+def shadow_options(cls: Any, path: str) -> dict[str, Any]:
+    """The constructor arguments for the shadow model, as far as backend ``cls`` takes them.
+
+    Every backend that can load another model takes ``model``; a ``revision``
+    or ``precision`` that ``SHADOW_MODEL`` sets itself must be taken too, while
+    the live ``PRECISION`` it would inherit is passed only where it is taken.
+    """
+    accepted = constructor_arguments(cls)
+    if accepted is not None and "model" not in accepted:
+        raise ModelUnavailable(
+            f"The backend {path!r} cannot load another model (its constructor takes no "
+            "`model` argument): set SHADOW_MODEL['BACKEND'] to one that can, such as "
+            "'transformers'."
+        )
+    own = conf.SHADOW_MODEL or {}
+    options = {"model": conf.shadow("MODEL")}
+    for argument, setting in (("revision", "MODEL_REVISION"), ("precision", "PRECISION")):
+        if accepted is None or argument in accepted:
+            options[argument] = conf.shadow(setting)
+        elif own.get(setting) is not None:
+            raise ModelUnavailable(
+                f"The backend {path!r} takes no `{argument}`: remove {setting} from SHADOW_MODEL."
+            )
+    return options
+
+
+def constructor_arguments(cls: Any) -> set[str] | None:
+    """The keyword arguments ``cls(...)`` takes (``None``: any, or it cannot be told)."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in parameters if p.kind in keyword}
+
+
+def classify_all(backend: Classifier, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+    """``backend.classify`` over ``images``, ``BATCH_SIZE`` at a time."""
+    results: list[dict[str, float]] = []
+    for start in range(0, len(images), conf.BATCH_SIZE):
+        results.extend(backend.classify(images[start : start + conf.BATCH_SIZE]))
+    return results
 
 
 def describe(backend: Classifier) -> str:

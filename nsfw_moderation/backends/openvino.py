@@ -38,6 +38,7 @@ class OpenVINOBackend:
         self,
         model: str | None = None,
         *,
+        revision: str | None = None,
         precision: str | None = None,
         threads: int | None = None,
         entry: model_cache.Entry | None = None,
@@ -51,7 +52,7 @@ class OpenVINOBackend:
                 "'nsfw-moderation[openvino]'."
             ) from exc
         source = model or conf.MODEL
-        pinned = conf.MODEL_REVISION if model is None else None
+        pinned = conf.MODEL_REVISION if model is None else revision
         # The same name as the transformers backend's: rows, deduplication and
         # `nsfw_scan --rescan=other-model` see one model, whichever runs it.
         self.name = model_name(source, pinned)

@@ -6,8 +6,9 @@ hashed and decoded, its frames come back shrunk, and a
 :class:`~nsfw_moderation.imaging.PixelBudget` shared by the threads bounds the
 canvas pixels they decode at once, so a batch of hostile files has a fixed
 memory ceiling. Images are then matched against identical and rejected ones,
-the rest go through the classifier in one pass, and each row gets a stored
-preview for moderators. Every outcome is stored by
+the rest go through the classifier in one pass, then through the shadow model
+if one is set (:mod:`~nsfw_moderation.worker.shadow`, never acted on), and
+each row gets a stored preview for moderators. Every outcome is stored by
 :mod:`~nsfw_moderation.worker.outcomes`; the reasons stored on rows are ours,
 and the details (storage, decoder and model loader messages) go to the log.
 """
@@ -29,10 +30,15 @@ from typing import Any
 from django.utils import timezone
 
 from nsfw_moderation import banks, blocklist, hashing, imaging, policy, previews, storage
-from nsfw_moderation.backends import Classifier, ModelUnavailable, available_cores, get_backend
-from nsfw_moderation.conf import conf
+from nsfw_moderation.backends import (
+    Classifier,
+    ModelUnavailable,
+    available_cores,
+    classify_all,
+    get_backend,
+)
 from nsfw_moderation.models import HashBank, ModeratedImage, Status, Verdict
-from nsfw_moderation.worker import outcomes
+from nsfw_moderation.worker import outcomes, shadow
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,7 @@ class BatchItem:
     #: Why a person's earlier "no" blocks this image ("" when none does).
     rejected_because: str = ""
     match: banks.Match | None = None
+    shadow_result: shadow.ShadowResult | None = None
 
 
 @dataclass
@@ -118,6 +125,7 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
         for item in items:
             _tally(counts, outcomes.retry_or_fail(item.row, token, CLASSIFIER_FAILED))
         return counts
+    _run_shadow(items)
     for item in items:
         _tally(counts, _store_result(item, token, backend.name))
     return counts
@@ -231,18 +239,28 @@ def _match_known_images(items: list[BatchItem], model_name: str) -> None:
 
 def _run_classifier(backend: Classifier, items: list[BatchItem]) -> None:
     frames = [frame for item in items for frame in item.frames]
-    results: list[dict[str, float]] = []
-    for start in range(0, len(frames), conf.BATCH_SIZE):
-        results.extend(backend.classify(frames[start : start + conf.BATCH_SIZE]))
+    results = classify_all(backend, frames)
     position = 0
     for item in items:
         item.scores = results[position : position + len(item.frames)]
         position += len(item.frames)
 
 
+def _run_shadow(items: list[BatchItem]) -> None:
+    """The shadow model's results, for the images that get a live verdict."""
+    scored = [item for item in items if _usable(item.scores)]
+    results = shadow.classify([(item.frames, item.reused_from) for item in scored])
+    for item, result in zip(scored, results, strict=True):
+        item.shadow_result = result
+
+
+def _usable(scores: list[dict[str, float]]) -> bool:
+    return all(math.isfinite(p) for frame in scores for p in frame.values())
+
+
 def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
     worst, score = policy.worst_frame(item.scores)
-    if not all(math.isfinite(p) for scores in item.scores for p in scores.values()):
+    if not _usable(item.scores):
         reason = "The classifier returned no usable probabilities (NaN or infinite)."
         preview = previews.preview_of(item.frames, None)
         return outcomes.fail(
@@ -264,6 +282,7 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
         reused_from=original,
         sha256=item.sha256,
         model_name=model_name,
+        **shadow.fields(item.shadow_result),
         error="",
         classified_at=timezone.now(),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,16 @@ from PIL import Image
 
 from nsfw_moderation import imaging, model_cache, policy
 from nsfw_moderation.accuracy import Agreement
-from nsfw_moderation.backends import ALIASES, Classifier, ModelUnavailable, load_backend
+from nsfw_moderation.backends import (
+    ALIASES,
+    Classifier,
+    ModelUnavailable,
+    load_backend,
+    load_shadow_backend,
+)
 from nsfw_moderation.conf import conf
 from nsfw_moderation.management.commands import _files
+from nsfw_moderation.worker import shadow
 
 # Configuration (JSON) and safetensors weights: what the backend loads. Pickled
 # PyTorch weights (.bin) are never fetched, since loading them can run code.
@@ -93,30 +100,58 @@ class Command(BaseCommand):
     # -- download -------------------------------------------------------------
 
     def _download(self, revision: str | None, cache_dir: str | None) -> None:
-        if Path(conf.MODEL).is_dir():
-            self.stdout.write(f"MODEL is already local: {Path(conf.MODEL).resolve()}")
+        self._fetch(conf.MODEL, conf.MODEL_REVISION, _revision_to_fetch(revision), cache_dir)
+        if conf.SHADOW_MODEL is not None:
+            self.stdout.write("Shadow model (SHADOW_MODEL):")
+            pinned = conf.shadow("MODEL_REVISION")
+            self._fetch(conf.shadow("MODEL"), pinned, pinned, cache_dir)
+        self.stdout.write("Workers can now run with HF_HUB_OFFLINE=1 and the same cache.")
+
+    def _fetch(
+        self, model: str, pinned: str | None, revision: str | None, cache_dir: str | None
+    ) -> None:
+        """Put ``model`` at ``revision`` in the cache (workers load it at ``pinned``)."""
+        if Path(model).is_dir():
+            self.stdout.write(f"MODEL is already local: {Path(model).resolve()}")
             return
-        revision = _revision_to_fetch(revision)
-        self.stdout.write(f"Downloading {conf.MODEL} at {revision or 'main'} …")
-        path = Path(_snapshot_download(conf.MODEL, revision, cache_dir))
+        self.stdout.write(f"Downloading {model} at {revision or 'main'} …")
+        path = Path(_snapshot_download(model, revision, cache_dir))
         if not any(path.glob("*.safetensors")):
             raise CommandError(
-                f"{conf.MODEL} at {revision or 'main'} has no safetensors weights, and no "
+                f"{model} at {revision or 'main'} has no safetensors weights, and no "
                 "other kind is loaded. Choose a revision or a model that has them."
             )
         self.stdout.write(
             self.style.SUCCESS(f"Ready in {path} ({_human_size(_folder_size(path))}).")
         )
-        if not conf.MODEL_REVISION:
+        if not pinned:
             # Snapshots live in a folder named after the commit they hold.
             self.stdout.write(f"Pin this commit in settings: MODEL_REVISION = {path.name!r}")
-        self.stdout.write("Workers can now run with HF_HUB_OFFLINE=1 and the same cache.")
 
     # -- verify ---------------------------------------------------------------
 
     def _verify(self) -> None:
+        self._verify_backend(conf.BACKEND, lambda: _load(conf.BACKEND), conf.UNSAFE_LABELS)
+        if conf.SHADOW_MODEL is not None:
+            self.stdout.write("Shadow model (SHADOW_MODEL, never acted on):")
+            self._verify_backend(
+                conf.shadow("BACKEND"),
+                _load_shadow,
+                conf.shadow("UNSAFE_LABELS"),
+                setting=shadow.UNSAFE_LABELS_SETTING,
+            )
+        self.stdout.write(self.style.SUCCESS("OK: the model loads and classifies."))
+
+    def _verify_backend(
+        self,
+        path: str,
+        load: Callable[[], Classifier],
+        unsafe: Sequence[str],
+        setting: str = "NSFW_MODERATION['UNSAFE_LABELS']",
+    ) -> None:
+        """Load a backend, classify a test image, print what it is; fail on a label mismatch."""
         started = time.perf_counter()
-        backend = _load(conf.BACKEND)
+        backend = load()
         loaded = time.perf_counter()
         try:
             (scores,) = backend.classify([_test_image()])
@@ -124,35 +159,54 @@ class Command(BaseCommand):
             raise CommandError(f"The model loaded but failed to classify: {exc!r}") from exc
         done = time.perf_counter()
         for name, value in (
-            ("backend", conf.BACKEND),
+            ("backend", path),
             ("model", backend.name),
             ("device", getattr(backend, "device", "n/a")),
             ("precision", getattr(backend, "precision", "n/a")),
             ("labels", ", ".join(backend.labels)),
+            ("unsafe", ", ".join(unsafe)),
             ("load time", f"{loaded - started:.2f} s"),
             ("first image", f"{done - loaded:.3f} s"),
             ("test scores", ", ".join(f"{k}={v:.3f}" for k, v in scores.items())),
             *_details(backend).items(),
         ):
             self.stdout.write(f"{name + ':':<13}{value}")
-        misconfigured = policy.label_mismatch(backend.labels)
+        misconfigured = policy.label_mismatch(backend.labels, unsafe, setting=setting)
         if misconfigured:
             raise CommandError(misconfigured)
-        self.stdout.write(self.style.SUCCESS("OK: the model loads and classifies."))
 
     # -- info -----------------------------------------------------------------
 
     def _info(self, cache_dir: str | None) -> None:
-        self.stdout.write(f"{'model:':<13}{conf.MODEL}")
-        self.stdout.write(f"{'revision:':<13}{conf.MODEL_REVISION or 'main (not pinned)'}")
-        self.stdout.write(f"{'on disk:':<13}{_location(conf.MODEL, cache_dir)}")
-        if ALIASES.get(conf.BACKEND, conf.BACKEND) == ALIASES["openvino"]:
-            for name, value in _converted_model(conf.MODEL, conf.PRECISION):
-                self.stdout.write(f"{name + ':':<13}{value}")
+        self._info_model(conf.MODEL, conf.MODEL_REVISION, conf.BACKEND, conf.PRECISION, cache_dir)
         backend = _load(conf.BACKEND)
-        self.stdout.write(f"{'backend:':<13}{conf.BACKEND} ({backend.name})")
+        self._info_backend(conf.BACKEND, backend, conf.UNSAFE_LABELS)
+        if conf.SHADOW_MODEL is None:
+            return
+        self.stdout.write("Shadow model (SHADOW_MODEL, never acted on):")
+        self._info_model(
+            conf.shadow("MODEL"),
+            conf.shadow("MODEL_REVISION"),
+            conf.shadow("BACKEND"),
+            conf.shadow("PRECISION"),
+            cache_dir,
+        )
+        self._info_backend(conf.shadow("BACKEND"), _load_shadow(), conf.shadow("UNSAFE_LABELS"))
+
+    def _info_model(
+        self, model: str, revision: str | None, path: str, precision: str, cache_dir: str | None
+    ) -> None:
+        self.stdout.write(f"{'model:':<13}{model}")
+        self.stdout.write(f"{'revision:':<13}{revision or 'main (not pinned)'}")
+        self.stdout.write(f"{'on disk:':<13}{_location(model, cache_dir)}")
+        if ALIASES.get(path, path) == ALIASES["openvino"]:
+            for name, value in _converted_model(model, precision, revision):
+                self.stdout.write(f"{name + ':':<13}{value}")
+
+    def _info_backend(self, path: str, backend: Classifier, unsafe: Sequence[str]) -> None:
+        self.stdout.write(f"{'backend:':<13}{path} ({backend.name})")
         self.stdout.write(f"{'labels:':<13}{', '.join(backend.labels)}")
-        self.stdout.write(f"{'unsafe:':<13}{', '.join(conf.UNSAFE_LABELS)}")
+        self.stdout.write(f"{'unsafe:':<13}{', '.join(unsafe)}")
         self.stdout.write(f"{'parameters:':<13}{_parameter_count(backend)}")
 
     # -- optimize -------------------------------------------------------------
@@ -226,13 +280,13 @@ def _details(backend: Classifier) -> dict[str, str]:
     return details() if callable(details) else {}
 
 
-def _converted_model(model: str, precision: str) -> list[tuple[str, str]]:
+def _converted_model(model: str, precision: str, revision: str | None) -> list[tuple[str, str]]:
     """What ``info`` says about the converted model that the openvino backend would load."""
     version = model_cache.runtime_version()
     if version is None:
         return [("runtime", "OpenVINO is not installed (pip install 'nsfw-moderation[openvino]')")]
     lines = [("runtime", f"OpenVINO {version}"), ("precision", precision)]
-    key = model_cache.key_for(model, precision, version, conf.MODEL_REVISION)
+    key = model_cache.key_for(model, precision, version, revision)
     entry = model_cache.load(key) if key else None
     if key is None or entry is None:
         lines.append(("converted", "none (run: manage.py nsfw_model optimize)"))
@@ -311,6 +365,13 @@ def _load(path: str) -> Classifier:
         return load_backend(path)
     except ModelUnavailable as exc:
         raise CommandError(f"Cannot load the model: {exc}") from exc
+
+
+def _load_shadow() -> Classifier:
+    try:
+        return load_shadow_backend()
+    except ModelUnavailable as exc:
+        raise CommandError(f"Cannot load the shadow model: {exc}") from exc
 
 
 def _test_image() -> Image.Image:

@@ -16,10 +16,12 @@ from nsfw_moderation.backends import ALIASES, ModelUnavailable, get_backend
 from nsfw_moderation.backends.transformers import model_name as transformers_model_name
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db
-from nsfw_moderation.models import Status, object_id_for
+from nsfw_moderation.models import Status, Verdict, object_id_for
 from nsfw_moderation.worker import tasks
 
 RESCAN_CHOICES = ("all", "other-model", "failed")
+#: Verdicts of a person: ``--rescan --undecided-only`` leaves them alone.
+DECIDED = (Verdict.APPROVED, Verdict.REJECTED)
 
 
 class Command(BaseCommand):
@@ -45,9 +47,18 @@ class Command(BaseCommand):
             const="all",
             choices=RESCAN_CHOICES,
             help="Also redo rows that are up to date: 'all' (the default when given without a "
-            "value), 'other-model' (rows classified by a model other than the configured one) "
-            "or 'failed' (rows whose classification failed). Their verdicts, including human "
-            "reviews, are reset to pending.",
+            "value), 'other-model' (rows classified by a model other than the configured one, "
+            "e.g. after switching MODEL to the shadow model's) or 'failed' (rows whose "
+            "classification failed). Their verdicts are reset to pending and classified again: "
+            "moderators' approvals and rejections too (they stay in the event log, and "
+            "rejected bytes stay blocked), unless --undecided-only is given.",
+        )
+        parser.add_argument(
+            "--undecided-only",
+            action="store_true",
+            help="With --rescan: leave the rows a moderator approved or rejected as they are "
+            "(their verdicts and the scores the moderator saw). New and changed files are "
+            "queued all the same.",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Only count what would be queued."
@@ -68,6 +79,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be at least 1.")
+        if options["undecided_only"] and not options["rescan"]:
+            raise CommandError("--undecided-only applies to --rescan only.")
         targets = select_targets(options["model"], options["field"])
         self.options = options
         self.model_name = configured_model_name() if options["rescan"] == "other-model" else ""
@@ -105,7 +118,7 @@ class Command(BaseCommand):
                 existing.get(object_id_for(model, obj.pk)), registry.file_name(obj, field_name)
             )
             counts[reason] += 1
-            if reason != "up to date":
+            if reason not in ("up to date", "decided"):
                 due.append(obj)
         if due and not self.options["dry_run"]:
             self._queue(due, field_name)
@@ -114,19 +127,25 @@ class Command(BaseCommand):
         return counts
 
     def _reason(self, row: dict[str, Any] | None, file_name: str) -> str:
-        """Why an object needs (re)classifying, or ``"up to date"``."""
+        """Why an object needs (re)classifying, or ``"up to date"`` / ``"decided"`` (kept)."""
         if row is None:
             return "new"
         if row["file_name"] != file_name:
             return "changed"
+        if not self._rescan(row):
+            return "up to date"
+        if self.options["undecided_only"] and row["verdict"] in DECIDED:
+            return "decided"
+        return "rescan"
+
+    def _rescan(self, row: dict[str, Any]) -> bool:
+        """Whether ``--rescan`` redoes this up-to-date row."""
         rescan = self.options["rescan"]
-        if rescan == "all":
-            return "rescan"
-        if rescan == "failed" and row["status"] == Status.FAILED:
-            return "rescan"
-        if rescan == "other-model" and row["model_name"] not in ("", self.model_name):
-            return "rescan"
-        return "up to date"
+        return (
+            rescan == "all"
+            or (rescan == "failed" and row["status"] == Status.FAILED)
+            or (rescan == "other-model" and row["model_name"] not in ("", self.model_name))
+        )
 
     def _queue(self, objects: Sequence[models.Model], field_name: str) -> None:
         # One transaction per chunk: the queue's on_commit hooks fire once the
@@ -164,10 +183,12 @@ class Command(BaseCommand):
             return
         verb = "Would queue" if self.options["dry_run"] else "Queued"
         reasons = ", ".join(f"{totals[r]} {r}" for r in ("new", "changed", "rescan") if totals[r])
+        decided = f", {totals['decided']} kept as moderators decided" if totals["decided"] else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"Checked {totals['checked']} object(s). {verb} {_due(totals)}"
-                f"{f' ({reasons})' if reasons else ''}; {totals['up to date']} up to date."
+                f"{f' ({reasons})' if reasons else ''}; {totals['up to date']} up to date"
+                f"{decided}."
             )
         )
         if self.options["sync"] and not self.options["dry_run"]:
