@@ -66,3 +66,30 @@ def test_existing_events_and_rejections_outlive_their_rows(before_standalone_eve
     assert (event.sha256, event.actor_name) == ("ab" * 32, "moderator")
     blocked = new.get_model(APP, "BlockedImage").objects.get()
     assert (blocked.image_id, blocked.sha256) == (rejected.pk, "ab" * 32)
+
+
+def _kept_counts_follow_writes() -> bool:
+    """Whether the database keeps the rows' counts (its triggers) as rows are written."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from nsfw_moderation import counts
+    from nsfw_moderation.models import ModeratedImage
+
+    photo_type = ContentType.objects.get_for_model(ContentType)
+    ModeratedImage.objects.create(content_type=photo_type, object_id="1", field_name="f")
+    kept = counts.count(ModeratedImage.objects.all())
+    ModeratedImage.objects.all().delete()
+    return kept == 1
+
+
+@pytest.mark.skipif(connection.vendor not in ("sqlite", "postgresql"), reason="counts kept there")
+def test_later_migrations_keep_the_count_triggers():
+    """SQLite rebuilds a table to add some columns (a JSONField): its triggers must come back."""
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes(APP)[0][1]
+    assert _kept_counts_follow_writes()
+    try:
+        migrate("0008_scale")
+        migrate(latest)
+        assert _kept_counts_follow_writes()
+    finally:
+        migrate(latest)
