@@ -1,5 +1,8 @@
 """Dashboard aggregates: counts by verdict and status, queue depth, throughput, charts, appeals.
 
+The model's quality, measured on the moderators' decisions, comes from
+:mod:`nsfw_moderation.labels`.
+
 Counts per state come from :mod:`nsfw_moderation.counts` (kept by the
 database, not counted per view); the rest reads the recent end of an index:
 the oldest queued row, and the events of the last 24 hours and 30 days.
@@ -16,7 +19,7 @@ from django.db.models import Count, Min, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from nsfw_moderation import counts
+from nsfw_moderation import counts, labels
 from nsfw_moderation.conf import conf
 from nsfw_moderation.counts import HISTOGRAM_BINS, Group
 from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Status, Verdict
@@ -36,10 +39,12 @@ def dashboard_stats(now: Any, rows: QuerySet[ModeratedImage] | None = None) -> d
         "awaiting_review": sum(g.n for g in found if g.verdict == Verdict.FLAGGED),
         # Waiting on the model or storage past MAX_ATTEMPTS: retried, never decided.
         "stuck": rows.filter(status=Status.QUEUED, waits__gte=conf.MAX_ATTEMPTS).count(),
-        **_throughput(now, _events_of(rows)),
+        **_throughput(now, labels.events_of(rows)),
         "score_histogram": score_histogram(found),
-        "flagged_per_day": flagged_per_day(now, _events_of(rows)),
+        "flagged_per_day": flagged_per_day(now, labels.events_of(rows)),
         "appeals": appeal_stats(now, rows),
+        # Two queries: the decisions of the period, the audit samples waiting.
+        "quality": labels.quality_report(now, rows, found=found),
     }
 
 
@@ -54,12 +59,6 @@ def _oldest_queued_age(rows: QuerySet[ModeratedImage], now: Any) -> timedelta | 
     # The first entry of the queued rows' index.
     oldest = rows.filter(status=Status.QUEUED).aggregate(oldest=Min("updated_at"))["oldest"]
     return (now - oldest) if oldest else None
-
-
-def _events_of(rows: QuerySet[ModeratedImage]) -> QuerySet[ModerationEvent]:
-    events = ModerationEvent.objects.all()
-    # An admin that scopes its rows (get_queryset, e.g. per tenant) scopes their events.
-    return events.filter(image__in=rows.values("pk")) if rows.query.has_filters() else events
 
 
 def _throughput(now: Any, events: QuerySet[ModerationEvent]) -> dict[str, int]:

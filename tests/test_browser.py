@@ -345,6 +345,46 @@ def test_no_serious_accessibility_violations(
     assert {name: v for name, v in found.items() if v} == {}
 
 
+# --- The dashboard's model quality ----------------------------------------------------
+
+
+def test_the_dashboard_shows_the_model_quality_from_decisions(
+    page: Any, make_row: Callable[..., ModeratedImage], axe_source: str
+) -> None:
+    moderator = User.objects.get(username="moderator")
+    # Synthetic decisions: 4 flags upheld and 1 overturned, 1 of 4 allowed samples rejected.
+    for score, verdict in [
+        (0.72, "rejected"),
+        (0.8, "rejected"),
+        (0.9, "rejected"),
+        (0.97, "rejected"),
+        (0.75, "approved"),
+    ]:
+        review.decide(make_row(score=score), verdict, user=moderator)
+    for verdict in ("rejected", "approved", "approved", "approved"):
+        sample = make_row(verdict=Verdict.ALLOWED, score=0.05, audit=True)
+        review.decide(sample, verdict, user=moderator)
+    make_row(verdict=Verdict.ALLOWED, score=0.02, audit=True)  # waiting
+
+    page.goto(DASHBOARD)
+    section = page.locator(".nsfw-quality")
+    assert "Model quality, last 90 days" in section.locator("h2").inner_text()
+    precision = section.locator("[data-stat=precision]").inner_text()
+    assert "Flags decided: 5; upheld (rejected): 4; overturned (approved): 1." in precision
+    assert "Precision of flagging: 80.0 %" in precision
+    table = section.locator(".nsfw-threshold-table")
+    assert table.is_visible()
+    row_090 = table.locator("tbody tr", has_text="0.90").first.locator("td").all_inner_texts()
+    assert row_090[:2] == ["2", "2"]
+    miss = section.locator("[data-stat=miss_rate]").inner_text()
+    assert "Estimated miss rate: 25.0 % of the allowed images are unsafe" in miss
+    assert "from 4 decided samples" in miss
+    page.click("[data-stat=audit_waiting] a")
+    page.wait_for_url("**?verdict=audit")
+    page.goto(DASHBOARD)
+    assert serious_violations(page, axe_source) == []
+
+
 # --- Appeals: the owner's side and the moderator's ------------------------------------
 
 APPEAL_QUEUE = "/admin/nsfw_moderation/appeal/queue/"

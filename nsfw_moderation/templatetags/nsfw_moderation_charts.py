@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.utils import formats
 from django.utils.translation import gettext as _
 
 register = template.Library()
@@ -123,3 +124,11 @@ def nsfw_duration(value: timedelta) -> str:
     if minutes:
         return _("%(minutes)d min") % {"minutes": minutes}
     return _("%(seconds)d s") % {"seconds": seconds}
+
+
+@register.filter
+def nsfw_percent(value: float | None, digits: int = 1) -> str:
+    """A share as a percentage, ``"97.5 %"`` in the active locale; ``"–"`` when undefined."""
+    if value is None:
+        return "–"
+    return _("%(number)s %%") % {"number": formats.number_format(value * 100, digits)}
