@@ -130,11 +130,13 @@ def _apply(
     before = row.verdict
     row.verdict = verdict
     row.reviewed_at = timezone.now()
+    # Recorded before the mark is cleared: the event says it audited a sample.
     event = ModerationEvent.record(
         row, ModerationEvent.Kind.REVIEWED, verdict_before=before, actor=user, note=note
     )
     row.reviewed_by = event.actor
-    row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "updated_at"])
+    row.audit = False
+    row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "audit", "updated_at"])
     return row, event
 
 
@@ -150,7 +152,9 @@ def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") ->
     """Decide ``appeal``: ``upheld`` (the user was right) lifts the restriction, audited.
 
     An upheld appeal approves the image; one not upheld leaves the verdict as
-    it is. Either way the outcome is an ``appeal_decided`` event and an
+    it is. Either way a person has looked at the image: an audit sample (a
+    blocked one) is settled, its ``appeal_decided`` event marked ``audit`` (the
+    block was wrong if upheld, right if not). The outcome is that event and an
     :class:`~nsfw_moderation.models.AppealOutcome`, announced with
     :data:`~nsfw_moderation.signals.appeal_decided`. Raises
     :class:`AppealNotDecidable` when it was decided already, when the image
@@ -164,15 +168,18 @@ def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") ->
             raise AppealNotDecidable(
                 _("The image is no longer restricted: only upholding the appeal fits.")
             )
-        before = row.verdict
+        before, sampled = row.verdict, row.audit
         if upheld:
             row.verdict, row.reviewed_at = Verdict.APPROVED, timezone.now()
         event = ModerationEvent.record(
             row, ModerationEvent.Kind.APPEAL_DECIDED, verdict_before=before, actor=user, note=note
         )
+        row.audit = False
         if upheld:
             row.reviewed_by = event.actor
-            row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "updated_at"])
+            row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "audit", "updated_at"])
+        elif sampled:
+            row.save(update_fields=["audit", "updated_at"])
         outcome = AppealOutcome.objects.create(
             appeal=appeal, upheld=upheld, decided_by=event.actor, note=note, event=event
         )

@@ -385,6 +385,55 @@ def test_the_dashboard_shows_the_model_quality_from_decisions(
     assert serious_violations(page, axe_source) == []
 
 
+# --- Audit samples ---------------------------------------------------------------------
+
+
+def test_an_audit_sample_waits_in_the_queue_marked_and_is_rejected_there(
+    colour_backend: None,
+    browser: Any,
+    live_server: Any,
+    make_user: Callable[..., User],
+    axe_source: str,
+) -> None:
+    from tests.conftest import moderation
+
+    flagged = upload_flagged(1)[0]
+    calm = picture((20, 90, 200), (120, 200, 240), 1)
+    Photo.objects.create(title="calm", image=ContentFile(calm, "calm.png"))  # not drawn
+    with moderation(BACKEND="tests.backends.ColourBackend", AUDIT_SAMPLE_RATE={"allowed": 1}):
+        drawn = picture((20, 90, 200), (120, 200, 240), 2)
+        photo = Photo.objects.create(title="drawn", image=ContentFile(drawn, "drawn.png"))
+    sample = ModeratedImage.objects.get(object_id=str(photo.pk))
+    assert (sample.verdict, sample.audit) == (Verdict.ALLOWED, True)
+    context, page = moderator_page(browser, live_server, make_user)
+    try:
+        page.goto(QUEUE)  # the default view: what waits for a person
+        shown = page.locator(".nsfw-card").evaluate_all("cards => cards.map(c => c.dataset.pk)")
+        assert shown == [str(flagged.pk), str(sample.pk)]
+        card = f'.nsfw-card[data-pk="{sample.pk}"]'
+        assert " ".join(page.inner_text(f"{card} .nsfw-audit-note").split()) == (
+            "Audit sample: allowed automatically, visible on the site meanwhile."
+        )
+        assert page.get_attribute(card, "aria-label") == f"Audit sample {sample.file_name}"
+        assert page.locator(f'.nsfw-card[data-pk="{flagged.pk}"] .nsfw-audit-note').count() == 0
+        found = serious_violations(page, axe_source)
+        page.click(f'{card} button[data-decision="reject"]')
+        page.wait_for_selector(".messagelist .success")
+        assert "1 image marked Rejected." in page.inner_text(".messagelist")
+        assert page.locator(card).count() == 0
+    finally:
+        context.close()
+    sample.refresh_from_db()
+    assert (sample.verdict, sample.audit) == (Verdict.REJECTED, False)
+    event = sample.events.get(kind=ModerationEvent.Kind.REVIEWED)
+    assert (event.audit, event.verdict_before, event.actor.username) == (
+        True,
+        "allowed",
+        "moderator",
+    )
+    assert found == []
+
+
 # --- Appeals: the owner's side and the moderator's ------------------------------------
 
 APPEAL_QUEUE = "/admin/nsfw_moderation/appeal/queue/"

@@ -72,6 +72,7 @@ def test_a_claim_reads_a_batch_not_the_queue(first, workers, settings):
 PAGES = {
     "review queue": ("review", "", 250),
     "review queue, newest first": ("review", "?order=newest", 250),
+    "review queue, audit samples": ("review", "?verdict=audit", 250),
     "changelist": ("changelist", "", 250),
     "changelist, flagged": ("changelist", "?verdict__exact=flagged", 250),
     # A third of the rows match: a page reads about three pages' worth, in order.
@@ -94,6 +95,22 @@ def test_an_admin_page_reads_a_page_not_the_tables(admin_client, page):
     many_events()
     read, sql = most_rows_read(lambda: ok(admin_client.get(page_url(page))))
     assert read <= PAGES[page][2], sql
+
+
+@pytest.mark.usefixtures("postgresql")
+def test_the_default_queue_reads_a_page_of_flagged_rows_not_all_of_them(admin_client):
+    # It lists flagged rows and audit samples: an OR of the two would read
+    # every flagged row (200 here) and sort them.
+    many_objects(Photo, "image", ROWS)
+    allowed = ModeratedImage.objects.filter(verdict="allowed").order_by("pk")
+    samples = list(allowed.values_list("pk", flat=True)[::100])  # 34 waiting
+    ModeratedImage.objects.filter(pk__in=samples).update(audit=True)
+    vacuum()
+    assert ModeratedImage.objects.filter(verdict="flagged").count() == 200
+    for query in ("?order=oldest", "?order=newest"):
+        url = page_url("review queue") + query
+        read, sql = most_rows_read(lambda: ok(admin_client.get(url)))  # noqa: B023
+        assert read <= 2 * 24 + len(samples), sql
 
 
 @pytest.mark.usefixtures("postgresql")

@@ -1,4 +1,8 @@
-"""The review queue's filters: verdict, status, score range, content type, model, dates, order."""
+"""The review queue's filters: verdict, status, score range, content type, model, dates, order.
+
+The queue shows by default what waits for a person: flagged images and the
+audit samples (automatic verdicts drawn for a check, ``AUDIT_SAMPLE_RATE``).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,17 @@ from django.utils.translation import gettext_lazy
 from nsfw_moderation.admin import listing
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
 
-ORDERINGS = {
-    "oldest": ("created_at", "pk"),
-    "newest": ("-created_at", "-pk"),
-    "score": ("-score", "created_at", "pk"),
+#: (field, descending) pairs; the rows without a score come last.
+ORDERINGS: dict[str, listing.Ordering] = {
+    "oldest": (("created_at", False), ("id", False)),
+    "newest": (("created_at", True), ("id", True)),
+    "score": (("score", True), ("created_at", False), ("id", False)),
 }
+
+#: The "verdict" choice of what waits for a person: flagged images and audit samples.
+NEEDS_REVIEW = "needs_review"
+#: The "verdict" choice of audit samples only, whatever their verdict.
+AUDIT_SAMPLES = "audit"
 
 
 class QueueFilterForm(forms.Form):
@@ -26,7 +36,12 @@ class QueueFilterForm(forms.Form):
 
     verdict = forms.ChoiceField(
         label=gettext_lazy("Verdict"),
-        choices=[("", gettext_lazy("Any verdict")), *Verdict.choices],
+        choices=[
+            (NEEDS_REVIEW, gettext_lazy("Needs review (flagged and audit samples)")),
+            (AUDIT_SAMPLES, gettext_lazy("Audit samples")),
+            ("", gettext_lazy("Any verdict")),
+            *Verdict.choices,
+        ],
         required=False,
     )
     status = forms.ChoiceField(
@@ -80,12 +95,14 @@ class QueueFilterForm(forms.Form):
             *((name, name) for name in listing.model_names_in(rows)),
         ]
 
-    def filter(self, rows: QuerySet[ModeratedImage]) -> QuerySet[ModeratedImage]:
-        """``rows`` narrowed by every valid field; invalid fields are ignored."""
+    def filter(self, rows: QuerySet[ModeratedImage]) -> QuerySet[ModeratedImage] | listing.Merged:
+        """``rows`` narrowed by every valid field, in order; invalid fields are ignored."""
         self.is_valid()
         data = self.cleaned_data
+        verdict = data.get("verdict")
         lookups = {
-            "verdict": data.get("verdict"),
+            "verdict": None if verdict in (NEEDS_REVIEW, AUDIT_SAMPLES) else verdict,
+            "audit": True if verdict == AUDIT_SAMPLES else None,
             "status": data.get("status"),
             "score__gte": data.get("score_min"),
             "score__lte": data.get("score_max"),
@@ -97,12 +114,28 @@ class QueueFilterForm(forms.Form):
         rows = rows.filter(
             **{key: value for key, value in lookups.items() if value not in (None, "")}
         )
-        return rows.order_by(*ORDERINGS.get(data.get("order") or "oldest", ORDERINGS["oldest"]))
+        ordering = ORDERINGS.get(data.get("order") or "oldest", ORDERINGS["oldest"])
+        if verdict == NEEDS_REVIEW:
+            return needing_review(rows, ordering)
+        return listing.order_by(rows, ordering)
+
+
+def needing_review(rows: QuerySet[ModeratedImage], ordering: listing.Ordering) -> listing.Merged:
+    """The flagged images of ``rows`` and its audit samples, each once, in ``ordering``.
+
+    Two parts merged, not one ``OR``: each is read in order from its own index
+    (flagged rows by date, the partial index of audit samples), so a page
+    reads a page's worth however many flagged rows wait, and the flagged ones
+    are counted from the kept counts.
+    """
+    flagged = rows.filter(verdict=Verdict.FLAGGED)
+    samples = rows.filter(audit=True).exclude(verdict=Verdict.FLAGGED)
+    return listing.Merged([flagged, samples], ordering)
 
 
 def queue_filters(request: HttpRequest, rows: QuerySet[ModeratedImage]) -> QueueFilterForm:
-    # The queue is for flagged images unless the moderator asks otherwise;
-    # an explicit empty ``verdict=`` means "any verdict".
+    # The queue is for what waits for a person unless the moderator asks
+    # otherwise; an explicit empty ``verdict=`` means "any verdict".
     data = request.GET.copy()
-    data.setdefault("verdict", Verdict.FLAGGED)
+    data.setdefault("verdict", NEEDS_REVIEW)
     return QueueFilterForm(data, rows=rows)

@@ -4,22 +4,25 @@ Django's changelist counts its rows (``COUNT(*)``) and lists the values of a
 field's filter (``SELECT DISTINCT``) on every request: reads of the whole
 table. These read :mod:`nsfw_moderation.counts` instead wherever it can tell
 (every row, or rows narrowed by ``=`` on verdict, status, content type or
-model). Otherwise (a search, a date range, a scoped admin) the rows are
-counted, unless PostgreSQL's planner expects more than ``ESTIMATE_ABOVE`` of
-them: then the page count is that estimate, as the "about" of a search engine.
+model), part by part for a :class:`Merged` listing. Otherwise (a search, a
+date range, a scoped admin) the rows are counted, unless PostgreSQL's planner
+expects more than ``ESTIMATE_ABOVE`` of them: then the page count is that
+estimate, as the "about" of a search engine.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Iterator, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import F, OrderBy, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy
 
@@ -36,13 +39,84 @@ class CountingPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         rows = self.object_list
-        if not isinstance(rows, QuerySet):
-            return super().count
-        kept = counts.count(rows)
-        if kept is not None:
-            return kept
-        estimate = _estimated_count(rows)
-        return estimate if estimate is not None and estimate > ESTIMATE_ABOVE else super().count
+        return listed_count(rows) if isinstance(rows, QuerySet) else super().count
+
+
+#: An order of a listing: (field, descending) pairs; a field's empty values come last.
+Ordering = Sequence[tuple[str, bool]]
+
+
+def order_by(rows: QuerySet[Any], ordering: Ordering) -> QuerySet[Any]:
+    """``rows`` in ``ordering``: empty values last, on every database."""
+    return rows.order_by(*(_order_of(rows, name, descending) for name, descending in ordering))
+
+
+def _order_of(rows: QuerySet[Any], name: str, descending: bool) -> OrderBy | str:
+    if not rows.model._meta.get_field(name).null:
+        # As the indexes have it: PostgreSQL reads one backwards for "-created_at",
+        # not for "created_at DESC NULLS LAST".
+        return f"-{name}" if descending else name
+    column = F(name)
+    return column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
+
+
+class Merged:
+    """Disjoint querysets listed as one, in one order: a page reads a page from each.
+
+    The database answers an ``OR`` of two indexed conditions (flagged, or an
+    audit sample) by reading every row that matches either, then sorting
+    them; here each part is read in order from its own index, up to the end
+    of the page asked for, and the parts are merged. Counted part by part, so
+    a part narrowed by equalities is counted from the kept counts.
+    """
+
+    #: Paginator: no warning, the parts are ordered.
+    ordered = True
+
+    def __init__(self, parts: Sequence[QuerySet[Any]], ordering: Ordering) -> None:
+        self.parts = [order_by(part, ordering) for part in parts]
+        self.ordering = ordering
+
+    def count(self) -> int:
+        return sum(listed_count(part.order_by()) for part in self.parts)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self[:])
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, int):
+            return self[index : index + 1][0] if index >= 0 else self[:][index]
+        stop = index.stop
+        rows = [row for part in self.parts for row in (part if stop is None else part[:stop])]
+        return sorted(rows, key=functools.cmp_to_key(self._compare))[index]
+
+    def _compare(self, a: Any, b: Any) -> int:
+        for name, descending in self.ordering:
+            x, y = getattr(a, name), getattr(b, name)
+            if x == y:
+                continue
+            if x is None or y is None:  # empty values last, either way
+                return 1 if x is None else -1
+            return (1 if x > y else -1) * (-1 if descending else 1)
+        return 0
+
+
+def listed_count(rows: QuerySet[Any]) -> int:
+    """``rows.count()``: kept, or estimated when large, or counted."""
+    kept = counts.count(rows)
+    if kept is not None:
+        return kept
+    estimate = _estimated_count(rows)
+    return estimate if estimate is not None and estimate > ESTIMATE_ABOVE else rows.count()
 
 
 def _estimated_count(rows: QuerySet[Any]) -> int | None:

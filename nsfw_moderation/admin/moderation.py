@@ -77,7 +77,8 @@ class ModeratedImageAdmin(admin.ModelAdmin):
     # Filters whose choices cost nothing or come from the kept counts; no
     # date_hierarchy (it lists the dates of every row: SELECT DISTINCT over
     # the table on each request). "created_at" still filters by date.
-    list_filter = ["verdict", "status", ModelNameFilter, ContentTypeFilter, "created_at"]
+    # "audit": the audit samples waiting for a moderator (a partial index).
+    list_filter = ["verdict", "status", "audit", ModelNameFilter, ContentTypeFilter, "created_at"]
     list_select_related = ["content_type"]
     search_fields = ["file_name", "object_id", "sha256", "field_name", "error"]
     # Page counts from the kept counts where they can tell, and no second
@@ -100,6 +101,7 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         "sha256",
         "status",
         "verdict",
+        "audit",
         "score",
         "scores",
         "frame",
@@ -119,7 +121,10 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["object_link", "field_name", "file_name", "verdict", "status"]}),
+        (
+            None,
+            {"fields": ["object_link", "field_name", "file_name", "verdict", "audit", "status"]},
+        ),
         (
             gettext_lazy("Classification"),
             {

@@ -155,7 +155,13 @@ def fail(
     person will see of the file, when its pixels could be decoded.
     """
     verdict = Verdict.FLAGGED if flag else policy.verdict_on_error()
-    values: dict[str, Any] = {"status": Status.FAILED, "verdict": verdict, "error": reason}
+    # Never an audit sample: the classifier gave no verdict to audit.
+    values: dict[str, Any] = {
+        "status": Status.FAILED,
+        "verdict": verdict,
+        "error": reason,
+        "audit": False,
+    }
     if sha256:
         values["sha256"] = sha256
     return finish(row, token, preview=preview, **values)

@@ -8,7 +8,9 @@ canvas pixels they decode at once, so a batch of hostile files has a fixed
 memory ceiling. Images are then matched against identical and rejected ones,
 the rest go through the classifier in one pass, then through the shadow model
 if one is set (:mod:`~nsfw_moderation.worker.shadow`, never acted on), and
-each row gets a stored preview for moderators. Every outcome is stored by
+each row gets a stored preview for moderators. A share of the classifier's own
+``allowed`` and ``blocked`` verdicts (``AUDIT_SAMPLE_RATE``) is drawn at random
+for a moderator to audit (:func:`audit_sample`). Every outcome is stored by
 :mod:`~nsfw_moderation.worker.outcomes`; the reasons stored on rows are ours,
 and the details (storage, decoder and model loader messages) go to the log.
 """
@@ -21,6 +23,7 @@ import ctypes.util
 import functools
 import logging
 import math
+import random
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +40,7 @@ from nsfw_moderation.backends import (
     classify_all,
     get_backend,
 )
+from nsfw_moderation.conf import conf
 from nsfw_moderation.models import HashBank, ModeratedImage, Status, Verdict
 from nsfw_moderation.worker import outcomes, shadow
 
@@ -268,13 +272,16 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
         )
     original = item.reused_from
     frame = original.frame if original else (worst if len(item.frames) > 1 else None)
+    verdict = _verdict(item, score)
     return outcomes.finish(
         item.row,
         token,
         note=_note(item),
         preview=previews.preview_of(item.frames, frame),
         status=Status.DONE,
-        verdict=_verdict(item, score),
+        verdict=verdict,
+        # Explicit either way: a classification again clears an earlier draw.
+        audit=_by_classifier(item) and audit_sample(verdict),
         score=score,
         scores=item.scores[worst],
         frame=frame,
@@ -315,6 +322,42 @@ def _verdict(item: BatchItem, score: float) -> str:
     if action == HashBank.Action.FLAG and verdict == Verdict.ALLOWED:
         return Verdict.FLAGGED
     return verdict
+
+
+def _by_classifier(item: BatchItem) -> bool:
+    """Whether the verdict is the classifier's score through the thresholds alone.
+
+    Not when a person's earlier "no" decided it (these bytes, or the image its
+    scores come from, was rejected), nor a hash bank's match: those verdicts
+    are not the model's to audit. Scores reused from identical bytes that were
+    not rejected are the model's verdict all the same, and are drawn like any
+    other: the sample then stands for every automatic verdict the site gets,
+    re-uploads included, as the miss rate estimated from it must.
+    """
+    original = item.reused_from
+    return not (
+        item.rejected_because
+        or (original is not None and original.verdict == Verdict.REJECTED)
+        or item.match is not None
+    )
+
+
+def audit_sample(verdict: str) -> bool:
+    """Draw this automatic ``verdict`` for an audit, with probability ``conf.audit_rate``."""
+    rate = conf.audit_rate(verdict)
+    return rate > 0 and audit_draw() < rate
+
+
+_unpredictable = random.SystemRandom()
+
+
+def audit_draw() -> float:
+    """A number uniform in [0, 1), from the operating system's randomness.
+
+    Not a seeded generator: nobody who sees some draws can tell which uploads
+    will be audited next and time the ones that must get through.
+    """
+    return _unpredictable.random()
 
 
 def _note(item: BatchItem) -> str:
