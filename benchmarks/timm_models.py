@@ -14,8 +14,9 @@ recorded in ``model_args``) but keeps the input size and preprocessing.
 
 A random head gives every image nearly the same probabilities.
 :func:`spread_head` points each class's logit along one of the directions in
-which the features vary most over some images, scaled so that the scores of
-those images spread over (0, 1). The probabilities still mean nothing.
+which the features vary most over some images, scaled so that the unsafe
+score of those images (the first class's probability, or the other classes'
+total) spreads over (0, 1). The probabilities still mean nothing.
 """
 
 from __future__ import annotations
@@ -44,9 +45,22 @@ SPREAD = 2.0
 
 
 def build(
-    directory: Path, shape: str, *, tiny: bool = False, spread_on: Sequence[Image.Image] = ()
+    directory: Path,
+    shape: str,
+    *,
+    tiny: bool = False,
+    spread_on: Sequence[Image.Image] = (),
+    init_std: float | None = None,
 ) -> Path:
-    """Save a ``shape`` model into ``directory`` (once) and return it."""
+    """Save a ``shape`` model into ``directory`` (once) and return it.
+
+    ``init_std`` draws the weights of every linear and convolution layer but
+    the head from a normal distribution of that deviation instead of timm's
+    (0.02): larger weights make a random network's features depend more on
+    the image, so that they vary, relative to their rounding, as a trained
+    network's do (``tests.conftest.SPREAD_VIT`` does the same for the
+    transformers ViT).
+    """
     if (directory / "config.json").exists() and (directory / "model.safetensors").exists():
         return directory
     import timm
@@ -59,6 +73,8 @@ def build(
     network = timm.create_model(
         spec["architecture"], pretrained=False, num_classes=len(spec["labels"]), **model_args
     ).eval()
+    if init_std is not None:
+        redraw(network, init_std)
     if spread_on:
         spread_head(network, spread_on)
     save_for_hf(
@@ -71,8 +87,27 @@ def build(
     return directory
 
 
+def redraw(network: Any, std: float) -> None:
+    import torch
+
+    head = network.get_classifier()
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)) and module is not head:
+                torch.nn.init.normal_(module.weight, std=std)
+
+
 def spread_head(network: Any, images: Sequence[Image.Image]) -> None:
-    """Point each class's logit along a principal direction of the features over ``images``."""
+    """Make the first class's probability (Marqo's NSFW, Freepik's neutral) vary over ``images``.
+
+    Class ``k``'s logit follows the ``k``-th principal direction of the
+    features over ``images``, standardised: the first with a standard
+    deviation of :data:`SPREAD`, the others with half of it, and the first
+    class starts level with all the others together (so that it scores about
+    0.5 on a typical image, and between about 0.1 and 0.9 on most).
+    """
+    import math
+
     import torch
     from timm.data import create_transform, resolve_model_data_config
 
@@ -84,6 +119,10 @@ def spread_head(network: Any, images: Sequence[Image.Image]) -> None:
         features = network.forward_head(network.forward_features(pixels), pre_logits=True)
         mean = features.mean(dim=0)
         directions = torch.linalg.svd(features - mean, full_matrices=False).Vh[:classes]
-        scale = SPREAD / ((features - mean) @ directions.T).std(dim=0)
+        spread = torch.full((classes,), SPREAD / 2)
+        spread[0] = SPREAD
+        scale = spread / ((features - mean) @ directions.T).std(dim=0)
+        bias = -(mean @ directions.T) * scale
+        bias[0] += math.log(classes - 1)
         head.weight.copy_(directions * scale[:, None])
-        head.bias.copy_(-(mean @ directions.T) * scale)
+        head.bias.copy_(bias)

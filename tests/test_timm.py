@@ -31,8 +31,12 @@ LABELS = {"marqo": ["NSFW", "SFW"], "freepik": ["neutral", "low", "medium", "hig
 UNSAFE = {"marqo": ["NSFW"], "freepik": ["low", "medium", "high"]}
 
 #: Largest difference from fp32 in any probability, per precision, on these
-#: two-block random models (more sensitive to rounding than trained ones).
-TOLERANCE = {"bf16": 0.03, "int8": 0.06}
+#: two-block random models with spread heads (measured here: bf16 up to 0.01,
+#: int8 up to 0.06; the openvino tests allow the same on the spread tiny ViT).
+TOLERANCE = {"bf16": 0.03, "int8": 0.1}
+#: Weights drawn wider than timm's, so that features vary with the image
+#: (``benchmarks.timm_models.build``).
+INIT_STD = 0.1
 
 INPUTS = [
     *IMAGES,
@@ -50,7 +54,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     spread_on = calibration_images(16, first_seed=0)
     return {
         shape: timm_models.build(
-            tmp_path_factory.mktemp(shape), shape, tiny=True, spread_on=spread_on
+            tmp_path_factory.mktemp(shape), shape, tiny=True, spread_on=spread_on, init_std=INIT_STD
         )
         for shape in timm_models.SHAPES
     }
