@@ -34,7 +34,7 @@ def test_quick_backends_benchmark_writes_its_section(tmp_path: Path):
     assert "| 384×384 |" in rows[1]
     assert "| 448×448 |" in rows[2]
     # Three rounds: a median with its range.
-    assert all("–" in line.split("|")[6] for line in rows)
+    assert all("–" in line.split("|")[7] for line in rows)
 
 
 def test_fewer_than_three_rounds_are_refused():
