@@ -20,6 +20,14 @@ PYTHON_NEW ?=
 DJANGO_NEW ?= Django>=6.0,<6.2
 VENV_NEW ?= .venv-django6
 
+# The timm backend needs torchvision, and no torchvision at hand imports beside
+# .venv's CPU torch: its tests and the backends benchmark run in a venv of
+# their own, on a torch build (CUDA, runs on the CPU) that has a matching
+# torchvision. Users need none of this: pip install 'nsfw-moderation[timm]'.
+VENV_TIMM ?= .venv-timm
+TIMM_TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+TIMM_TESTS ?= tests/test_timm.py tests/test_benchmark_backends.py
+
 # axe-core for the accessibility checks of the browser tests (tests/.axe/).
 AXE_VERSION := 4.14.1
 AXE_SHA256 := e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745
@@ -31,7 +39,8 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/nsfw_moderation
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .PHONY: install demo test test-quick lint pytest pytest-postgres-redis pytest-django6 \
-	browser gettext messages services benchmark benchmark-scale clean
+	pytest-timm browser gettext messages services benchmark benchmark-scale benchmark-backends \
+	clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +53,13 @@ $(VENV_NEW)/.installed: pyproject.toml
 	$(PYTHON_NEW) -m venv $(VENV_NEW)
 	$(VENV_NEW)/bin/pip install --quiet --upgrade pip
 	$(VENV_NEW)/bin/pip install --quiet "$(DJANGO_NEW)" -e ".[opennsfw,blocklist,test]" playwright
+	touch $@
+
+$(VENV_TIMM)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_TIMM)
+	$(VENV_TIMM)/bin/pip install --quiet --upgrade pip
+	$(VENV_TIMM)/bin/pip install --quiet $(foreach spec,$(TIMM_TORCH_SPEC),"$(spec)")
+	$(VENV_TIMM)/bin/pip install --quiet -e ".[transformers,timm,opennsfw,test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -117,9 +133,14 @@ pytest-django6:
 	$(MAKE) --no-print-directory PYTHON_NEW="$$python" $(VENV_NEW)/.installed && \
 	$(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The timm backend's tests in .venv-timm. NSFW_TEST_REQUIRE_TIMM turns their
+# skip (where timm is missing) into a failure: this suite cannot pass without them.
+pytest-timm: $(VENV_TIMM)/.installed
+	NSFW_TEST_REQUIRE_TIMM=1 $(VENV_TIMM)/bin/python -m pytest $(TIMM_TESTS) $(PYTEST_ARGS)
+
 test-quick: lint pytest
 
-test: lint pytest pytest-postgres-redis pytest-django6
+test: lint pytest pytest-postgres-redis pytest-django6 pytest-timm
 
 # Throughput, agreement, save() cost, latency and memory; writes docs/benchmarks.md.
 benchmark: install
@@ -132,5 +153,10 @@ DATABASE_URL_BENCH ?= postgres://postgres@127.0.0.1:5432/nsfw_scale_bench
 benchmark-scale: install services
 	$(BIN)/python benchmarks/scale.py --database-url $(DATABASE_URL_BENCH) $(ARGS)
 
+# Each backend's images/s from JPEG bytes, at full size, in .venv-timm; writes
+# the "Backends compared" section of docs/benchmarks.md. Not part of `make test`.
+benchmark-backends: $(VENV_TIMM)/.installed
+	$(VENV_TIMM)/bin/python benchmarks/backends.py $(ARGS)
+
 clean:
-	rm -rf $(VENV) $(VENV_NEW) tests/.axe tests/.tiny-vit tests/.openvino tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*
+	rm -rf $(VENV) $(VENV_NEW) $(VENV_TIMM) tests/.axe tests/.tiny-vit tests/.openvino tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*

@@ -20,6 +20,7 @@ from django.utils.module_loading import import_string
 
 from nsfw_moderation import model_cache
 from nsfw_moderation.backends import ALIASES, constructor_arguments
+from nsfw_moderation.backends.timm import LOCAL_PREFIX, hub_repository
 from nsfw_moderation.conf import (
     AUDITED_VERDICTS,
     DEFAULTS,
@@ -277,7 +278,43 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
 
 def _loads_from_the_hub() -> bool:
     path = ALIASES.get(conf.BACKEND, conf.BACKEND)
+    if path == ALIASES["timm"]:
+        return hub_repository(conf.MODEL) is not None
     return path == ALIASES["transformers"] and not Path(conf.MODEL).is_dir()
+
+
+@register(Tags.compatibility)
+def check_timm_model(**kwargs: Any) -> list[CheckMessage]:
+    """E030, W008: the timm backend loads "hf-hub:org/name" or a local folder, nothing else."""
+    if ALIASES.get(conf.BACKEND, conf.BACKEND) != ALIASES["timm"]:
+        return []
+    repository = hub_repository(conf.MODEL)
+    if repository is None:
+        local = Path(conf.MODEL.removeprefix(LOCAL_PREFIX)).is_dir()
+        return [] if local else [_timm_model_warning()]
+    if repository and "@" not in repository:
+        return []
+    return [
+        Error(
+            f"{PREFIX}['MODEL'] is {conf.MODEL!r}: the timm backend needs 'hf-hub:org/name', "
+            "with the revision in MODEL_REVISION.",
+            hint='For example "hf-hub:Marqo/nsfw-image-detection-384", and MODEL_REVISION '
+            "set to the commit `manage.py nsfw_model download` prints.",
+            id="nsfw_moderation.E030",
+        )
+    ]
+
+
+def _timm_model_warning() -> Warning:
+    return Warning(
+        f"BACKEND 'timm' cannot load MODEL {conf.MODEL!r} on this machine: it is neither "
+        "'hf-hub:org/name' nor a folder here.",
+        hint='Name a Hub model as "hf-hub:org/name" (e.g. "hf-hub:Marqo/nsfw-image-detection-'
+        '384"), or give a folder with config.json and model.safetensors. Models of the '
+        'transformers library (e.g. "AdamCodd/vit-base-nsfw-detector") run with BACKEND '
+        '"transformers".',
+        id="nsfw_moderation.W008",
+    )
 
 
 @register(Tags.compatibility)

@@ -14,10 +14,16 @@ probabilities by far less than 0.01 (``tests/test_preprocess.py``).
 
 :func:`FastPreprocessor.from_processor` returns ``None`` for any processor
 it does not recognise; callers then use the processor itself.
+
+:class:`CentreCropPreprocessor` is timm's evaluation transform (shorter side
+resized, centre crop, ``ToTensor``, ``Normalize``) done the same way into one
+batch tensor: the same PIL calls and the same float32 operations in the same
+order, so its pixels equal the transform's exactly (``tests/test_timm.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -143,3 +149,91 @@ def _per_channel(value: Any) -> Triple | None:
     except (TypeError, ValueError):
         return None
     return (values[0], values[1], values[2]) if len(values) == 3 else None
+
+
+#: timm's interpolation names → the PIL filters torchvision's ``Resize`` uses for them.
+PIL_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+@dataclass(frozen=True)
+class CentreCropPreprocessor:
+    """timm's evaluation transform for ``crop_mode`` "center" (or "squash"), as one batch.
+
+    The shorter side is resized to ``scale`` (both sides, for "squash") with
+    ``resample``, then the centre ``height × width`` is cut out, as
+    torchvision's ``Resize`` and ``CenterCrop`` do on PIL images.
+    """
+
+    scale: int
+    height: int
+    width: int
+    resample: int
+    mean: Triple
+    std: Triple
+    squash: bool = False
+
+    @classmethod
+    def from_data_config(cls, config: dict[str, Any]) -> CentreCropPreprocessor | None:
+        """The batch equivalent of ``create_transform(**config)``, or ``None`` if there is none.
+
+        ``config`` is what ``timm.data.resolve_data_config`` returns. Border
+        mode, non-square inputs and a crop larger than the resized image (which
+        torchvision pads) are left to timm's own transform.
+        """
+        channels, height, width = config["input_size"]
+        crop_mode = config.get("crop_mode") or "center"
+        crop_pct = config.get("crop_pct") or 0.875
+        mean, std = _per_channel(config["mean"]), _per_channel(config["std"])
+        if channels != 3 or height != width or crop_mode not in ("center", "squash"):
+            return None
+        scale = math.floor(height / crop_pct)
+        resample = PIL_FILTERS.get(config.get("interpolation", ""))
+        if scale < height or resample is None or mean is None or std is None or 0.0 in std:
+            return None
+        return cls(scale, height, width, int(resample), mean, std, squash=crop_mode == "squash")
+
+    def __call__(self, images: Sequence[Image.Image]) -> Any:
+        """A float32 ``(N, 3, height, width)`` tensor, equal to the transform's, stacked."""
+        import torch
+
+        batch = torch.from_numpy(self.uint8_batch(images))
+        pixels = batch.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1)
+        # ToTensor divides by 255, Normalize subtracts and divides: the same
+        # three float32 operations, for the same results to the bit.
+        return pixels.div_(255).sub_(mean).div_(std)
+
+    def uint8_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        import numpy as np
+
+        batch = np.empty((len(images), self.height, self.width, 3), dtype=np.uint8)
+        for index, image in enumerate(images):
+            batch[index] = np.asarray(self.crop(image))
+        return batch
+
+    def crop(self, image: Image.Image) -> Image.Image:
+        """``image`` resized and cropped, as RGB."""
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        size = self.resized_size(*image.size)
+        if image.size != size:
+            image = image.resize(size, self.resample)
+        left = round((size[0] - self.width) / 2.0)
+        top = round((size[1] - self.height) / 2.0)
+        return image.crop((left, top, left + self.width, top + self.height))
+
+    def resized_size(self, width: int, height: int) -> tuple[int, int]:
+        """torchvision's ``Resize(scale)`` size: the shorter side to ``scale``, truncating."""
+        if self.squash:
+            return self.scale, self.scale
+        if width <= height:
+            return self.scale, int(self.scale * height / width)
+        return int(self.scale * width / height), self.scale

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from nsfw_moderation.backends import reset_backend
 from tests import backends
 
 
-def build_tiny_vit(directory: Path, labels: tuple[str, ...] = ("normal", "nsfw")) -> None:
+def build_tiny_vit(directory: Path, labels: Sequence[str] = ("normal", "nsfw")) -> None:
     """A random-weight ViT with the Falconsai shape (or other ``labels``), saved as on the Hub."""
     import torch
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
@@ -29,7 +31,7 @@ def build_tiny_vit(directory: Path, labels: tuple[str, ...] = ("normal", "nsfw")
         patch_size=16,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
+        label2id={label: index for index, label in enumerate(labels)},
     )
     ViTForImageClassification(config).save_pretrained(directory)
     ViTImageProcessor(
@@ -38,6 +40,17 @@ def build_tiny_vit(directory: Path, labels: tuple[str, ...] = ("normal", "nsfw")
         image_mean=[0.5, 0.5, 0.5],
         image_std=[0.5, 0.5, 0.5],
     ).save_pretrained(directory)
+
+
+def require(module: str, reason: str) -> Any:
+    """``pytest.importorskip``, except in a suite that must run these tests.
+
+    ``make pytest-timm`` sets NSFW_TEST_REQUIRE_TIMM: there a missing timm
+    fails the run instead of skipping its tests.
+    """
+    if os.environ.get("NSFW_TEST_REQUIRE_TIMM"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=reason)
 
 
 def has_torch() -> bool:

@@ -145,3 +145,42 @@ def test_opennsfw_backend_with_its_shipped_weights():
         assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
     # A plain gradient is nothing like explicit content.
     assert results[0]["nsfw"] < 0.5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transformers_backend_sums_a_multi_level_label_set(tmp_path):
+    """A model with levels (Freepik's neutral/low/medium/high): UNSAFE_LABELS adds them up."""
+    pytest.importorskip("transformers")
+    from nsfw_moderation.models import ModeratedImage
+    from tests.conftest import build_tiny_vit
+    from tests.images import image_file
+    from tests.testapp.models import Photo
+
+    levels = ["neutral", "low", "medium", "high"]
+    build_tiny_vit(tmp_path / "levels", labels=levels)
+    unsafe = ["low", "medium", "high"]
+    with moderation(BACKEND="transformers", MODEL=str(tmp_path / "levels"), UNSAFE_LABELS=unsafe):
+        assert get_backend().labels == levels
+        photo = Photo.objects.create(image=image_file(color=(200, 120, 90)))
+    row = ModeratedImage.objects.get(object_id=str(photo.pk))
+    assert set(row.scores) == set(levels)
+    assert row.score == pytest.approx(sum(row.scores[level] for level in unsafe), abs=1e-6)
+    assert row.score == pytest.approx(1 - row.scores["neutral"], abs=1e-5)
+    assert 0 < row.scores["neutral"] < 1
+
+
+def test_timm_backend_without_timm_says_what_to_install(monkeypatch):
+    import builtins
+
+    from nsfw_moderation.backends.timm import TimmBackend
+
+    real_import = builtins.__import__
+
+    def no_timm(name: str, *args: object, **kwargs: object) -> object:
+        if name.split(".")[0] == "timm":
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_timm)
+    with pytest.raises(ModelUnavailable, match=r"pip install 'nsfw-moderation\[timm\]'"):
+        TimmBackend("hf-hub:Marqo/nsfw-image-detection-384", device="cpu")

@@ -65,6 +65,13 @@ def test_project_settings_are_clean():
         ({"MAX_SCORE_DIFFERENCE": "0.02"}, ["nsfw_moderation.E026"]),
         ({"MAX_VERDICT_FLIPS": -1}, ["nsfw_moderation.E027"]),
         ({"MAX_VERDICT_FLIPS": 0.5}, ["nsfw_moderation.E027"]),
+        # The timm backend: "hf-hub:org/name" or a folder; the revision in MODEL_REVISION.
+        ({"BACKEND": "timm", "MODEL": "Falconsai/nsfw_image_detection"}, ["nsfw_moderation.W008"]),
+        (
+            {"BACKEND": "timm", "MODEL": "hf-hub:org/name@v1", "MODEL_REVISION": "v1"},
+            ["nsfw_moderation.E030"],
+        ),
+        ({"BACKEND": "timm", "MODEL": "hf-hub:", "MODEL_REVISION": "v1"}, ["nsfw_moderation.E030"]),
     ],
 )
 def test_bad_settings(changes, expected):
@@ -84,6 +91,18 @@ def test_good_alternatives_pass():
         )
         == []
     )
+
+
+def test_the_timm_backend_takes_hub_models_and_folders(tmp_path):
+    hub = "hf-hub:Marqo/nsfw-image-detection-384"
+    assert ids(BACKEND="timm", MODEL=hub, MODEL_REVISION="a" * 40) == []
+    assert ids(BACKEND="timm", MODEL=str(tmp_path)) == []
+    assert ids(BACKEND="timm", MODEL=f"local-dir:{tmp_path}") == []
+    assert ids(BACKEND="timm", MODEL=str(tmp_path / "elsewhere")) == ["nsfw_moderation.W008"]
+    with moderation(BACKEND="timm", MODEL="Marqo/nsfw-image-detection-384"):
+        (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W008"]
+    assert '"hf-hub:org/name"' in message.hint
+    assert "BACKEND" in message.hint
 
 
 def test_django_q_must_be_installed_for_its_queue(settings):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -100,3 +102,45 @@ def test_without_python_312_ci_fails(older_python_only: tuple[Path, Path]):
     assert result.returncode != 0
     assert "SKIPPED: the Django 6 suite (make pytest-django6)" in result.stderr
     assert "CI=true" in result.stderr
+
+
+def pytest_timm_file(**env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "NSFW_TEST_REQUIRE_TIMM"}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_timm.py"],
+        cwd=ROOT,
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_without_timm_its_tests_skip_here_and_fail_the_timm_suite():
+    if importlib.util.find_spec("timm"):
+        pytest.skip("timm is installed here")
+    skipped = pytest_timm_file()
+    # 5: every test skipped as the module was collected.
+    assert skipped.returncode in (0, 5), skipped.stdout[-2000:]
+    assert "1 skipped" in skipped.stdout
+    assert "needs timm" in skipped.stdout
+    required = pytest_timm_file(NSFW_TEST_REQUIRE_TIMM="1")
+    assert required.returncode not in (0, 5), required.stdout[-2000:]
+    assert "No module named 'timm'" in required.stdout
+
+
+@pytest.mark.skipif(MAKE is None, reason="needs make")
+def test_the_timm_suite_requires_timm():
+    assert MAKE is not None
+    planned = subprocess.run(
+        [MAKE, "--dry-run", "--no-print-directory", "pytest-timm"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert planned.returncode == 0, planned.stderr
+    (command,) = [line for line in planned.stdout.splitlines() if " -m pytest " in line]
+    assert "NSFW_TEST_REQUIRE_TIMM=1" in command
+    assert "tests/test_timm.py" in command

@@ -50,6 +50,12 @@ def test_hub_model_without_a_revision_is_a_warning() -> None:
     assert "nsfw_model download" in message.hint
 
 
+def test_timm_hub_model_without_a_revision_is_a_warning() -> None:
+    hub = f"hf-hub:{HUB_ID}"
+    assert check_ids(BACKEND="timm", MODEL=hub) == ["nsfw_moderation.W004"]
+    assert check_ids(BACKEND="timm", MODEL=hub, MODEL_REVISION=PINNED) == []
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -67,6 +73,8 @@ def test_configured_model_name_includes_a_pinned_revision() -> None:
         assert configured_model_name() == f"{HUB_ID}@{PINNED}"
     with moderation(BACKEND="transformers", MODEL=HUB_ID):
         assert configured_model_name() == HUB_ID
+    with moderation(BACKEND="timm", MODEL=f"hf-hub:{HUB_ID}", MODEL_REVISION=PINNED):
+        assert configured_model_name() == f"hf-hub:{HUB_ID}@{PINNED}"
 
 
 # -- Loading ---------------------------------------------------------------------------
@@ -167,7 +175,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeHub:
 
 def download(*args: str, **changes: object) -> str:
     out = io.StringIO()
-    with moderation(MODEL=HUB_ID, **changes):
+    with moderation(**{"MODEL": HUB_ID, **changes}):
         call_command("nsfw_model", "download", *args, stdout=out)
     return out.getvalue()
 
@@ -181,6 +189,14 @@ def test_download_fetches_json_and_safetensors_only(hub: FakeHub) -> None:
     assert call["allow_patterns"] == ["*.json", "*.safetensors"]
     assert "ignore_patterns" not in call
     assert f"MODEL_REVISION = '{PINNED}'" in out
+
+
+def test_download_fetches_a_timm_backend_hub_model(hub: FakeHub) -> None:
+    (hub.snapshot / "model.safetensors").write_bytes(b"weights")
+    download(BACKEND="timm", MODEL=f"hf-hub:{HUB_ID}", MODEL_REVISION=PINNED)
+    (call,) = hub.calls
+    assert (call["repo_id"], call["revision"]) == (HUB_ID, PINNED)
+    assert call["allow_patterns"] == ["*.json", "*.safetensors"]
 
 
 def test_download_fetches_the_pinned_revision(hub: FakeHub) -> None:

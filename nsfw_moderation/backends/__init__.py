@@ -27,6 +27,7 @@ ALIASES = {
     "transformers": "nsfw_moderation.backends.transformers.TransformersBackend",
     "opennsfw": "nsfw_moderation.backends.opennsfw.OpenNSFWBackend",
     "openvino": "nsfw_moderation.backends.openvino.OpenVINOBackend",
+    "timm": "nsfw_moderation.backends.timm.TimmBackend",
 }
 
 

@@ -22,11 +22,12 @@ from typing import Any
 from PIL import Image
 
 from nsfw_moderation.backends import ModelUnavailable, default_threads
+from nsfw_moderation.backends.torch_precision import TorchPrecision
 from nsfw_moderation.conf import conf
 from nsfw_moderation.preprocess import FastPreprocessor
 
 
-class TransformersBackend:
+class TransformersBackend(TorchPrecision):
     def __init__(
         self,
         model: str | None = None,
@@ -88,45 +89,6 @@ class TransformersBackend:
         if self.fast_preprocessor is not None:
             return self.fast_preprocessor(images)
         return self.processor(images=list(images), return_tensors="pt")["pixel_values"]
-
-    def _prepare(self, network: Any) -> Any:
-        torch = self._torch
-        if self.precision == "int8":
-            if self.device.type != "cpu":
-                raise ModelUnavailable("PRECISION 'int8' runs on the CPU only; set DEVICE 'cpu'.")
-            return torch.ao.quantization.quantize_dynamic(
-                network, {torch.nn.Linear}, dtype=torch.qint8
-            )
-        if self.precision == "fp16":
-            if self.device.type == "cpu":
-                raise ModelUnavailable("PRECISION 'fp16' needs a GPU; use 'bf16' on a CPU.")
-            return network.to(self.device, dtype=torch.float16)
-        if self.precision == "bf16" and self.device.type != "cpu":
-            return network.to(self.device, dtype=torch.bfloat16)
-        if self.precision == "bf16":
-            # Autocast would cast these weights to bf16 on every forward pass;
-            # casting them once gives the same numbers, faster, in half the memory.
-            # Normalisation layers keep their fp32 weights, as under autocast.
-            for module in network.modules():
-                if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
-                    module.to(torch.bfloat16)
-        return network.to(self.device)
-
-    def _input_dtype(self) -> Any:
-        torch = self._torch
-        if self.device.type != "cpu" and self.precision in ("fp16", "bf16"):
-            return torch.float16 if self.precision == "fp16" else torch.bfloat16
-        return torch.float32
-
-    @contextlib.contextmanager
-    def _autocast(self) -> Iterator[None]:
-        # On the CPU, bf16 runs as autocast: matmuls and convolutions in bf16
-        # (their weights are stored in bf16), everything else in fp32.
-        if self.precision == "bf16" and self.device.type == "cpu":
-            with self._torch.autocast("cpu", dtype=self._torch.bfloat16):
-                yield
-        else:
-            yield
 
 
 def pil_processor_option() -> dict[str, Any]:

@@ -19,13 +19,14 @@ from nsfw_moderation.backends import (
     load_backend,
     load_shadow_backend,
 )
+from nsfw_moderation.backends.timm import HUB_FILES, hub_repository
 from nsfw_moderation.conf import conf
 from nsfw_moderation.management.commands import _files
 from nsfw_moderation.worker import shadow
 
-# Configuration (JSON) and safetensors weights: what the backend loads. Pickled
+# Configuration (JSON) and safetensors weights: what the backends load. Pickled
 # PyTorch weights (.bin) are never fetched, since loading them can run code.
-ALLOW_PATTERNS = ["*.json", "*.safetensors"]
+ALLOW_PATTERNS = HUB_FILES
 
 
 ACTIONS = ("download", "verify", "info", "optimize")
@@ -115,7 +116,7 @@ class Command(BaseCommand):
             self.stdout.write(f"MODEL is already local: {Path(model).resolve()}")
             return
         self.stdout.write(f"Downloading {model} at {revision or 'main'} …")
-        path = Path(_snapshot_download(model, revision, cache_dir))
+        path = Path(_snapshot_download(_repository(model), revision, cache_dir))
         if not any(path.glob("*.safetensors")):
             raise CommandError(
                 f"{model} at {revision or 'main'} has no safetensors weights, and no "
@@ -325,6 +326,11 @@ def _revision_to_fetch(asked: str | None) -> str | None:
     return asked or pinned
 
 
+def _repository(model: str) -> str:
+    """The Hub repository ``MODEL`` names: ``org/name``, also as timm's ``hf-hub:org/name``."""
+    return hub_repository(model) or model
+
+
 def _snapshot_download(repo_id: str, revision: str | None, cache_dir: str | None) -> str:
     try:
         from huggingface_hub import snapshot_download
@@ -393,7 +399,7 @@ def _location(model: str, cache_dir: str | None) -> str:
     except CacheNotFound:
         return "not in the Hugging Face cache"
     for repo in cache.repos:
-        if repo.repo_id == model and repo.repo_type == "model":
+        if repo.repo_id == _repository(model) and repo.repo_type == "model":
             return f"{repo.repo_path} ({_human_size(repo.size_on_disk)})"
     return "not in the Hugging Face cache (run: manage.py nsfw_model download)"
 

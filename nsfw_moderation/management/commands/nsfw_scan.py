@@ -243,7 +243,7 @@ def _describe(pairs: Iterator[tuple[type[models.Model], str]]) -> str:
 def configured_model_name() -> str:
     """The ``model_name`` new rows get, found without loading the model where possible."""
     path = ALIASES.get(conf.BACKEND, conf.BACKEND)
-    if path in (ALIASES["transformers"], ALIASES["openvino"]):
+    if path in (ALIASES["transformers"], ALIASES["openvino"], ALIASES["timm"]):
         return transformers_model_name(conf.MODEL, conf.MODEL_REVISION)
     try:
         backend_class = import_string(path)

@@ -1,0 +1,66 @@
+"""``PRECISION`` for the backends that run a torch network (transformers, timm).
+
+One set of rules for both: ``fp32`` anywhere; ``bf16`` on the CPU as autocast
+(matmuls and convolutions in bf16), on a GPU as bf16 weights and inputs;
+``fp16`` on a GPU only; ``int8`` as torch's dynamic quantisation of the linear
+layers, on the CPU only. A precision a device cannot run is refused with
+advice when the backend loads, never silently replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from nsfw_moderation.backends import ModelUnavailable
+
+
+class TorchPrecision:
+    """Mixin: ``_prepare`` a network, then run it with ``_input_dtype`` and ``_autocast``.
+
+    The backend sets ``_torch`` (the module), ``device`` and ``precision`` first.
+    """
+
+    _torch: Any
+    device: Any
+    precision: str
+
+    def _prepare(self, network: Any) -> Any:
+        torch = self._torch
+        if self.precision == "int8":
+            if self.device.type != "cpu":
+                raise ModelUnavailable("PRECISION 'int8' runs on the CPU only; set DEVICE 'cpu'.")
+            return torch.ao.quantization.quantize_dynamic(
+                network, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        if self.precision == "fp16":
+            if self.device.type == "cpu":
+                raise ModelUnavailable("PRECISION 'fp16' needs a GPU; use 'bf16' on a CPU.")
+            return network.to(self.device, dtype=torch.float16)
+        if self.precision == "bf16" and self.device.type != "cpu":
+            return network.to(self.device, dtype=torch.bfloat16)
+        if self.precision == "bf16":
+            # Autocast would cast these weights to bf16 on every forward pass;
+            # casting them once gives the same numbers, faster, in half the memory.
+            # Normalisation layers keep their fp32 weights, as under autocast.
+            for module in network.modules():
+                if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+                    module.to(torch.bfloat16)
+        return network.to(self.device)
+
+    def _input_dtype(self) -> Any:
+        torch = self._torch
+        if self.device.type != "cpu" and self.precision in ("fp16", "bf16"):
+            return torch.float16 if self.precision == "fp16" else torch.bfloat16
+        return torch.float32
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        # On the CPU, bf16 runs as autocast: matmuls and convolutions in bf16
+        # (their weights are stored in bf16), everything else in fp32.
+        if self.precision == "bf16" and self.device.type == "cpu":
+            with self._torch.autocast("cpu", dtype=self._torch.bfloat16):
+                yield
+        else:
+            yield
