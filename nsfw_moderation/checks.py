@@ -20,7 +20,6 @@ from django.utils.module_loading import import_string
 
 from nsfw_moderation import model_cache
 from nsfw_moderation.backends import ALIASES, constructor_arguments
-from nsfw_moderation.backends.timm import LOCAL_PREFIX, hub_repository
 from nsfw_moderation.conf import (
     AUDITED_VERDICTS,
     DEFAULTS,
@@ -31,6 +30,7 @@ from nsfw_moderation.conf import (
     SHADOW_KEYS,
     conf,
 )
+from nsfw_moderation.hub import LOCAL_PREFIX, hub_repository
 
 PREFIX = "NSFW_MODERATION"
 

@@ -32,13 +32,9 @@ from nsfw_moderation.backends import ModelUnavailable, default_threads
 from nsfw_moderation.backends.torch_precision import TorchPrecision
 from nsfw_moderation.backends.transformers import model_name, resolve_device
 from nsfw_moderation.conf import conf
+from nsfw_moderation.hub import HUB_FILES, LOCAL_PREFIX, hub_repository
 from nsfw_moderation.preprocess import CentreCropPreprocessor
 
-#: Prefixes of a Hub model in timm's model names (the second is timm's older spelling).
-HUB_PREFIXES = ("hf-hub:", "hf_hub:")
-LOCAL_PREFIX = "local-dir:"
-#: What is fetched from the Hub, as ``nsfw_model download`` fetches it: never pickled weights.
-HUB_FILES = ["*.json", "*.safetensors"]
 #: The weights file timm's ``local-dir:`` loader looks for first; nothing else is loaded.
 WEIGHTS = "model.safetensors"
 
@@ -102,14 +98,6 @@ class TimmBackend(TorchPrecision):
             return self.preprocessor(images)
         assert self.transform is not None
         return self._torch.stack([self.transform(image.convert("RGB")) for image in images])
-
-
-def hub_repository(model: str) -> str | None:
-    """``"org/name"`` for ``MODEL`` ``"hf-hub:org/name"``; ``None`` for a folder."""
-    for prefix in HUB_PREFIXES:
-        if model.startswith(prefix):
-            return model[len(prefix) :]
-    return None
 
 
 def model_folder(model: str, revision: str | None) -> Path:

@@ -19,8 +19,8 @@ from nsfw_moderation.backends import (
     load_backend,
     load_shadow_backend,
 )
-from nsfw_moderation.backends.timm import HUB_FILES, hub_repository
 from nsfw_moderation.conf import conf
+from nsfw_moderation.hub import HUB_FILES, hub_repository
 from nsfw_moderation.management.commands import _files
 from nsfw_moderation.worker import shadow
 
