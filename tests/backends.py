@@ -124,3 +124,27 @@ class CrashingShadow(BlueShadow):
     def __init__(self, model: str, **options: str | None) -> None:
         shadow_builds.append({"model": model, **options})
         raise RuntimeError("CUDA error: out of memory")
+
+
+shadow_saw: list[tuple[str, str]] = []
+
+
+class ObservingShadow(BlueShadow):
+    """A shadow model that notes the stored status and verdict of every row while it runs."""
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        from nsfw_moderation.models import ModeratedImage
+
+        shadow_saw.extend(ModeratedImage.objects.values_list("status", "verdict"))
+        return super().classify(images)
+
+
+class ReplacingShadow(BlueShadow):
+    """A shadow model during whose pass every file is replaced (a re-upload resets the rows)."""
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        from nsfw_moderation import enqueue
+        from nsfw_moderation.models import ModeratedImage
+
+        ModeratedImage.objects.update(**enqueue.FRESH)
+        return super().classify(images)

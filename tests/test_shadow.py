@@ -219,9 +219,10 @@ def test_shadow_scores_are_stored_beside_the_live_ones(tiny_vit, severity_vit):
     unsafe = expected["low"] + expected["medium"] + expected["high"]
     assert row.shadow_score == pytest.approx(unsafe, abs=1e-5)
     assert row.shadow_score != pytest.approx(row.score)
+    # The classified event is the live verdict's, written before the shadow ran.
     event = row.events.get(kind=ModerationEvent.Kind.CLASSIFIED)
-    assert (event.shadow_score, event.shadow_model_name) == (row.shadow_score, str(severity_vit))
     assert (event.score, event.model_name) == (row.score, row.model_name)
+    assert (event.shadow_score, event.shadow_model_name) == (None, "")
     # A moderator's decision carries both scores: what the comparison is made of.
     decision = review.reject(row)
     assert decision is not None
@@ -282,6 +283,30 @@ def test_a_shadow_that_raises_logs_its_traceback(batches, caplog):
     (record,) = [r for r in caplog.records if r.name == SHADOW_LOG]
     assert record.exc_info is not None
     assert "ran out of memory" in str(record.exc_info[1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_live_verdicts_are_stored_before_the_shadow_runs(batches):
+    """However slow the shadow, it cannot hold up a live verdict, or have it retried."""
+    backends.shadow_saw.clear()
+    with moderation(QUEUE="django_q", BACKEND=COLOUR, SHADOW_MODEL=blue_shadow("ObservingShadow")):
+        for image in (red(), blue()):
+            Photo.objects.create(image=image)
+        tasks.classify()
+    assert len(backends.shadow_saw) == 2
+    assert all(status == Status.DONE for status, _verdict in backends.shadow_saw)
+    assert {verdict for _status, verdict in backends.shadow_saw} == {"allowed", "flagged"}
+    assert all(row.shadow_model_name == "tests/blue" for row in ModeratedImage.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_replaced_while_the_shadow_runs_gets_no_shadow_scores(batches):
+    with moderation(QUEUE="django_q", BACKEND=COLOUR, SHADOW_MODEL=blue_shadow("ReplacingShadow")):
+        photo = Photo.objects.create(image=red())
+        tasks.classify()
+    row = row_of(photo)
+    assert (row.status, row.sha256) == (Status.QUEUED, "")
+    assert shadow_fields(row) == (None, {}, "")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,9 +6,10 @@ hashed and decoded, its frames come back shrunk, and a
 :class:`~nsfw_moderation.imaging.PixelBudget` shared by the threads bounds the
 canvas pixels they decode at once, so a batch of hostile files has a fixed
 memory ceiling. Images are then matched against identical and rejected ones,
-the rest go through the classifier in one pass, then through the shadow model
-if one is set (:mod:`~nsfw_moderation.worker.shadow`, never acted on), and
-each row gets a stored preview for moderators. A share of the classifier's own
+the rest go through the classifier in one pass, and each row gets a stored
+preview for moderators. Once the live verdicts are stored, the shadow model
+(if one is set: :mod:`~nsfw_moderation.worker.shadow`, never acted on) scores
+the same frames. A share of the classifier's own
 ``allowed`` and ``blocked`` verdicts (``AUDIT_SAMPLE_RATE``) is drawn at random
 for a moderator to audit (:func:`audit_sample`). Every outcome is stored by
 :mod:`~nsfw_moderation.worker.outcomes`; the reasons stored on rows are ours,
@@ -69,7 +70,6 @@ class BatchItem:
     #: Why a person's earlier "no" blocks this image ("" when none does).
     rejected_because: str = ""
     match: banks.Match | None = None
-    shadow_result: shadow.ShadowResult | None = None
 
 
 @dataclass
@@ -129,9 +129,15 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
         for item in items:
             _tally(counts, outcomes.retry_or_fail(item.row, token, CLASSIFIER_FAILED))
         return counts
-    _run_shadow(items)
+    stored = []
     for item in items:
-        _tally(counts, _store_result(item, token, backend.name))
+        outcome = _store_result(item, token, backend.name)
+        _tally(counts, outcome)
+        if outcome == Status.DONE:
+            stored.append(item)
+    # After the live verdicts are stored: the shadow can neither hold them up
+    # nor, by running past the task's timeout, have them retried.
+    _run_shadow(stored)
     return counts
 
 
@@ -251,11 +257,13 @@ def _run_classifier(backend: Classifier, items: list[BatchItem]) -> None:
 
 
 def _run_shadow(items: list[BatchItem]) -> None:
-    """The shadow model's results, for the images that get a live verdict."""
-    scored = [item for item in items if _usable(item.scores)]
-    results = shadow.classify([(item.frames, item.reused_from) for item in scored])
-    for item, result in zip(scored, results, strict=True):
-        item.shadow_result = result
+    """The shadow model's results for images whose live verdicts are stored, stored beside them."""
+    if conf.SHADOW_MODEL is None or not items:
+        return
+    results = shadow.classify([(item.frames, item.reused_from) for item in items])
+    for item, result in zip(items, results, strict=True):
+        if result is not None:
+            shadow.store(item.row, result)
 
 
 def _usable(scores: list[dict[str, float]]) -> bool:
@@ -289,7 +297,9 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
         reused_from=original,
         sha256=item.sha256,
         model_name=model_name,
-        **shadow.fields(item.shadow_result),
+        # Filled in once the live verdict is stored (see _run_shadow); emptied
+        # here, so that a row classified again keeps no other model's scores.
+        **shadow.fields(None),
         error="",
         classified_at=timezone.now(),
     )

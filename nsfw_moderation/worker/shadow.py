@@ -2,15 +2,16 @@
 
 ``SHADOW_MODEL`` names a second model that a site wants to compare with the
 live one on its moderators' decisions before switching. Once the live
-classifier has scored a batch, :func:`classify` runs the shadow on the same
-frames, one pass after the other on the worker's threads, and gives each image
-its shadow unsafe score (the worst frame by the shadow's own
-``UNSAFE_LABELS``), that frame's scores and the shadow's model name.
+verdicts of a batch are stored, :func:`classify` runs the shadow on the same
+frames, on the worker's threads, and gives each image its shadow unsafe score
+(the worst frame by the shadow's own ``UNSAFE_LABELS``), that frame's scores
+and the shadow's model name; :func:`store` writes them beside the live ones,
+only while the row still holds that classification.
 
-Nothing here can change a live outcome, delay it by a retry or fail it: when
-the shadow cannot be loaded, has none of its unsafe labels, raises or returns
-NaN, that is logged once for the batch and the images concerned are stored
-without shadow scores.
+Nothing here can change a live outcome, delay it or fail it: the live verdicts
+are stored first, and when the shadow cannot be loaded, has none of its unsafe
+labels, raises or returns NaN, that is logged once for the batch and the
+images concerned keep no shadow scores.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from PIL import Image
 from nsfw_moderation import policy
 from nsfw_moderation.backends import Classifier, ModelUnavailable, classify_all, get_shadow_backend
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import ModeratedImage
+from nsfw_moderation.db import moderation_db, retry_when_locked
+from nsfw_moderation.models import ModeratedImage, Status
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,22 @@ def fields(result: ShadowResult | None) -> dict[str, Any]:
         "shadow_scores": result.scores,
         "shadow_model_name": result.model_name,
     }
+
+
+def store(row: ModeratedImage, result: ShadowResult) -> bool:
+    """Write ``result`` beside ``row``'s live verdict, if the row still holds that verdict.
+
+    The live outcome was stored first; a file replaced or re-queued since
+    (another SHA-256, status or classification time) keeps no stale scores.
+    """
+    still = ModeratedImage.objects.using(moderation_db()).filter(
+        pk=row.pk, sha256=row.sha256, status=Status.DONE, classified_at=row.classified_at
+    )
+    updated = retry_when_locked(lambda: still.update(**fields(result)))
+    if updated:
+        for name, value in fields(result).items():
+            setattr(row, name, value)
+    return bool(updated)
 
 
 def classify(images: Sequence[ShadowInput]) -> list[ShadowResult | None]:
