@@ -280,8 +280,18 @@ def _apply(row_pk: int, pdq: str, match: Match) -> int:
         before = row.verdict
         row.verdict, row.bank_entry_id, row.bank_distance = verdict, match.entry_id, match.distance
         row.similar_to_id = match.image_id or row.similar_to_id
+        # An audit sample audits the classifier's own verdict, which a bank
+        # has now replaced: it leaves the sample (flagged, a person sees it anyway).
+        row.audit = False
         row.save(
-            update_fields=["verdict", "bank_entry", "bank_distance", "similar_to", "updated_at"]
+            update_fields=[
+                "verdict",
+                "bank_entry",
+                "bank_distance",
+                "similar_to",
+                "audit",
+                "updated_at",
+            ]
         )
         ModerationEvent.record(
             row, ModerationEvent.Kind.MATCHED, verdict_before=before, note=match.note

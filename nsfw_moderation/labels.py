@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from nsfw_moderation import counts, quality
 from nsfw_moderation.conf import AUDITED_VERDICTS, conf
@@ -57,17 +57,25 @@ def decisions(
     days: int | None = DAYS,
     model: str | None = None,
 ) -> list[Decision]:
-    """The latest approve/reject per image bytes of the last ``days`` days (``None``: all)."""
+    """The latest decision per image bytes of the last ``days`` days (``None``: all).
+
+    Decisions are a moderator's approve or reject, and the decision on an
+    appeal against an audit sample (which settles the sample: upheld, the
+    block was wrong; not upheld, it was right). With ``model``, the images
+    whose latest decision was made on that model's scores.
+    """
+    kind = ModerationEvent.Kind
     events = events_of(rows).filter(
-        kind=ModerationEvent.Kind.REVIEWED,
-        verdict_after__in=(Verdict.APPROVED, Verdict.REJECTED),
+        Q(kind=kind.REVIEWED, verdict_after__in=(Verdict.APPROVED, Verdict.REJECTED))
+        | Q(kind=kind.APPEAL_DECIDED, audit=True)
     )
     if days is not None:
         events = events.filter(created_at__gte=now - timedelta(days=days))
-    if model is not None:
-        events = events.filter(model_name=model)
     found = events.order_by().values_list(*_FIELDS).iterator(chunk_size=2000)
-    return quality.latest_per_bytes(_decision_events(found))
+    latest = quality.latest_per_bytes(_decision_events(found))
+    # After the latest decision per bytes is known: an image decided again on
+    # another model's scores is no longer this model's.
+    return latest if model is None else [d for d in latest if d.model == model]
 
 
 def _decision_events(found: Iterator[tuple[Any, ...]]) -> Iterator[DecisionEvent]:
@@ -90,7 +98,8 @@ def _decision_events(found: Iterator[tuple[Any, ...]]) -> Iterator[DecisionEvent
     ) in found:
         decision = Decision(
             key=(content_type_id, object_id, field_name, sha256),
-            rejected=after == Verdict.REJECTED,
+            # A rejection, or an appeal that kept a restriction.
+            rejected=after != Verdict.APPROVED,
             before=before,
             audit=audit,
             score=score,

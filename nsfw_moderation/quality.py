@@ -117,23 +117,31 @@ class DecisionEvent:
 
 
 def latest_per_bytes(events: Iterable[DecisionEvent]) -> list[Decision]:
-    """One decision per image bytes: the latest, keeping the first one's ``before`` and ``audit``.
+    """One decision per image bytes and draw: the latest, with the first one's before and audit.
 
-    A moderator who changes their mind counts once, with their last word; the
-    events may come in any order.
+    A moderator who changes their mind counts once, with their last word. An
+    audit decision starts a label of its own: the same bytes drawn again (say,
+    re-classified after a rescan) are another random draw, not a change of mind
+    about the earlier decision. The events may come in any order.
     """
-    first: dict[tuple[Any, ...], DecisionEvent] = {}
-    last: dict[tuple[Any, ...], DecisionEvent] = {}
+    by_bytes: dict[tuple[Any, ...], list[DecisionEvent]] = {}
     for event in events:
-        key = event.decision.key
-        if key not in first or event.order < first[key].order:
-            first[key] = event
-        if key not in last or event.order > last[key].order:
-            last[key] = event
-    return [
-        replace(last[key].decision, before=start.decision.before, audit=start.decision.audit)
-        for key, start in first.items()
-    ]
+        by_bytes.setdefault(event.decision.key, []).append(event)
+    labels: list[Decision] = []
+    for found in by_bytes.values():
+        found.sort(key=lambda event: event.order)
+        start = last = found[0]
+        for event in found[1:]:
+            if event.decision.audit:
+                labels.append(_label(start, last))
+                start = event
+            last = event
+        labels.append(_label(start, last))
+    return labels
+
+
+def _label(start: DecisionEvent, last: DecisionEvent) -> Decision:
+    return replace(last.decision, before=start.decision.before, audit=start.decision.audit)
 
 
 # --- Per model ----------------------------------------------------------------------
