@@ -227,10 +227,18 @@ def model_quality(
     target: float = DEFAULT_TARGET,
     min_decisions: int = MIN_DECISIONS,
 ) -> ModelQuality:
-    """The figures of one model from the decisions on images it scored."""
+    """The figures of one model from the decisions on images it scored.
+
+    The threshold table and the suggestions come from the decisions on flagged
+    images alone: every flag is reviewed, so they are a census of the flag
+    band. Audit samples are a sparse random draw from outside it (each one
+    stands for 1 / rate images) and moderators may also decide allowed images
+    they came across: mixed in, either would skew the shares. Audit samples
+    have their own estimates (:func:`audit_estimate`).
+    """
     scored = [d for d in decisions if d.score is not None]
-    flags = [d for d in scored if d.before == "flagged"]
-    table = threshold_table(scored, flags, flag_threshold, block_threshold)
+    flags = [d for d in scored if d.before == "flagged" and not d.audit]
+    table = threshold_table(flags, flags, flag_threshold, block_threshold)
     return ModelQuality(
         model=model,
         decided=len(scored),
@@ -239,7 +247,7 @@ def model_quality(
         overturned_histogram=_histogram(d for d in flags if not d.rejected),
         table=table,
         block=suggest_block(table, target, min_decisions, round(flag_threshold, 6)),
-        flag=suggest_flag(scored, table, target, min_decisions),
+        flag=suggest_flag(flags, table, target, min_decisions),
     )
 
 

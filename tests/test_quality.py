@@ -153,7 +153,7 @@ def test_precision_of_flagging_counts_upheld_flags_with_its_interval():
     assert figures.flags == Proportion(37, 50)
     assert figures.overturned == 13
     assert figures.flags.interval == quality.wilson(37, 50)
-    assert figures.decided == 51  # the audit sample counts in the table, not in the precision
+    assert figures.decided == 51  # the audit sample is decided, but not a flag
 
 
 def test_score_distributions_of_upheld_and_overturned_flags():
@@ -170,9 +170,12 @@ def test_the_threshold_table_counts_decisions_at_or_above_each_threshold():
     # Every 0.05 step and the configured thresholds, once each, in order.
     assert list(rows) == sorted({round(i * 0.05, 6) for i in range(21)} | {0.62})
     assert (rows[0.62].current, rows[0.9].current, rows[0.5].current) == ("flag", "block", "")
+    flags = [d for d in history if d.before == "flagged" and not d.audit]
     for t, row in rows.items():
-        at = [d for d in history if d.score >= t]
+        at = [d for d in flags if d.score >= t]
         assert (row.decided, row.rejected) == (len(at), sum(d.rejected for d in at))
+    # The audit sample (0.05, rejected) is in the audit estimates, not in the table.
+    assert (rows[0.0].decided, rows[0.0].rejected) == (50, 37)
     assert rows[0.85].rejected_share == Proportion(20, 20)
     assert rows[0.8].rejected_share.low == quality.wilson(35, 40)[0]
     # The review workload: flags decided scoring at or above the threshold.
