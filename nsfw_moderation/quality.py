@@ -409,7 +409,8 @@ class ShadowComparison:
     ``live``/``shadow``: on every decision carrying both scores (mostly images
     the live model flagged: they favour it on precision and say nothing of
     what it missed); ``live_audit``/``shadow_audit``: on the audit samples
-    among them alone, a random draw and so a fair comparison.
+    among them alone, a random draw from the allowed and blocked images (not
+    the flag band): what each model does where the live one did not flag.
     """
 
     live_model: str
