@@ -146,3 +146,67 @@ def test_a_new_file_in_the_field_is_not_copied_for_the_old_decision(decided, tmp
 def test_an_unwritable_output_is_a_command_error(decided, tmp_path):
     with pytest.raises(CommandError, match="Cannot write"):
         export("--output", str(tmp_path / "missing" / "labels.csv"))
+
+
+def test_a_spreadsheet_reads_names_as_text_never_as_formulas(stored, make_user):
+    formula = stored((200, 10, 10), score=0.9)
+    ModeratedImage.objects.filter(pk=formula.pk).update(file_name="=HYPERLINK(1)")
+    formula.refresh_from_db()
+    named = make_user("-2+3", "nsfw_moderation.review_moderatedimage")
+    review.reject(formula, user=named)
+    text, _ = export("--reviewers")
+    (line,) = csv.DictReader(io.StringIO(text))
+    assert (line["file_name"], line["reviewer"]) == ("'=HYPERLINK(1)", "'-2+3")
+    jsonl, _ = export("--format", "jsonl", "--reviewers")
+    assert json.loads(jsonl)["file_name"] == "=HYPERLINK(1)"  # JSON is data, never a formula
+
+
+def test_copying_never_follows_a_link_or_replaces_a_file(decided, tmp_path):
+    target = tmp_path / "images"
+    target.mkdir()
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("keep me")
+    rejected, approved, _sample = decided
+    (target / f"{rejected.sha256}.png").symlink_to(elsewhere)
+    (target / f"{approved.sha256}.png").write_bytes(b"other bytes")
+    _, err = export("--copy-images", str(target))
+    assert elsewhere.read_text() == "keep me"
+    assert (target / f"{approved.sha256}.png").read_bytes() == b"other bytes"
+    assert "Copied 1 images" in err
+    assert "skipped 2" in err
+    assert err.count("exists:") == 2
+
+
+def test_an_unreadable_or_too_large_file_is_skipped_and_the_export_goes_on(
+    decided, tmp_path, monkeypatch
+):
+    from nsfw_moderation import storage
+
+    rejected, approved, _sample = decided
+    real = storage.read_file
+
+    def read_file(row: ModeratedImage) -> bytes:
+        if row.pk == rejected.pk:
+            raise OSError("the bucket is unreachable")
+        return real(row)
+
+    monkeypatch.setattr(storage, "read_file", read_file)
+    size = len(default_storage.open(approved.file_name).read())
+    from tests.conftest import moderation
+
+    with moderation(MAX_FILE_SIZE=size - 1):
+        _, err = export("--copy-images", str(tmp_path))
+    assert "unreadable: OSError: the bucket is unreachable" in err
+    assert "too large" in err
+    assert not list(tmp_path.glob(f"{approved.sha256}*"))
+
+
+def test_a_copy_keeps_only_an_image_extension(stored, reviewer, tmp_path):
+    row = stored((200, 10, 10), score=0.9)
+    default_storage.save("photos/page.php", ContentFile(default_storage.open(row.file_name).read()))
+    ModeratedImage.objects.filter(pk=row.pk).update(file_name="photos/page.php")
+    Photo.objects.filter(pk=row.object_id).update(image="photos/page.php")
+    row.refresh_from_db()
+    review.reject(row, user=reviewer)
+    export("--copy-images", str(tmp_path / "copies"))
+    assert [path.name for path in (tmp_path / "copies").iterdir()] == [row.sha256]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from nsfw_moderation import imaging, labels, storage
+from nsfw_moderation.conf import conf
 from nsfw_moderation.models import ModeratedImage
 from nsfw_moderation.quality import Decision
 
@@ -37,7 +38,11 @@ COLUMNS = (
     "audit",
 )
 # A file name's extension worth keeping on a copy; anything else is left off.
-_EXTENSION = re.compile(r"\.[a-z0-9]{1,8}")
+#: Extensions a copied image keeps (its bytes decided it is an image); any other is dropped.
+_IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class Command(BaseCommand):
@@ -119,7 +124,18 @@ def write(
         return
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({name: _cell(value) for name, value in record.items()} for record in records)
+
+
+#: What a spreadsheet reads as the start of a formula in a cell.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a file or user name is never run as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _record(decision: Decision, columns: tuple[str, ...]) -> dict[str, Any]:
@@ -179,9 +195,27 @@ def copy_image(decision: Decision, directory: Path) -> str:
         data = storage.read_file(row)
     except storage.InputMissing as exc:
         return f"missing: {exc}"
+    except Exception as exc:  # the storage, or a model or field gone: one file, not the export
+        return f"unreadable: {type(exc).__name__}: {exc}"
+    if len(data) > conf.MAX_FILE_SIZE:
+        return "too large: over MAX_FILE_SIZE, only its beginning was read"
     if imaging.sha256(data) != sha256:
         return "changed: the stored bytes no longer match the SHA-256 decided"
     extension = Path(row.file_name).suffix.lower()
-    target = directory / (sha256 + (extension if _EXTENSION.fullmatch(extension) else ""))
-    target.write_bytes(data)
+    if extension not in _IMAGE_EXTENSIONS:
+        extension = ""
+    target = directory / (sha256 + extension)
+    try:
+        # A new file only: never through a link planted in the folder, never over a file.
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    except FileExistsError:
+        return (
+            ""
+            if target.is_file() and imaging.sha256(target.read_bytes()) == sha256
+            else (f"exists: {target.name} is already in the folder, with other content")
+        )
+    except OSError as exc:
+        return f"unwritable: {exc}"
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
     return ""
