@@ -494,3 +494,28 @@ def test_the_checks_message_has_a_hint() -> None:
         [message] = [m for m in run_checks() if m.id == "nsfw_moderation.E028"]
     assert "'flagged': 0.1" in message.msg
     assert message.hint
+
+
+@pytest.mark.django_db
+def test_a_deep_page_of_the_queue_builds_only_its_own_rows():
+    """Pages further on read the sort keys up to their end, and fetch only their rows."""
+    from django.db.models.signals import post_init
+
+    from nsfw_moderation.admin.forms import ORDERINGS, needing_review
+    from tests.admin_fixtures import create_row
+
+    flagged = [create_row(verdict=Verdict.FLAGGED) for _ in range(60)]
+    samples = [create_row(verdict=Verdict.ALLOWED, audit=True) for _ in range(5)]
+    built: list[Any] = []
+
+    def count(sender: Any, instance: Any, **kwargs: Any) -> None:
+        built.append(instance)
+
+    post_init.connect(count, sender=ModeratedImage)
+    try:
+        page = needing_review(ModeratedImage.objects.all(), ORDERINGS["oldest"])[48:72]
+    finally:
+        post_init.disconnect(count, sender=ModeratedImage)
+    oldest_first = sorted([*flagged, *samples], key=lambda row: (row.created_at, row.pk))
+    assert [row.pk for row in page] == [row.pk for row in oldest_first[48:72]]
+    assert len(built) == len(page) == 17

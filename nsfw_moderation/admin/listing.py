@@ -95,13 +95,33 @@ class Merged:
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, int):
             return self[index : index + 1][0] if index >= 0 else self[:][index]
-        stop = index.stop
-        rows = [row for part in self.parts for row in (part if stop is None else part[:stop])]
-        return sorted(rows, key=functools.cmp_to_key(self._compare))[index]
+        # The sort keys of each part up to the end of the page (values, not
+        # rows), merged; then only the page's rows are fetched.
+        names = [name for name, _descending in self.ordering]
+        fields = names if "pk" in names else [*names, "pk"]
+        position = fields.index("pk")
+        keyed: list[tuple[int, tuple[Any, ...]]] = []
+        for number, part in enumerate(self.parts):
+            keys: QuerySet[Any] = part.values_list(*fields)
+            if index.stop is not None:
+                keys = keys[: index.stop]
+            keyed += [(number, tuple(key)) for key in keys]
+        keyed.sort(key=lambda item: functools.cmp_to_key(self._compare)(item[1]))
+        page = keyed[index]
+        wanted: dict[int, list[Any]] = {}
+        for number, key in page:
+            wanted.setdefault(number, []).append(key[position])
+        found = {
+            (number, row.pk): row
+            for number, pks in wanted.items()
+            for row in self.parts[number].filter(pk__in=pks)
+        }
+        return [
+            found[number, key[position]] for number, key in page if (number, key[position]) in found
+        ]
 
-    def _compare(self, a: Any, b: Any) -> int:
-        for name, descending in self.ordering:
-            x, y = getattr(a, name), getattr(b, name)
+    def _compare(self, a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
+        for (_name, descending), x, y in zip(self.ordering, a, b, strict=False):
             if x == y:
                 continue
             if x is None or y is None:  # empty values last, either way
