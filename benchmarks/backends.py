@@ -215,8 +215,9 @@ def report(
     versions = ", ".join(f"{name} {version}" for name, version in package_versions().items())
     median_kib = statistics.median(map(len, files)) / 1024
     rows = [row(subject) for subject in subjects]
-    busy = ""
-    if max(minute for minute, _, _ in load) > cores() / 2:
+    # The load at the start: at the end it counts the benchmark's own threads.
+    busy = " The load at the end includes the benchmark's own threads."
+    if load[0][0] > cores() / 2:
         busy = (
             " Other work ran on the machine meanwhile: absolute figures are lower and "
             "spread wider than on a quiet one; rounds take the backends in turn, so they "
