@@ -1,4 +1,4 @@
-"""How models are named on the Hugging Face Hub and fetched from it; imports nothing heavy.
+"""How models are named (on rows, on the Hugging Face Hub) and fetched; imports nothing heavy.
 
 System checks and management commands read these in the web process, which
 must not import torch, transformers or timm.
@@ -20,3 +20,8 @@ def hub_repository(model: str) -> str | None:
         if model.startswith(prefix):
             return model[len(prefix) :]
     return None
+
+
+def model_name(model: str, revision: str | None) -> str:
+    """The name rows record: the model, and the revision when one is pinned."""
+    return f"{model}@{revision}" if revision else model

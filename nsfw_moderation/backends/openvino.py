@@ -21,8 +21,8 @@ from PIL import Image
 
 from nsfw_moderation import model_cache
 from nsfw_moderation.backends import ModelUnavailable, available_cores, default_threads
-from nsfw_moderation.backends.transformers import model_name
 from nsfw_moderation.conf import conf
+from nsfw_moderation.hub import model_name
 from nsfw_moderation.preprocess import FastPreprocessor
 
 COMPILED_FOLDER = "compiled"

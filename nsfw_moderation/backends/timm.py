@@ -28,9 +28,9 @@ from typing import Any
 
 from PIL import Image
 
-from nsfw_moderation.backends import ModelUnavailable, default_threads
+from nsfw_moderation.backends import ModelUnavailable
 from nsfw_moderation.backends.torch_precision import TorchPrecision
-from nsfw_moderation.backends.transformers import model_name, resolve_device
+from nsfw_moderation.backends.transformers import resolve_device
 from nsfw_moderation.conf import conf
 from nsfw_moderation.hub import HUB_FILES, LOCAL_PREFIX, hub_repository
 from nsfw_moderation.preprocess import CentreCropPreprocessor
@@ -61,14 +61,7 @@ class TimmBackend(TorchPrecision):
             raise ModelUnavailable(
                 f"The timm backend needs torch, torchvision and timm ({exc}). {INSTALL}"
             ) from exc
-        self._torch = torch
-        source = model or conf.MODEL
-        if model is None:
-            revision = conf.MODEL_REVISION
-        self.name = model_name(source, revision)
-        self.precision = precision or conf.PRECISION
-        self.threads = default_threads()
-        torch.set_num_threads(self.threads)
+        source, revision = self._configure(torch, model, revision, precision)
         folder = model_folder(source, revision)
         try:
             network = timm.create_model(f"{LOCAL_PREFIX}{folder}", pretrained=True)

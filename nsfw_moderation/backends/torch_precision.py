@@ -13,18 +13,39 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from nsfw_moderation.backends import ModelUnavailable
+from nsfw_moderation.backends import ModelUnavailable, default_threads
+from nsfw_moderation.conf import conf
+from nsfw_moderation.hub import model_name
 
 
 class TorchPrecision:
-    """Mixin: ``_prepare`` a network, then run it with ``_input_dtype`` and ``_autocast``.
+    """Mixin: ``_configure`` from the settings, ``_prepare`` a network, then run it
+    with ``_input_dtype`` and ``_autocast``.
 
-    The backend sets ``_torch`` (the module), ``device`` and ``precision`` first.
+    The backend calls ``_configure`` and sets ``device`` before ``_prepare``.
     """
 
     _torch: Any
     device: Any
+    name: str
     precision: str
+    threads: int
+
+    def _configure(
+        self, torch: Any, model: str | None, revision: str | None, precision: str | None
+    ) -> tuple[str, str | None]:
+        """Name, precision and threads from the arguments, else the settings; the source to load.
+
+        Without ``model``, the configured ``MODEL`` at ``MODEL_REVISION``.
+        """
+        self._torch = torch
+        if model is None:
+            model, revision = conf.MODEL, conf.MODEL_REVISION
+        self.name = model_name(model, revision)
+        self.precision = precision or conf.PRECISION
+        self.threads = default_threads()
+        torch.set_num_threads(self.threads)
+        return model, revision
 
     def _prepare(self, network: Any) -> Any:
         torch = self._torch

@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from nsfw_moderation.backends import ModelUnavailable, default_threads
+from nsfw_moderation.backends import ModelUnavailable
 from nsfw_moderation.backends.torch_precision import TorchPrecision
 from nsfw_moderation.conf import conf
 from nsfw_moderation.preprocess import FastPreprocessor
@@ -45,14 +45,7 @@ class TransformersBackend(TorchPrecision):
                 f"The transformers backend needs torch and transformers ({exc}). Install torch "
                 "for your machine first, then: pip install 'nsfw-moderation[transformers]'."
             ) from exc
-        self._torch = torch
-        source = model or conf.MODEL
-        if model is None:
-            revision = conf.MODEL_REVISION
-        self.name = model_name(source, revision)
-        self.precision = precision or conf.PRECISION
-        self.threads = default_threads()
-        torch.set_num_threads(self.threads)
+        source, revision = self._configure(torch, model, revision, precision)
         try:
             with _quiet_loading():
                 self.processor = AutoImageProcessor.from_pretrained(
@@ -130,11 +123,6 @@ def _quiet_loading() -> Iterator[None]:
         notices.removeFilter(notice_filter)
         if bars:
             transformers_logging.enable_progress_bar()
-
-
-def model_name(model: str, revision: str | None) -> str:
-    """The name rows record: the model, and the revision when one is pinned."""
-    return f"{model}@{revision}" if revision else model
 
 
 def resolve_device(device: str) -> str:

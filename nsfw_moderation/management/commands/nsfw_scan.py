@@ -13,9 +13,9 @@ from django.utils.module_loading import import_string
 
 from nsfw_moderation import enqueue, reconcile, registry
 from nsfw_moderation.backends import ALIASES, ModelUnavailable, get_backend
-from nsfw_moderation.backends.transformers import model_name as transformers_model_name
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db
+from nsfw_moderation.hub import model_name as row_model_name
 from nsfw_moderation.models import Status, Verdict, object_id_for
 from nsfw_moderation.worker import tasks
 
@@ -244,7 +244,7 @@ def configured_model_name() -> str:
     """The ``model_name`` new rows get, found without loading the model where possible."""
     path = ALIASES.get(conf.BACKEND, conf.BACKEND)
     if path in (ALIASES["transformers"], ALIASES["openvino"], ALIASES["timm"]):
-        return transformers_model_name(conf.MODEL, conf.MODEL_REVISION)
+        return row_model_name(conf.MODEL, conf.MODEL_REVISION)
     try:
         backend_class = import_string(path)
     except ImportError as exc:
