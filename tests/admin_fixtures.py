@@ -17,7 +17,8 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.urls import path
+from django.test import Client
+from django.urls import path, reverse
 
 from nsfw_moderation.admin import (
     ModeratedImageAdmin,
@@ -134,3 +135,10 @@ def make_row(db: None) -> Callable[..., ModeratedImage]:
 @pytest.fixture
 def flagged(db: None) -> ModeratedImage:
     return create_row()
+
+
+def queue(client: Client, **params: Any) -> Any:
+    """The default admin site's review queue page, with ``params``; it must answer 200."""
+    response = client.get(reverse("admin:nsfw_moderation_moderatedimage_review"), params)
+    assert response.status_code == 200
+    return response

@@ -23,6 +23,7 @@ from nsfw_moderation.admin.moderation import PAGE_SIZE
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 from nsfw_moderation.previews import PREVIEW_SIZE
 from nsfw_moderation.worker.tasks import classify
+from tests.admin_fixtures import queue
 from tests.images import image_bytes, red
 from tests.testapp.models import Document, Photo, Profile
 
@@ -37,12 +38,6 @@ MakeRow = Callable[..., ModeratedImage]
 def client(client: Client, reviewer: User) -> Client:
     client.force_login(reviewer)
     return client
-
-
-def queue(client: Client, **params: Any) -> Any:
-    response = client.get(reverse(f"{PREFIX}_review"), params)
-    assert response.status_code == 200
-    return response
 
 
 def shown(response: Any) -> set[int]:

@@ -28,6 +28,7 @@ from nsfw_moderation.admin.moderation import PAGE_SIZE
 from nsfw_moderation.appeals import file_appeal
 from nsfw_moderation.models import HashBank, ModeratedImage, ModerationEvent, Status, Verdict
 from nsfw_moderation.worker import pipeline, tasks
+from tests.admin_fixtures import queue
 from tests.conftest import moderation
 from tests.images import blue, encoded, image_bytes, picture, red
 from tests.testapp.models import Photo
@@ -287,12 +288,6 @@ def test_an_appeal_decision_settles_a_blocked_sample(make_user: Any, upheld: boo
 def client(client: Client, reviewer: User) -> Client:
     client.force_login(reviewer)
     return client
-
-
-def queue(client: Client, **params: Any) -> Any:
-    response = client.get(reverse(f"{PREFIX}_review"), params)
-    assert response.status_code == 200
-    return response
 
 
 def shown(response: Any) -> list[int]:
