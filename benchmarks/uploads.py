@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print, do not edit the docs")
     args = parser.parse_args(argv)
     results: dict[str, list[dict[str, Any]]] = {}
+    load = [os.getloadavg()]
     for setup in args.setups.split(","):
         results[setup] = []
         for _round in range(args.rounds):
@@ -208,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                 outcome = run_round(database, workdir)
             print(setup, json.dumps(outcome), flush=True)
             results[setup].append(outcome)
-    section = report(results, args)
+    load.append(os.getloadavg())
+    section = report(results, args, load)
     print(section)
     if not args.no_write:
         write_section(ROOT / "docs" / "benchmarks.md", section)
@@ -235,7 +237,11 @@ def fresh_database(setup: str, database_url: str) -> Iterator[tuple[Database, Pa
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def report(results: Mapping[str, list[dict[str, Any]]], args: argparse.Namespace) -> str:
+def report(
+    results: Mapping[str, list[dict[str, Any]]],
+    args: argparse.Namespace,
+    load: Sequence[tuple[float, float, float]],
+) -> str:
     import platform
 
     def cell(rows: list[dict[str, Any]], key: str, fmt: Callable[[float], str]) -> str:
@@ -257,7 +263,10 @@ def report(results: Mapping[str, list[dict[str, Any]]], args: argparse.Namespace
         f"Python {platform.python_version()}. Each round: a fresh database, "
         "one `qcluster` worker (ColourBackend, so the worker writes verdicts as fast as it can), "
         "3 uploader processes × 60 saves, then `nsfw_requeue --full` (the maintenance job: "
-        "reconciliation). Median of the rounds, range in brackets.",
+        "reconciliation). Median of the rounds, range in brackets. Load average "
+        "(1/5/15 min) at start and end: "
+        + ", ".join("/".join(f"{x:.2f}" for x in sample) for sample in load)
+        + ".",
         "",
         "| database | failed saves | save p50 (ms) | save p99 (ms) | uploads without a row "
         "before reconciliation | reconciliation (s) | without a row after "

@@ -16,7 +16,7 @@ from uuid import UUID
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,7 +27,7 @@ from django.views.decorators.http import require_http_methods
 
 from nsfw_moderation import notices
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db
+from nsfw_moderation.db import write_transaction
 from nsfw_moderation.models import Appeal, ModerationEvent, Statement
 
 APPEAL_MAX_LENGTH = 2000
@@ -66,7 +66,7 @@ def file_appeal(statement: Statement, user: Any, text: str) -> Appeal:
     if not appealable(statement):
         raise AppealRefused(_("This decision can no longer be appealed."))
     try:
-        with transaction.atomic(using=moderation_db()):
+        with write_transaction():
             appeal = Appeal.objects.create(statement=statement, owner=user, text=text)
             row = statement.image
             assert row is not None

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from nsfw_moderation import enqueue, hashing, signals
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db
+from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import (
     BankEntry,
     HashBank,
@@ -186,7 +186,7 @@ def add_entries(
         new.append(BankEntry(bank=bank, pdq=value, quality=quality, label=label, image=image))
     if not new:
         return 0
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         after = bank.entries.aggregate(last=Max("pk"))["last"] or 0
         BankEntry.objects.bulk_create(new, batch_size=1000)
         _touch(bank)
@@ -270,7 +270,7 @@ def _apply(row_pk: int, pdq: str, match: Match) -> int:
     if decisive is not None and decisive.action == HashBank.Action.ALLOW:
         return 0
     verdict = Verdict.BLOCKED if match.action == HashBank.Action.BLOCK else Verdict.FLAGGED
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         rows = ModeratedImage.objects.select_for_update().filter(
             pk=row_pk, pdq=pdq, status=Status.DONE, verdict__in=_OVERTURNS[match.action]
         )

@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 
 from nsfw_moderation import registry
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db
+from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict, row_key
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def reset_row(obj: models.Model, field_name: str, file_name: str) -> ModeratedIm
     verdict of the old file stays on record.
     """
     key = row_key(type(obj), obj.pk, field_name)
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         old = ModeratedImage.objects.select_for_update().filter(**key).first()
         if old is not None and old.verdict != Verdict.PENDING:
             ModerationEvent.record(
@@ -123,7 +123,7 @@ def withdraw(obj: models.Model, field_name: str | None = None) -> None:
         verdict__in=[Verdict.BLOCKED, Verdict.REJECTED, Verdict.APPROVED]
     )
     note = "The object was deleted." if field_name is None else "The field was emptied."
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         gone = list(rows.select_for_update())
         ModerationEvent.objects.bulk_create(
             ModerationEvent.record(
@@ -227,7 +227,7 @@ def requeue(rows: models.QuerySet[ModeratedImage], *, user: Any = None, note: st
     reset of a verdict is recorded as a ``requeued`` event. Returns how many
     rows were queued.
     """
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         # Under a lock: the verdict "before" must be the one replaced.
         before = list(ModeratedImage.objects.select_for_update().filter(pk__in=rows.values("pk")))
         pks = [row.pk for row in before]

@@ -20,12 +20,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.apps import apps
-from django.db import models, transaction
+from django.db import models
 from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_delete, post_init, post_save, pre_save
 
 from nsfw_moderation import enqueue, registry
-from nsfw_moderation.db import moderation_db, retry_when_locked
+from nsfw_moderation.db import retry_when_locked, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def _submit_safely(
     # finds a file that was left without a row and queues it.
     def write() -> None:
         # A savepoint: a failure here must not break the caller's transaction.
-        with transaction.atomic(using=moderation_db()):
+        with write_transaction():
             if current:
                 enqueue.submit(instance, name, current, only_if_changed=only_if_changed)
             else:

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from nsfw_moderation import signals
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db
+from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import (
     AppealOutcome,
     ModeratedImage,
@@ -111,7 +111,7 @@ def issue(row: ModeratedImage, *, automated: bool, user: Any = None, note: str =
     )
     bank = matched_bank(row) if automated else None
     note = note or (BANK_NOTE_PREFIX + bank if bank else "")
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         statement = Statement.objects.create(
             image=row,
             event=row.events.filter(kind__in=kinds).order_by("-created_at", "-pk").first(),

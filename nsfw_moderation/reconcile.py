@@ -19,11 +19,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import models
 
 from nsfw_moderation import enqueue, registry
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db, retry_when_locked
+from nsfw_moderation.db import retry_when_locked, write_transaction
 from nsfw_moderation.models import (
     ModeratedImage,
     ModerationEvent,
@@ -132,7 +132,7 @@ def _queue(model: type[models.Model], field_name: str, objects: Sequence[models.
         model._base_manager.filter(pk__in=[obj.pk for obj in objects]).values_list("pk", field_name)
     )
     found = 0
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         for obj in objects:
             name = registry.name_of(current.get(obj.pk))
             if not name:

@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from nsfw_moderation import signals
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db
+from nsfw_moderation.db import write_transaction
 from nsfw_moderation.models import (
     Appeal,
     AppealOutcome,
@@ -84,7 +84,7 @@ def decide_many(
     if verdict not in DECISIONS.values():
         raise ValueError(f"A review decides 'approved' or 'rejected', not {verdict!r}.")
     seen = seen or {}
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         decided = [
             _apply(row, verdict, user, note)
             for row in _lock(rows)
@@ -162,7 +162,7 @@ def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") ->
     (unless ``APPEAL_SAME_REVIEWER``), and when it would keep a restriction that
     another decision has lifted since.
     """
-    with transaction.atomic(using=moderation_db()):
+    with write_transaction():
         row = _appealed_row(appeal, user)
         if not upheld and row.verdict not in RESTRICTIVE:
             raise AppealNotDecidable(

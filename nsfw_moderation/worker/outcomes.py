@@ -20,7 +20,7 @@ from django.utils import timezone
 from nsfw_moderation import enqueue, policy, signals
 from nsfw_moderation.backends import cluster_workers
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db, retry_when_locked
+from nsfw_moderation.db import moderation_db, retry_when_locked, write_transaction
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Preview, Status, Verdict
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def finish(
     values = {**values, "claim_token": None, "retry_at": None, "updated_at": timezone.now()}
 
     def store() -> bool:
-        with transaction.atomic(using=moderation_db()):
+        with write_transaction():
             # One conditional UPDATE is both the check and the write: it matches
             # only while the row is still ours and still holds the same file.
             if not _claimed(row, token).update(**values):

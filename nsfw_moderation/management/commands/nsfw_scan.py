@@ -8,13 +8,13 @@ from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import models, transaction
+from django.db import models
 from django.utils.module_loading import import_string
 
 from nsfw_moderation import enqueue, reconcile, registry
 from nsfw_moderation.backends import ALIASES, ModelUnavailable, get_backend
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db
+from nsfw_moderation.db import write_transaction
 from nsfw_moderation.hub import model_name as row_model_name
 from nsfw_moderation.models import Status, Verdict, object_id_for
 from nsfw_moderation.worker import tasks
@@ -150,7 +150,7 @@ class Command(BaseCommand):
     def _queue(self, objects: Sequence[models.Model], field_name: str) -> None:
         # One transaction per chunk: the queue's on_commit hooks fire once the
         # chunk's rows are safely stored, and an interrupted scan keeps them.
-        with transaction.atomic(using=moderation_db()):
+        with write_transaction():
             for obj in objects:
                 name = registry.file_name(obj, field_name)
                 if self.options["sync"]:
