@@ -138,7 +138,11 @@ SPREAD_VIT = {"initializer_range": 0.5}
 #: Accuracy limits for converting the tiny ViT, looser than the defaults
 #: (0.02, no flip): its int8 conversion differs from fp32 by about 0.05 on the
 #: calibration images (bf16 by 0.015), without changing a verdict.
-TINY_LIMITS = {"MAX_SCORE_DIFFERENCE": 0.1, "MAX_VERDICT_FLIPS": 1}
+# The guard's limits for the tiny test ViT, whose spread head makes it far more
+# sensitive than a real model: its int8 scores differ from fp32 by up to about
+# 0.16 on a CPU without VNNI (7-bit weights), by less where VNNI is.
+TINY_MAX_DIFFERENCE = 0.25
+TINY_LIMITS = {"MAX_SCORE_DIFFERENCE": TINY_MAX_DIFFERENCE, "MAX_VERDICT_FLIPS": 1}
 
 
 def has_openvino() -> bool:

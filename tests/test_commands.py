@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 from nsfw_moderation import enqueue
 from nsfw_moderation.management.commands.nsfw_scan import configured_model_name
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
-from tests.conftest import moderation
+from tests.conftest import TINY_MAX_DIFFERENCE, moderation
 from tests.images import blue, image_bytes, red
 from tests.testapp.models import Document, Photo, Slide
 
@@ -603,7 +603,7 @@ def test_optimize_refusal_says_why_and_exits_1(empty_cache, calibration_folder, 
         )
     assert info.value.returncode == 1
     assert "int8: refused: 24 images, max |Δp|" in out.getvalue()
-    assert "is over MAX_SCORE_DIFFERENCE 0.1" in out.getvalue()
+    assert f"is over MAX_SCORE_DIFFERENCE {TINY_MAX_DIFFERENCE}" in out.getvalue()
     assert "Nothing changed in" in out.getvalue()
     info_out = io.StringIO()
     with moderation(PRECISION="int8"), pytest.raises(CommandError, match="was refused"):
@@ -647,6 +647,6 @@ def test_verify_and_info_openvino_model(openvino):
     out = run("nsfw_model", "info")
     assert "runtime:     OpenVINO " in out
     assert "calibration: 24 images from tests" in out
-    assert "limits:      max |Δp| 0.1, 1 flip(s)" in out
+    assert f"limits:      max |Δp| {TINY_MAX_DIFFERENCE}, 1 flip(s)" in out
     assert "guard:       within the limits" in out
     assert "labels:      normal, nsfw" in out
