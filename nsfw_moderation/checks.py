@@ -263,7 +263,7 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
                 id="nsfw_moderation.E022",
             )
         ]
-    if revision is None and _loads_from_the_hub():
+    if revision is None and _loads_from_the_hub(conf.BACKEND, conf.MODEL):
         return [
             Warning(
                 f"MODEL {conf.MODEL!r} is loaded from the Hugging Face Hub without "
@@ -276,11 +276,34 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
     return []
 
 
-def _loads_from_the_hub() -> bool:
-    path = ALIASES.get(conf.BACKEND, conf.BACKEND)
+@register(Tags.compatibility)
+def check_shadow_model_revision(**kwargs: Any) -> list[CheckMessage]:
+    """W009: W004 for the shadow model, which takes no ``MODEL_REVISION`` from the live one."""
+    shadow = conf.SHADOW_MODEL
+    if not isinstance(shadow, Mapping) or not isinstance(shadow.get("MODEL"), str):
+        return []  # E029 says what is wrong
+    backend = str(shadow.get("BACKEND", conf.BACKEND))
+    if shadow.get("MODEL_REVISION") is not None or not _loads_from_the_hub(
+        backend, shadow["MODEL"]
+    ):
+        return []
+    return [
+        Warning(
+            f"SHADOW_MODEL's MODEL {shadow['MODEL']!r} is loaded from the Hugging Face Hub "
+            "without a MODEL_REVISION: workers take whatever its main branch holds when they "
+            "start, so its scores may come from another model than the one you compare.",
+            hint="Run `manage.py nsfw_model download`, which prints the commit it fetched for "
+            "the shadow model too, and set SHADOW_MODEL['MODEL_REVISION'] to that commit.",
+            id="nsfw_moderation.W009",
+        )
+    ]
+
+
+def _loads_from_the_hub(backend: str, model: str) -> bool:
+    path = ALIASES.get(backend, backend)
     if path == ALIASES["timm"]:
-        return hub_repository(conf.MODEL) is not None
-    return path == ALIASES["transformers"] and not Path(conf.MODEL).is_dir()
+        return hub_repository(model) is not None
+    return path == ALIASES["transformers"] and not Path(model).is_dir()
 
 
 @register(Tags.compatibility)

@@ -57,6 +57,28 @@ def test_timm_hub_model_without_a_revision_is_a_warning() -> None:
 
 
 @pytest.mark.parametrize(
+    ("shadow", "warned"),
+    [
+        ({"MODEL": HUB_ID}, True),  # the live BACKEND's, transformers
+        ({"BACKEND": "timm", "MODEL": f"hf-hub:{HUB_ID}"}, True),
+        ({"MODEL": HUB_ID, "MODEL_REVISION": PINNED}, False),
+        ({"BACKEND": "timm", "MODEL": f"hf-hub:{HUB_ID}", "MODEL_REVISION": PINNED}, False),
+        ({"MODEL": str(Path(__file__).parent)}, False),  # a folder on this machine
+    ],
+)
+def test_a_shadow_model_from_the_hub_without_a_revision_is_a_warning(
+    shadow: dict[str, str], warned: bool
+) -> None:
+    pinned_live = {"BACKEND": "transformers", "MODEL": HUB_ID, "MODEL_REVISION": PINNED}
+    found = check_ids(**pinned_live, SHADOW_MODEL=shadow)
+    assert found == (["nsfw_moderation.W009"] if warned else [])
+    if warned:
+        with moderation(**pinned_live, SHADOW_MODEL=shadow):
+            (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W009"]
+        assert "SHADOW_MODEL['MODEL_REVISION']" in message.hint
+
+
+@pytest.mark.parametrize(
     "changes",
     [
         {"BACKEND": "transformers", "MODEL": HUB_ID, "MODEL_REVISION": PINNED},
@@ -189,6 +211,13 @@ def test_download_fetches_json_and_safetensors_only(hub: FakeHub) -> None:
     assert call["allow_patterns"] == ["*.json", "*.safetensors"]
     assert "ignore_patterns" not in call
     assert f"MODEL_REVISION = '{PINNED}'" in out
+
+
+def test_download_says_which_setting_pins_the_shadow_model(hub: FakeHub) -> None:
+    (hub.snapshot / "model.safetensors").write_bytes(b"weights")
+    out = download(MODEL_REVISION=PINNED, SHADOW_MODEL={"MODEL": "other/model"})
+    assert [call["repo_id"] for call in hub.calls] == [HUB_ID, "other/model"]
+    assert f"SHADOW_MODEL['MODEL_REVISION'] = '{PINNED}'" in out
 
 
 def test_download_fetches_a_timm_backend_hub_model(hub: FakeHub) -> None:

@@ -105,11 +105,18 @@ class Command(BaseCommand):
         if conf.SHADOW_MODEL is not None:
             self.stdout.write("Shadow model (SHADOW_MODEL):")
             pinned = conf.shadow("MODEL_REVISION")
-            self._fetch(conf.shadow("MODEL"), pinned, pinned, cache_dir)
+            setting = "SHADOW_MODEL['MODEL_REVISION']"
+            self._fetch(conf.shadow("MODEL"), pinned, pinned, cache_dir, setting=setting)
         self.stdout.write("Workers can now run with HF_HUB_OFFLINE=1 and the same cache.")
 
     def _fetch(
-        self, model: str, pinned: str | None, revision: str | None, cache_dir: str | None
+        self,
+        model: str,
+        pinned: str | None,
+        revision: str | None,
+        cache_dir: str | None,
+        *,
+        setting: str = "MODEL_REVISION",
     ) -> None:
         """Put ``model`` at ``revision`` in the cache (workers load it at ``pinned``)."""
         if Path(model).is_dir():
@@ -127,7 +134,7 @@ class Command(BaseCommand):
         )
         if not pinned:
             # Snapshots live in a folder named after the commit they hold.
-            self.stdout.write(f"Pin this commit in settings: MODEL_REVISION = {path.name!r}")
+            self.stdout.write(f"Pin this commit in settings: {setting} = {path.name!r}")
 
     # -- verify ---------------------------------------------------------------
 
