@@ -25,6 +25,9 @@ LOCKED_RETRY_DELAYS = (0.01, 0.03, 0.1, 0.2, 0.3, 0.4)
 #: No retry starts once the tries so far took this many seconds: each try of a
 #: transaction that begins ``IMMEDIATE`` may itself wait the database's timeout.
 LOCKED_PATIENCE = 10.0
+#: The same for the moderation row written during an upload's ``save()``: an
+#: upload must not wait for moderation (reconciliation finds a row not written).
+UPLOAD_PATIENCE = 1.0
 
 
 def moderation_db() -> str:
@@ -72,13 +75,15 @@ def write_transaction() -> Iterator[None]:
         yield
 
 
-def retry_when_locked(write: Callable[[], _T], *, using: str | None = None) -> _T:
+def retry_when_locked(
+    write: Callable[[], _T], *, using: str | None = None, patience: float = LOCKED_PATIENCE
+) -> _T:
     """Run ``write`` (whole transactions on ``using``), again while SQLite is locked.
 
     Its transactions take the write lock as they begin (:func:`write_lock_first`),
     so each waits up to the database's ``timeout`` for another writer. A try that
     still finds the database locked is rolled back and run again after a pause,
-    until :data:`LOCKED_PATIENCE` is spent; then the error is raised.
+    until ``patience`` seconds are spent; then the error is raised.
     """
     started = time.monotonic()
     with write_lock_first(using or moderation_db()):
@@ -86,7 +91,7 @@ def retry_when_locked(write: Callable[[], _T], *, using: str | None = None) -> _
             try:
                 return write()
             except OperationalError as exc:
-                if not is_locked(exc) or time.monotonic() - started > LOCKED_PATIENCE:
+                if not is_locked(exc) or time.monotonic() - started > patience:
                     raise
                 logger.info("The database is locked; trying again in %.2f s", delay)
                 time.sleep(delay)

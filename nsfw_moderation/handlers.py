@@ -25,7 +25,7 @@ from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_delete, post_init, post_save, pre_save
 
 from nsfw_moderation import enqueue, registry
-from nsfw_moderation.db import retry_when_locked, write_transaction
+from nsfw_moderation.db import UPLOAD_PATIENCE, retry_when_locked, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def forget_object(sender: type[models.Model], instance: models.Model, **kwargs: 
     """A deleted object has nothing left to moderate (its decided rows stay as records)."""
     # A delete must not fail because moderation failed either.
     try:
-        retry_when_locked(lambda: enqueue.withdraw(instance))
+        retry_when_locked(lambda: enqueue.withdraw(instance), patience=UPLOAD_PATIENCE)
     except Exception:
         logger.exception(
             "Could not withdraw %s %s from moderation", instance._meta.label, instance.pk
@@ -195,8 +195,9 @@ def forget_object(sender: type[models.Model], instance: models.Model, **kwargs: 
 def _submit_safely(
     instance: models.Model, name: str, current: str, *, only_if_changed: bool
 ) -> None:
-    # The upload must never fail because moderation failed: retry a locked
-    # database briefly, then log and move on. The periodic reconciliation
+    # The upload must never fail, nor wait long, because of moderation: wait
+    # for a locked database at most UPLOAD_PATIENCE (or the database's timeout,
+    # which the site's own write waits too), then log and move on. The periodic reconciliation
     # finds a file that was left without a row and queues it.
     def write() -> None:
         # A savepoint: a failure here must not break the caller's transaction.
@@ -207,7 +208,7 @@ def _submit_safely(
                 enqueue.withdraw(instance, name)
 
     try:
-        retry_when_locked(write)
+        retry_when_locked(write, patience=UPLOAD_PATIENCE)
     except Exception:
         logger.exception(
             "Could not queue %s.%s of %s for moderation", instance._meta.label, name, instance.pk

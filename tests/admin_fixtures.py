@@ -20,13 +20,15 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import path, reverse
 
+from nsfw_moderation import notices
 from nsfw_moderation.admin import (
     ModeratedImageAdmin,
     ModeratedImageInline,
     ModerationEventAdmin,
     ModerationStatusMixin,
 )
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
+from nsfw_moderation.appeals import file_appeal
+from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Status, Verdict
 from tests.testapp.models import Photo, Profile
 
 PASSWORD = "correct horse battery staple"
@@ -120,6 +122,20 @@ def create_row(
         model_name=model_name,
         **values,
     )
+
+
+def appealed_blocked_sample(text: str = "It is a painting.") -> tuple[ModeratedImage, Appeal]:
+    """A blocked audit sample of alice's photo, her appeal filed, and a reviewer to decide it.
+
+    Call it inside ``moderation(OWNER="tests.owners.owner_of")``. Returns the
+    row and the appeal; the reviewer is the user ``reviewer``.
+    """
+    owner = User.objects.create_user("alice")
+    create_user("reviewer", "nsfw_moderation.review_moderatedimage")
+    row = create_row(
+        Photo.objects.create(title="alice"), verdict=Verdict.BLOCKED, audit=True, sha256="c" * 64
+    )
+    return row, file_appeal(notices.issue(row, automated=True), owner, text)
 
 
 @pytest.fixture

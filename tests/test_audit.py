@@ -22,13 +22,12 @@ from django.template import Context, Template
 from django.test import Client
 from django.urls import reverse
 
-from nsfw_moderation import banks, enqueue, hashing, notices, query, review
+from nsfw_moderation import banks, enqueue, hashing, query, review
 from nsfw_moderation.admin.forms import AUDIT_SAMPLES, NEEDS_REVIEW
 from nsfw_moderation.admin.moderation import PAGE_SIZE
-from nsfw_moderation.appeals import file_appeal
 from nsfw_moderation.models import HashBank, ModeratedImage, ModerationEvent, Status, Verdict
 from nsfw_moderation.worker import pipeline, tasks
-from tests.admin_fixtures import queue
+from tests.admin_fixtures import appealed_blocked_sample, queue
 from tests.conftest import moderation
 from tests.images import blue, encoded, image_bytes, picture, red
 from tests.testapp.models import Photo
@@ -259,20 +258,10 @@ def test_deciding_a_flagged_image_is_not_an_audit(make_row: MakeRow, reviewer: U
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("upheld", [True, False])
-def test_an_appeal_decision_settles_a_blocked_sample(make_user: Any, upheld: bool) -> None:
-    from tests.admin_fixtures import create_row
-
-    owner = User.objects.create_user("alice")
-    reviewer = make_user("reviewer", "nsfw_moderation.review_moderatedimage")
+def test_an_appeal_decision_settles_a_blocked_sample(upheld: bool) -> None:
     with moderation(OWNER="tests.owners.owner_of"):
-        row = create_row(
-            Photo.objects.create(title="alice"),
-            verdict=Verdict.BLOCKED,
-            audit=True,
-            sha256="c" * 64,
-        )
-        appeal = file_appeal(notices.issue(row, automated=True), owner, "It is a painting.")
-        review.decide_appeal(appeal, user=reviewer, upheld=upheld)
+        row, appeal = appealed_blocked_sample()
+        review.decide_appeal(appeal, user=User.objects.get(username="reviewer"), upheld=upheld)
     row.refresh_from_db()
     event = row.events.get(kind=ModerationEvent.Kind.APPEAL_DECIDED)
     # A person looked: upheld, the block was wrong (approved); not, it was right.

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from nsfw_moderation import banks, hashing, labels, notices, quality, review
-from nsfw_moderation.appeals import file_appeal
+from nsfw_moderation import banks, hashing, labels, quality, review
 from nsfw_moderation.models import HashBank, Verdict
 from nsfw_moderation.quality import Decision, DecisionEvent
-from tests.admin_fixtures import create_row
+from tests.admin_fixtures import appealed_blocked_sample, create_row
 from tests.conftest import moderation
 from tests.images import picture
-from tests.testapp.models import Photo
 
 pytest_plugins = ["tests.admin_fixtures"]
 
@@ -23,20 +19,13 @@ pytest_plugins = ["tests.admin_fixtures"]
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("upheld", "wrong"), [(True, 1), (False, 0)])
 def test_an_appeal_that_settles_a_blocked_sample_counts_as_its_audit(
-    make_user: Callable[..., User], upheld: bool, wrong: int
+    upheld: bool, wrong: int
 ) -> None:
-    owner = User.objects.create_user("alice")
-    reviewer = make_user("reviewer", "nsfw_moderation.review_moderatedimage")
     with moderation(OWNER="tests.owners.owner_of"):
-        row = create_row(
-            Photo.objects.create(title="alice"),
-            verdict=Verdict.BLOCKED,
-            audit=True,
-            sha256="c" * 64,
-        )
+        _, appeal = appealed_blocked_sample()
+        # Appealed, not yet decided: still waiting for its audit.
         assert labels.quality_report(timezone.now()).audit.waiting == {"blocked": 1}
-        appeal = file_appeal(notices.issue(row, automated=True), owner, "a painting")
-        review.decide_appeal(appeal, user=reviewer, upheld=upheld)
+        review.decide_appeal(appeal, user=User.objects.get(username="reviewer"), upheld=upheld)
         report = labels.quality_report(timezone.now())
     assert (report.audit.wrong_blocks.n, report.audit.waiting_total) == (1, 0)
     assert report.audit.wrong_blocks.k == wrong

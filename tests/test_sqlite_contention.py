@@ -21,10 +21,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections, transaction
 
-from nsfw_moderation import db, reconcile, review
+from nsfw_moderation import reconcile, review
 from nsfw_moderation.db import retry_when_locked
 from nsfw_moderation.models import ModeratedImage, ScanPosition, Status, Verdict
 from tests.admin_fixtures import create_row, create_user
+from tests.images import red
 from tests.test_reconcile import bulk_photos
 from tests.testapp.models import Photo
 
@@ -75,11 +76,11 @@ class OtherWriter:
 
 
 @contextmanager
-def taken_on_first_read_of(table: str, writer: OtherWriter) -> Iterator[None]:
-    """``writer`` takes the write lock just as this connection first reads ``table``."""
+def taken_on_first(statement: str, writer: OtherWriter) -> Iterator[None]:
+    """``writer`` takes the write lock just as this connection first runs ``statement``."""
 
     def wrapper(execute: Any, sql: str, *args: Any) -> Any:
-        if writer.thread is None and f'FROM "{table}"' in sql:
+        if writer.thread is None and statement in sql:
             writer.take()
         return execute(sql, *args)
 
@@ -112,7 +113,7 @@ def test_reconciliation_waits_for_a_busy_writer(deferred):
     bulk_photos(2)
 
     # Taken once the command has read the photos, before it writes their rows.
-    with taken_on_first_read_of(Photo._meta.db_table, OtherWriter()):
+    with taken_on_first(f'FROM "{Photo._meta.db_table}"', OtherWriter()):
         call_command("nsfw_requeue", "--full", "--older-than=0", verbosity=0)
 
     assert [row.status for row in ModeratedImage.objects.all()] == [Status.DONE, Status.DONE]
@@ -129,14 +130,40 @@ def test_a_moderators_decision_waits_for_a_busy_worker(deferred):
     assert row.verdict == Verdict.REJECTED
 
 
+@contextmanager
+def busy_timeout(seconds: float) -> Iterator[None]:
+    """The database's ``timeout`` (how long a write waits for the lock), for a while."""
+    with connection.cursor() as cursor:
+        (configured,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+        cursor.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {configured}")
+
+
+@sqlite_only
+def test_an_upload_does_not_wait_out_a_busy_writer_for_moderation():
+    """Invariant 2: the row's write gives up after UPLOAD_PATIENCE; reconciliation finds it."""
+    writer = OtherWriter(seconds=4)
+    started = time.monotonic()
+    # Taken just as moderation begins its transaction, after the photo's own INSERT.
+    with busy_timeout(0.3), taken_on_first("BEGIN", writer):
+        photo = Photo.objects.create(image=red())
+        waited = time.monotonic() - started
+    assert waited < 2  # UPLOAD_PATIENCE (1 s) and one last try; the writer holds on for 4 s
+    assert not ModeratedImage.objects.of_object(photo, "image").exists()
+    assert reconcile.reconcile(budget=0)["found"] == 1
+
+
 @sqlite_only
 def test_the_sites_own_transactions_begin_as_configured(deferred):
     retry_when_locked(lambda: ScanPosition.objects.count())
     assert connection.transaction_mode is None
 
 
-def test_retries_stop_once_patience_is_spent(monkeypatch):
-    monkeypatch.setattr(db, "LOCKED_PATIENCE", 0.2)
+def test_retries_stop_once_patience_is_spent():
     tries = []
 
     def waits_then_finds_it_locked() -> None:
@@ -145,5 +172,5 @@ def test_retries_stop_once_patience_is_spent(monkeypatch):
         raise OperationalError("database is locked")
 
     with pytest.raises(OperationalError):
-        retry_when_locked(waits_then_finds_it_locked)
+        retry_when_locked(waits_then_finds_it_locked, patience=0.2)
     assert len(tries) == 2
