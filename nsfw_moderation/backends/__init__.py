@@ -40,7 +40,12 @@ class Classifier(Protocol):
     labels: Sequence[str]
 
     def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
-        """One ``{label: probability}`` per image, probabilities summing to 1."""
+        """One ``{label: probability}`` per image, probabilities summing to 1.
+
+        The worker calls it on a thread of its own, one call at a time, while
+        its main thread decodes and stores (:mod:`nsfw_moderation.worker.pipeline`):
+        it must not use the database.
+        """
         ...
 
 

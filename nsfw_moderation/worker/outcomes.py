@@ -61,6 +61,10 @@ def claim_batch(token: uuid.UUID, *, first: int | None = None) -> list[Moderated
             )
             return ids
 
+    # A task for a row that another task's batch already took, the usual case
+    # with a backlog, finds nothing: it must not wait for the write lock to see that.
+    if not due.exists():
+        return []
     ids = retry_when_locked(claim)
     claimed = ModeratedImage.objects.filter(pk__in=ids, claim_token=token)
     return list(claimed.select_related("content_type"))

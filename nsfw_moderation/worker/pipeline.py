@@ -5,13 +5,18 @@ the safe loader, one file per thread at a time: its bytes are dropped once
 hashed and decoded, its frames come back shrunk, and a
 :class:`~nsfw_moderation.imaging.PixelBudget` shared by the threads bounds the
 canvas pixels they decode at once, so a batch of hostile files has a fixed
-memory ceiling. Images are then matched against identical and rejected ones,
-the rest go through the classifier in one pass, and each row gets a stored
-preview for moderators. Once the live verdicts are stored, the shadow model
-(if one is set: :mod:`~nsfw_moderation.worker.shadow`, never acted on) scores
-the same frames. A share of the classifier's own
-``allowed`` and ``blocked`` verdicts (``AUDIT_SAMPLE_RATE``) is drawn at random
-for a moderator to audit (:func:`audit_sample`). Every outcome is stored by
+memory ceiling; the same threads hash each image and make its preview. Images
+are then matched against identical and rejected ones, the rest go through the
+classifier, and each row gets a stored preview for moderators. A batch goes
+through in a few :func:`parts`, the classifier running on its own thread: while
+it works on one part, the next is read and decoded and the one before is
+stored, so that neither waits for the other (``docs/benchmarks.md``).
+
+Once the live verdicts are stored, the shadow model (if one is set:
+:mod:`~nsfw_moderation.worker.shadow`, never acted on) scores the same frames.
+A share of the classifier's own ``allowed`` and ``blocked`` verdicts
+(``AUDIT_SAMPLE_RATE``) is drawn at random for a moderator to audit
+(:func:`audit_sample`). Every outcome is stored by
 :mod:`~nsfw_moderation.worker.outcomes`; the reasons stored on rows are ours,
 and the details (storage, decoder and model loader messages) go to the log.
 """
@@ -27,7 +32,7 @@ import math
 import random
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +54,11 @@ logger = logging.getLogger(__name__)
 
 #: At most this many threads decode the images of one batch.
 DECODE_THREADS = 4
+#: A batch goes through the classifier in at most this many parts, each of at
+#: least :data:`PART_SIZE` files: the classifier runs on one part while the
+#: next is decoded and the one before is stored (``docs/benchmarks.md``).
+PARTS = 4
+PART_SIZE = 4
 
 #: What a row says when its file could not be read (the storage's error is logged).
 UNREADABLE = "Could not read the file from storage; see the worker's log."
@@ -70,6 +80,11 @@ class BatchItem:
     #: Why a person's earlier "no" blocks this image ("" when none does).
     rejected_because: str = ""
     match: banks.Match | None = None
+    #: The preview, made on the decoding thread when there is only one frame to show.
+    preview: bytes | None = None
+
+    def preview_of(self, frame: int | None) -> bytes:
+        return self.preview or previews.preview_of(self.frames, frame)
 
 
 @dataclass
@@ -88,7 +103,12 @@ class Refused:
 
 
 def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
-    """Classify claimed ``rows`` and store every outcome; returns counts by outcome."""
+    """Classify claimed ``rows`` and store every outcome; returns counts by outcome.
+
+    The batch goes through in :func:`parts`: while the classifier runs on one
+    part (on a thread of its own: inference releases the GIL), the next part
+    is read, decoded and matched, and the part before it is stored.
+    """
     counts = {"claimed": len(rows), "done": 0, "failed": 0, "retrying": 0, "stale": 0}
     present = storage.existing_objects(rows)
     readable = []
@@ -97,51 +117,127 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
             readable.append(row)
         else:
             _tally(counts, outcomes.fail(row, token, "The object no longer exists."))
-    items = []
-    for result in _decode_all(readable):
-        if isinstance(result, Refused):
-            _tally(counts, _refuse(result, token))
-        else:
-            items.append(result)
-    if not items:
-        return counts
-    try:
-        backend = get_backend()
-    except Exception as exc:
-        # Not the images' fault: they wait, however long it takes to fix.
-        reason = str(exc) if isinstance(exc, ModelUnavailable) else f"The model failed: {exc!r}"
-        # The row gets our words; what the loader said (paths and all) is logged.
-        logger.error("The model cannot be loaded: %s", reason)
-        for item in items:
-            _tally(counts, outcomes.retry_later(item.row, token, CLASSIFIER_UNAVAILABLE))
-        return counts
-    misconfigured = policy.label_mismatch(backend.labels)
-    if misconfigured:
-        logger.error("Refusing to store verdicts: %s", misconfigured)
-        for item in items:
-            _tally(counts, outcomes.fail(item.row, token, misconfigured, flag=True))
-        return counts
-    try:
-        _match_known_images(items, backend.name)
-        _run_classifier(backend, [item for item in items if item.reused_from is None])
-    except Exception:
-        logger.exception("Classifier failed on %d image(s)", len(items))
-        for item in items:
-            _tally(counts, outcomes.retry_or_fail(item.row, token, CLASSIFIER_FAILED))
-        return counts
-    stored = []
-    for item in items:
-        outcome = _store_result(item, token, backend.name)
-        _tally(counts, outcome)
-        if outcome == Status.DONE:
-            stored.append(item)
+    classifier = _Classifier()
+    stored: list[BatchItem] = []
+    running: _Part | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nsfw-classify") as inference:
+        for part in parts(readable):
+            items = []
+            for result in _decode_all(part):
+                if isinstance(result, Refused):
+                    _tally(counts, _refuse(result, token))
+                else:
+                    items.append(result)
+            started = classifier.start(items, token, counts, inference)
+            if running is not None:
+                stored += running.finish(token, counts)
+            running = started
+        if running is not None:
+            stored += running.finish(token, counts)
     # After the live verdicts are stored: the shadow can neither hold them up
     # nor, by running past the task's timeout, have them retried.
     _run_shadow(stored)
     return counts
 
 
-def _decode_all(rows: list[ModeratedImage]) -> list[BatchItem | Refused]:
+def parts(rows: Sequence[ModeratedImage]) -> list[Sequence[ModeratedImage]]:
+    """``rows`` in up to :data:`PARTS` parts of at least :data:`PART_SIZE` rows (one if fewer)."""
+    count = max(1, min(PARTS, len(rows) // PART_SIZE))
+    size = max(1, math.ceil(len(rows) / count))
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+
+@dataclass
+class _Part:
+    """Items of a batch on their way through the classifier."""
+
+    items: list[BatchItem]
+    model_name: str
+    scores: Future[None] | None
+
+    def finish(self, token: uuid.UUID, counts: dict[str, int]) -> list[BatchItem]:
+        """Wait for the classifier and store each item's outcome; returns the items stored."""
+        try:
+            if self.scores is not None:
+                self.scores.result()
+        except Exception:
+            logger.exception("Classifier failed on %d image(s)", len(self.items))
+            for item in self.items:
+                _tally(counts, outcomes.retry_or_fail(item.row, token, CLASSIFIER_FAILED))
+            return []
+        stored = []
+        for item in self.items:
+            outcome = _store_result(item, token, self.model_name)
+            _tally(counts, outcome)
+            if outcome == Status.DONE:
+                stored.append(item)
+        return stored
+
+
+class _Classifier:
+    """The batch's classifier: loaded once, then given each part to run on its own thread."""
+
+    def __init__(self) -> None:
+        self.backend: Classifier | None = None
+        #: Why the items cannot be classified: (reason, flag) with the outcome to store.
+        self.unusable: tuple[str, bool] | None = None
+
+    def start(
+        self,
+        items: list[BatchItem],
+        token: uuid.UUID,
+        counts: dict[str, int],
+        inference: ThreadPoolExecutor,
+    ) -> _Part | None:
+        """Match ``items`` with known images and start classifying the others.
+
+        Items that cannot be classified (no model, the wrong labels, matching
+        failed) have their outcome stored at once, and ``None`` is returned.
+        """
+        if not items:
+            return None
+        backend = self._load()
+        if backend is None:
+            assert self.unusable is not None
+            reason, misconfigured = self.unusable
+            for item in items:
+                if misconfigured:
+                    _tally(counts, outcomes.fail(item.row, token, reason, flag=True))
+                else:
+                    # Not the images' fault: they wait, however long it takes to fix.
+                    _tally(counts, outcomes.retry_later(item.row, token, reason))
+            return None
+        try:
+            _match_known_images(items, backend.name)
+        except Exception:
+            logger.exception("Matching known images failed on %d image(s)", len(items))
+            for item in items:
+                _tally(counts, outcomes.retry_or_fail(item.row, token, CLASSIFIER_FAILED))
+            return None
+        todo = [item for item in items if item.reused_from is None]
+        scores = inference.submit(_run_classifier, backend, todo) if todo else None
+        return _Part(items, backend.name, scores)
+
+    def _load(self) -> Classifier | None:
+        if self.backend is None and self.unusable is None:
+            try:
+                self.backend = get_backend()
+            except Exception as exc:
+                reason = (
+                    str(exc) if isinstance(exc, ModelUnavailable) else f"The model failed: {exc!r}"
+                )
+                # The row gets our words; what the loader said (paths and all) is logged.
+                logger.error("The model cannot be loaded: %s", reason)
+                self.unusable = (CLASSIFIER_UNAVAILABLE, False)
+                return None
+            misconfigured = policy.label_mismatch(self.backend.labels)
+            if misconfigured:
+                logger.error("Refusing to store verdicts: %s", misconfigured)
+                self.backend, self.unusable = None, (misconfigured, True)
+        return self.backend
+
+
+def _decode_all(rows: Sequence[ModeratedImage]) -> list[BatchItem | Refused]:
     """Read and decode on a few threads (Pillow releases the GIL); no database work there."""
     limits = storage.decode_limits()
     # One of the biggest images the limits allow at a time, or several smaller ones.
@@ -188,7 +284,23 @@ def _read_and_decode(
         # ON_ERROR may let damaged bytes through, never refused ones.
         refused = isinstance(exc, imaging.ImageRefused)
         return Refused(row, str(exc), flag=refused, sha256=digest)
-    return BatchItem(row=row, sha256=digest, frames=frames)
+    return _prepared(BatchItem(row=row, sha256=digest, frames=frames))
+
+
+def _prepared(item: BatchItem) -> BatchItem:
+    """``item`` with what does not depend on its scores: hashes, and its only frame's preview.
+
+    Made here, on a decoding thread, while the classifier runs on the part
+    before. Should either fail, it is made again later, where a failure counts.
+    """
+    try:
+        if hashing.available():
+            item.hashes = [hashing.pdq(frame) for frame in item.frames]
+        if len(item.frames) == 1:
+            item.preview = previews.preview_of(item.frames, 0)
+    except Exception:
+        logger.debug("Could not prepare %s ahead", item.row.file_name, exc_info=True)
+    return item
 
 
 def release_freed_memory() -> None:
@@ -234,7 +346,7 @@ def _refuse(refused: Refused, token: uuid.UUID) -> str:
 
 def _match_known_images(items: list[BatchItem], model_name: str) -> None:
     """Reuse scores of identical bytes; recognise rejected bytes and images in hash banks."""
-    index = banks.current_index() if hashing.available() else None  # once per batch
+    index = banks.current_index() if hashing.available() else None  # once per part
     for item in items:
         original = blocklist.identical(item.sha256, model_name, exclude=item.row.pk)
         if original is not None:
@@ -243,7 +355,8 @@ def _match_known_images(items: list[BatchItem], model_name: str) -> None:
         if blocklist.rejected_bytes(item.sha256):
             item.rejected_because = "A moderator rejected these exact bytes before."
         if index is not None:
-            item.hashes = [hashing.pdq(frame) for frame in item.frames]
+            if len(item.hashes) != len(item.frames):
+                item.hashes = [hashing.pdq(frame) for frame in item.frames]
             item.match = banks.lookup(item.hashes, index)
 
 
@@ -274,7 +387,7 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
     worst, score = policy.worst_frame(item.scores)
     if not _usable(item.scores):
         reason = "The classifier returned no usable probabilities (NaN or infinite)."
-        preview = previews.preview_of(item.frames, None)
+        preview = item.preview_of(None)
         return outcomes.fail(
             item.row, token, reason, flag=True, sha256=item.sha256, preview=preview
         )
@@ -285,7 +398,7 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
         item.row,
         token,
         note=_note(item),
-        preview=previews.preview_of(item.frames, frame),
+        preview=item.preview_of(frame),
         status=Status.DONE,
         verdict=verdict,
         # Explicit either way: a classification again clears an earlier draw.
