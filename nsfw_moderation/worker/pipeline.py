@@ -120,10 +120,13 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
     classifier = _Classifier()
     stored: list[BatchItem] = []
     running: _Part | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nsfw-classify") as inference:
+    with (
+        _Decoder(len(readable)) as decoder,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="nsfw-classify") as inference,
+    ):
         for part in parts(readable):
             items = []
-            for result in _decode_all(part):
+            for result in decoder.decode(part):
                 if isinstance(result, Refused):
                     _tally(counts, _refuse(result, token))
                 else:
@@ -237,14 +240,23 @@ class _Classifier:
         return self.backend
 
 
-def _decode_all(rows: Sequence[ModeratedImage]) -> list[BatchItem | Refused]:
-    """Read and decode on a few threads (Pillow releases the GIL); no database work there."""
-    limits = storage.decode_limits()
-    # One of the biggest images the limits allow at a time, or several smaller ones.
-    budget = imaging.PixelBudget(limits.max_pixels)
-    workers = min(len(rows), available_cores(), DECODE_THREADS) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda row: _read_and_decode(row, limits, budget), rows))
+class _Decoder(ThreadPoolExecutor):
+    """Reads and decodes a batch's files on a few threads (Pillow releases the GIL).
+
+    No database work there. One pixel budget for the whole batch: one of the
+    biggest images the limits allow at a time, or several smaller ones.
+    """
+
+    def __init__(self, files: int) -> None:
+        super().__init__(max_workers=min(files, available_cores(), DECODE_THREADS) or 1)
+        self.limits = storage.decode_limits()
+        self.budget = imaging.PixelBudget(self.limits.max_pixels)
+
+    def decode(self, rows: Sequence[ModeratedImage]) -> list[BatchItem | Refused]:
+        return list(self.map(self._read_and_decode, rows))
+
+    def _read_and_decode(self, row: ModeratedImage) -> BatchItem | Refused:
+        return _read_and_decode(row, self.limits, self.budget)
 
 
 @contextlib.contextmanager
