@@ -182,7 +182,8 @@ class _Classifier:
 
     def __init__(self) -> None:
         self.backend: Classifier | None = None
-        #: Why the items cannot be classified: (reason, flag) with the outcome to store.
+        #: Why no item can be classified, and whether that fails and flags them
+        #: (the wrong labels) rather than making them wait (no model).
         self.unusable: tuple[str, bool] | None = None
 
     def start(
