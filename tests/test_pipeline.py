@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,10 +116,18 @@ def test_a_part_the_classifier_fails_on_is_retried_and_the_others_are_kept(queue
     assert outcomes == [kept] * 4 + [retried] * 4
 
 
-def test_what_is_made_ahead_is_what_the_row_gets(queued):
+def test_what_is_made_ahead_is_what_the_row_gets(queued, monkeypatch):
     """Hashes and the preview are made on the decoding threads; the row gets the same."""
     rows = queued(8)
+    made_on: list[str] = []
+    for module, name in ((hashing, "pdq"), (previews, "preview_of")):
+        monkeypatch.setattr(module, name, on_which_thread(getattr(module, name), made_on))
+
     tasks.classify(rows[0].pk)
+
+    monkeypatch.undo()
+    assert made_on
+    assert threading.current_thread().name not in made_on
     for row in ModeratedImage.objects.all():
         frame = row.content_object.image.open("rb")
         with Image.open(frame) as image:
@@ -128,6 +137,14 @@ def test_what_is_made_ahead_is_what_the_row_gets(queued):
         assert bytes(Preview.objects.get(image=row).jpeg) == expected_preview
         if hashing.available():
             assert row.pdq == hashing.pdq(image).hex
+
+
+def on_which_thread(function: Any, threads: list[str]) -> Any:
+    def recorded(*args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return function(*args)
+
+    return recorded
 
 
 def test_what_cannot_be_made_ahead_is_made_again_where_failure_counts(queued, monkeypatch):
@@ -158,3 +175,53 @@ def test_a_task_with_nothing_to_claim_does_not_wait_for_the_write_lock(queued):
         assert writer.thread.is_alive()  # still holding the lock: nothing waited for it
     finally:
         writer.done()
+
+
+class CountsCallsAtOnce(backends.ColourBackend):
+    """Fails its first call; the others take a while, counting the calls running at once."""
+
+    lock = threading.Lock()
+    calls = 0
+    running = 0
+    most = 0
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        cls = type(self)
+        with cls.lock:
+            cls.calls += 1
+            cls.running += 1
+            cls.most = max(cls.most, cls.running)
+            first = cls.calls == 1
+        try:
+            if first:
+                raise RuntimeError("out of memory")
+            time.sleep(0.3)
+            return super().classify(images)
+        finally:
+            with cls.lock:
+                cls.running -= 1
+
+
+def test_the_classifier_runs_one_call_at_a_time_even_when_a_retry_runs_inline(monkeypatch):
+    """QUEUE="sync" classifies a retried row at once, inside the batch that failed it."""
+    monkeypatch.setattr(enqueue, "enqueue", lambda pk, delay=0: None)
+    for index in range(8):
+        Photo.objects.create(image=red(f"r{index}.png"))
+    monkeypatch.undo()
+    CountsCallsAtOnce.calls = CountsCallsAtOnce.running = CountsCallsAtOnce.most = 0
+
+    with moderation(BACKEND="tests.test_pipeline.CountsCallsAtOnce", QUEUE="sync"):
+        tasks.classify(ModeratedImage.objects.order_by("pk")[0].pk)
+
+    assert CountsCallsAtOnce.calls > 2  # the failed part's rows were retried inline
+    assert CountsCallsAtOnce.most == 1
+    assert set(ModeratedImage.objects.values_list("status", flat=True)) == {Status.DONE}
+
+
+def test_without_a_model_every_part_waits(queued):
+    rows = queued(8)
+    with moderation(BACKEND="tests.backends.BrokenBackend"):
+        counts = tasks.classify(rows[0].pk)
+    assert (counts["claimed"], counts["retrying"]) == (8, 8)
+    statuses = set(ModeratedImage.objects.values_list("status", "verdict", "error"))
+    assert statuses == {(Status.QUEUED, Verdict.PENDING, pipeline.CLASSIFIER_UNAVAILABLE)}

@@ -63,7 +63,7 @@ def claim_batch(token: uuid.UUID, *, first: int | None = None) -> list[Moderated
 
     # A task for a row that another task's batch already took, the usual case
     # with a backlog, finds nothing: it must not wait for the write lock to see that.
-    if not due.exists():
+    if not due.using(using).exists():
         return []
     ids = retry_when_locked(claim)
     claimed = ModeratedImage.objects.filter(pk__in=ids, claim_token=token)

@@ -30,6 +30,7 @@ import functools
 import logging
 import math
 import random
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -373,9 +374,16 @@ def _match_known_images(items: list[BatchItem], model_name: str) -> None:
             item.match = banks.lookup(item.hashes, index)
 
 
+#: One classifier call at a time in this process. With QUEUE="sync", storing a
+#: failed part retries its rows at once, in a batch of their own that starts
+#: classifying while this batch's next part still is.
+_one_call_at_a_time = threading.Lock()
+
+
 def _run_classifier(backend: Classifier, items: list[BatchItem]) -> None:
     frames = [frame for item in items for frame in item.frames]
-    results = classify_all(backend, frames)
+    with _one_call_at_a_time:
+        results = classify_all(backend, frames)
     position = 0
     for item in items:
         item.scores = results[position : position + len(item.frames)]
