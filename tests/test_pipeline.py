@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from PIL import Image
 
-from nsfw_moderation import enqueue, hashing, previews
+from nsfw_moderation import banks, enqueue, hashing, previews
 from nsfw_moderation.models import ModeratedImage, Preview, Status, Verdict
 from nsfw_moderation.worker import pipeline, tasks
 from tests import backends
@@ -225,3 +225,14 @@ def test_without_a_model_every_part_waits(queued):
     assert (counts["claimed"], counts["retrying"]) == (8, 8)
     statuses = set(ModeratedImage.objects.values_list("status", "verdict", "error"))
     assert statuses == {(Status.QUEUED, Verdict.PENDING, pipeline.CLASSIFIER_UNAVAILABLE)}
+
+
+def test_the_hash_banks_are_read_once_per_batch(queued, monkeypatch):
+    pytest.importorskip("pdqhash")
+    rows = queued(16)
+    reads: list[str] = []
+    monkeypatch.setattr(banks, "current_index", on_which_thread(banks.current_index, reads))
+    with moderation(BATCH_SIZE=16):
+        assert tasks.classify(rows[0].pk)["done"] == 16
+    assert len(pipeline.parts(rows)) == 4
+    assert len(reads) == 1

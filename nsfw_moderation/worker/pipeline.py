@@ -118,13 +118,13 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
             readable.append(row)
         else:
             _tally(counts, outcomes.fail(row, token, "The object no longer exists."))
-    classifier = _Classifier()
     stored: list[BatchItem] = []
     running: _Part | None = None
     with (
         _Decoder(len(readable)) as decoder,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="nsfw-classify") as inference,
     ):
+        classifier = _Classifier(inference)
         for part in parts(readable):
             items = []
             for result in decoder.decode(part):
@@ -132,7 +132,7 @@ def process(rows: Sequence[ModeratedImage], token: uuid.UUID) -> dict[str, int]:
                     _tally(counts, _refuse(result, token))
                 else:
                     items.append(result)
-            started = classifier.start(items, token, counts, inference)
+            started = classifier.start(items, token, counts)
             if running is not None:
                 stored += running.finish(token, counts)
             running = started
@@ -181,8 +181,11 @@ class _Part:
 class _Classifier:
     """The batch's classifier: loaded once, then given each part to run on its own thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, inference: ThreadPoolExecutor) -> None:
+        self.inference = inference
         self.backend: Classifier | None = None
+        #: The hash banks' index, read once per batch (``None``: no PDQ here).
+        self.index: banks.BankIndex | None = None
         #: Why no item can be classified, and whether that fails and flags them
         #: (the wrong labels) rather than making them wait (no model).
         self.unusable: tuple[str, bool] | None = None
@@ -192,7 +195,6 @@ class _Classifier:
         items: list[BatchItem],
         token: uuid.UUID,
         counts: dict[str, int],
-        inference: ThreadPoolExecutor,
     ) -> _Part | None:
         """Match ``items`` with known images and start classifying the others.
 
@@ -213,14 +215,16 @@ class _Classifier:
                     _tally(counts, outcomes.retry_later(item.row, token, reason))
             return None
         try:
-            _match_known_images(items, backend.name)
+            if self.index is None and hashing.available():
+                self.index = banks.current_index()
+            _match_known_images(items, backend.name, self.index)
         except Exception:
             logger.exception("Matching known images failed on %d image(s)", len(items))
             for item in items:
                 _tally(counts, outcomes.retry_or_fail(item.row, token, CLASSIFIER_FAILED))
             return None
         todo = [item for item in items if item.reused_from is None]
-        scores = inference.submit(_run_classifier, backend, todo) if todo else None
+        scores = self.inference.submit(_run_classifier, backend, todo) if todo else None
         return _Part(items, backend.name, scores)
 
     def _load(self) -> Classifier | None:
@@ -358,9 +362,10 @@ def _refuse(refused: Refused, token: uuid.UUID) -> str:
     )
 
 
-def _match_known_images(items: list[BatchItem], model_name: str) -> None:
+def _match_known_images(
+    items: list[BatchItem], model_name: str, index: banks.BankIndex | None
+) -> None:
     """Reuse scores of identical bytes; recognise rejected bytes and images in hash banks."""
-    index = banks.current_index() if hashing.available() else None  # once per part
     for item in items:
         original = blocklist.identical(item.sha256, model_name, exclude=item.row.pk)
         if original is not None:
