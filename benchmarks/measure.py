@@ -137,20 +137,34 @@ def environment() -> dict[str, str]:
 
 
 def cpu_model() -> str:
-    with suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    """The CPU's name, with its family and model: a virtual machine may show only "AMD EPYC"."""
+    fields = cpuinfo()
+    name = fields.get("model name") or platform.processor() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def cpu_flags() -> list[str]:
+    present = set(cpuinfo().get("flags", "").split())
+    return [flag for flag in CPU_FLAGS if flag in present]
+
+
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (empty where there is none)."""
     with suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return [flag for flag in CPU_FLAGS if flag in present]
-    return []
+        return first_processor(Path("/proc/cpuinfo").read_text())
+    return {}
+
+
+def first_processor(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
 
 
 def cores() -> int:

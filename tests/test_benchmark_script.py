@@ -89,3 +89,25 @@ def test_a_benchmark_section_replaces_its_own_and_keeps_the_others(tmp_path):
         "# Results\n\n<!-- a:start -->\nnew a\n<!-- a:end -->\n\ntail\n\n"
         "<!-- b:start -->\nb\n<!-- b:end -->\n"
     )
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 26
+model\t\t: 2
+model name\t: AMD EPYC
+flags\t\t: fpu avx2 avx512f avx512_vnni
+
+processor\t: 1
+model name\t: another
+"""
+
+
+def test_the_machine_is_named_with_its_cpu_family(monkeypatch: pytest.MonkeyPatch):
+    # A virtual machine may call every generation "AMD EPYC"; the family and
+    # model tell them apart, and their figures differ several-fold.
+    from benchmarks import measure
+
+    monkeypatch.setattr(measure, "cpuinfo", lambda: measure.first_processor(CPUINFO))
+    assert measure.cpu_model() == "AMD EPYC (family 26, model 2)"
+    assert measure.cpu_flags() == ["avx2", "avx512f", "avx512_vnni"]
