@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import cores, cpu_model  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 
 MARKERS = ("<!-- backends:start -->", "<!-- backends:end -->")
@@ -305,20 +306,6 @@ def arguments() -> str:
             continue
         shown.append(arg)
     return "".join(f" {arg}" for arg in shown)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def step(message: str) -> None:
