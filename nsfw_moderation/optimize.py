@@ -91,7 +91,10 @@ class Converter:
         self.source = model or conf.MODEL
         pinned = conf.MODEL_REVISION if model is None else None
         try:
-            self.original = TransformersBackend(model, device="cpu", precision="fp32")
+            # As torch defines it: the converter traces it.
+            self.original = TransformersBackend(
+                model, device="cpu", precision="fp32", traceable=True
+            )
         except ModelUnavailable as exc:
             raise ConversionError(str(exc)) from exc
         torch.set_num_threads(available_cores())

@@ -1,6 +1,7 @@
 """``PRECISION`` for the backends that run a torch network (transformers, timm).
 
-One set of rules for both: ``fp32`` anywhere; ``bf16`` on the CPU as autocast
+One set of rules for both: ``fp32`` anywhere (on the CPU, the linear layers
+run by oneDNN: :mod:`~nsfw_moderation.backends.onednn`); ``bf16`` on the CPU as autocast
 (matmuls and convolutions in bf16), on a GPU as bf16 weights and inputs;
 ``fp16`` on a GPU only; ``int8`` as torch's dynamic quantisation of the linear
 layers, on the CPU only. A precision a device cannot run is refused with
@@ -30,6 +31,9 @@ class TorchPrecision:
     name: str
     precision: str
     threads: int
+    #: Leave the network as torch defines it, for torch (and OpenVINO's
+    #: converter) to trace: no fp32 layers packed for oneDNN.
+    traceable: bool = False
 
     def _configure(
         self, torch: Any, model: str | None, revision: str | None, precision: str | None
@@ -68,7 +72,12 @@ class TorchPrecision:
             for module in network.modules():
                 if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
                     module.to(torch.bfloat16)
-        return network.to(self.device)
+        network = network.to(self.device)
+        if self.precision == "fp32" and self.device.type == "cpu" and not self.traceable:
+            from nsfw_moderation.backends.onednn import pack_linear_layers
+
+            return pack_linear_layers(network)
+        return network
 
     def _input_dtype(self) -> Any:
         torch = self._torch

@@ -36,6 +36,7 @@ class TransformersBackend(TorchPrecision):
         device: str | None = None,
         precision: str | None = None,
         fast_preprocessing: bool = True,
+        traceable: bool = False,
     ) -> None:
         try:
             import torch
@@ -45,6 +46,7 @@ class TransformersBackend(TorchPrecision):
                 f"The transformers backend needs torch and transformers ({exc}). Install torch "
                 "for your machine first, then: pip install 'nsfw-moderation[transformers]'."
             ) from exc
+        self.traceable = traceable
         source, revision = self._configure(torch, model, revision, precision)
         try:
             with _quiet_loading():
