@@ -273,10 +273,14 @@ def _decode(
     work = _Work(limits)
     work.plan(count, image.size)
     indices = frame_indices(count, limits.max_frames)
-    with admit(image.size[0] * image.size[1] * (ANIMATION_WEIGHT if count > 1 else 1)):
+    weight = ANIMATION_WEIGHT if count > 1 else 1
+    with admit(image.size[0] * image.size[1] * weight) as admission:
         try:
             frames = list(_frames(image, indices, limits, work, source))
         finally:
+            if isinstance(admission, Admission):
+                # After any draft: a JPEG decoded at 1/8 of its size.
+                admission.canvas = image.size[0] * image.size[1] * weight
             # The decoder's canvases are freed while the admission lasts, so
             # that the budget covers them until they are gone (the frames
             # share nothing with them).
@@ -284,6 +288,16 @@ def _decode(
             del image
     source.check()
     return frames
+
+
+@dataclass
+class Admission:
+    """What an ``admit`` context manager may yield to learn what was decoded under it."""
+
+    #: The canvas pixels the decoder held, as admitted (animations weighted),
+    #: but at the size it decoded: less than admitted where a JPEG is decoded
+    #: at a fraction of its size.
+    canvas: int = 0
 
 
 def _admit_all(pixels: int) -> AbstractContextManager[object]:

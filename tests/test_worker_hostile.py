@@ -156,3 +156,30 @@ def pipeline_run() -> dict[str, int]:
     from nsfw_moderation.worker import tasks
 
     return tasks.classify()
+
+
+@pytest.mark.parametrize(
+    ("data", "handed_back"),
+    [
+        # Decoded at 1/8 of its size: a 500×375 canvas, reused by the next decode.
+        (hostile.encode(Image.new("RGB", (4_000, 3_000), "teal"), "JPEG"), False),
+        (hostile.palette_png((4_000, 2_000)), True),
+    ],
+    ids=["12-megapixel JPEG", "8-megapixel PNG"],
+)
+def test_pages_are_handed_back_after_a_big_canvas_only(
+    monkeypatch: pytest.MonkeyPatch, data: bytes, handed_back: bool
+) -> None:
+    import functools
+
+    from nsfw_moderation.worker import pipeline
+
+    # Trimming walks every free page of the process: what other work freed too.
+    trims: list[int] = []
+    monkeypatch.setattr(pipeline, "release_freed_memory", lambda: trims.append(1))
+    budget = imaging.PixelBudget(64_000_000)
+    admit = functools.partial(pipeline._admitted, budget)
+    (frame,) = imaging.load_frames(data, imaging.Limits(), admit=admit)
+    assert max(frame.size) == 448
+    assert trims == ([1] if handed_back else [])
+    assert budget.in_use == 0

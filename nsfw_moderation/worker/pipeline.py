@@ -265,14 +265,23 @@ class _Decoder(ThreadPoolExecutor):
         return _read_and_decode(row, self.limits, self.budget)
 
 
+#: A decoder canvas of at least this many pixels (16 MB as RGBA) has its pages
+#: handed back before the next file. The pages of a smaller one are reused by
+#: the next decode on its thread, and trimming is not free: it walks every free
+#: page of the process, what other work freed too (``docs/benchmarks.md``).
+TRIM_PIXELS = 4_000_000
+
+
 @contextlib.contextmanager
-def _admitted(budget: imaging.PixelBudget, pixels: int) -> Iterator[None]:
-    """Decode within ``budget``; the pages of the freed canvas go back before the next."""
+def _admitted(budget: imaging.PixelBudget, pixels: int) -> Iterator[imaging.Admission]:
+    """Decode within ``budget``; the pages of a big freed canvas go back before the next."""
+    admission = imaging.Admission()
     with budget.admit(pixels):
         try:
-            yield
+            yield admission
         finally:
-            release_freed_memory()
+            if admission.canvas >= TRIM_PIXELS:
+                release_freed_memory()
 
 
 def _read_and_decode(
