@@ -290,10 +290,17 @@ writes the `ModeratedImage` row and, on commit, the broker's task row.
 """
 
 
+CLUSTER_HEADER = (
+    "| | start to first verdict | upload to verdict p50 | p95 | worker peak RSS "
+    "| worker RSS at the end | main peak RSS |"
+)
+
+
 def cluster(results: Any) -> str:
     lines = [
         f"| {label} | {c['start to first verdict s']:.2f} s | {c['latency p50 s']:.3f} s | "
         f"{c['latency p95 s']:.3f} s | {c['worker peak RSS MiB']:.0f} MiB | "
+        f"{c.get('worker RSS at the end MiB', 0):.0f} MiB | "
         f"{c['main process peak RSS MiB']:.0f} MiB |"
         for label, c in results.cluster.items()
     ]
@@ -302,10 +309,12 @@ def cluster(results: Any) -> str:
 `manage.py qcluster` with the settings in `benchmarks/settings.py` (one worker
 using every core, ORM broker polling every 0.1 s), the model converted ahead
 of time for openvino; one 1024×768 JPEG saved at a time, timed from before
-`save()` until its row is done.
+`save()` until its row is done. *Worker peak RSS* is the worker's highest
+(`VmHWM`), loading included; *at the end*, what it holds after the last
+verdict (`VmRSS`).
 
-| | start to first verdict | upload to verdict p50 | p95 | worker peak RSS | main peak RSS |
-|---|---|---|---|---|---|
+{CLUSTER_HEADER}
+|---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 """
 
@@ -320,7 +329,9 @@ def scale(results: Any) -> str:
         return ""
     return f"""## Two workers against one process
 
-{2 * results.count} different 1024×768 JPEG files queued at once. *One process*:
+{results.scale_count} different 1024×768 JPEG files queued at once: a backlog
+that lasts seconds, so that the cluster's fixed start (the broker's poll,
+handing the first tasks over) does not decide the ratio. *One process*:
 `tasks.classify()` until the queue is empty, in the benchmark's process, with
 {results.threads} thread(s). *qcluster*: django-q2's default worker count
 here (one per core), each worker with its share of the cores

@@ -38,10 +38,13 @@ def test_quick_benchmark_writes_a_report(tmp_path: Path):
     assert "**Advice (not measured by this script):**" in report
     assert "| worker path, transformers int8 |" in report
     assert "upload to verdict p50" in report
+    assert "| worker peak RSS | worker RSS at the end |" in report
     if importlib.util.find_spec("openvino"):
         assert "| worker path, openvino int8 |" in report
         assert "## The OpenVINO runtime" in report
         assert "## Two workers against one process" in report
+        # A backlog of 6 rounds' files (2 files a round in a quick run).
+        assert "12 different 1024×768 JPEG files queued at once" in report
 
 
 def test_the_report_keeps_the_sections_other_scripts_wrote():

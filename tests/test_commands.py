@@ -500,6 +500,7 @@ def test_verify_transformers_model(tiny_vit):
     assert "precision:   fp32" in out
     assert "labels:      normal, nsfw" in out
     assert "load time:" in out
+    assert "linear:      " in out
     assert "OK: the model loads and classifies." in out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,8 @@ def test_fp32_on_the_cpu_runs_every_linear_layer_packed(tiny_vit):
     assert not layers(backend.model, torch.nn.Linear)
     # `nsfw_model info` counts the parameters: packing changes their layout, not their number.
     assert sum(p.numel() for p in backend.model.parameters()) == plain.num_parameters()
+    linear = len(layers(plain, torch.nn.Linear))
+    assert backend.details() == {"linear": f"{linear} layers packed for oneDNN"}
 
 
 @needs_onednn
@@ -69,6 +72,9 @@ def test_layers_that_give_other_numbers_leave_the_network_as_it_was(tiny_vit, mo
         backend = TransformersBackend(str(tiny_vit), device="cpu", precision="fp32")
     assert "oneDNN failed (a packed layer differs" in caplog.text
     assert not layers(backend.model, onednn.PackedLinear)
+    assert backend.details() == {
+        "linear": "as torch runs them, not packed for oneDNN (see the log)"
+    }
     assert len(layers(backend.model, torch.nn.Linear)) == len(layers(plain, torch.nn.Linear))
 
 
@@ -83,9 +89,26 @@ def test_without_onednn_the_network_is_left_as_it_was(tiny_vit, monkeypatch):
 def test_other_precisions_are_not_packed(tiny_vit, precision):
     backend = TransformersBackend(str(tiny_vit), device="cpu", precision=precision)
     assert not layers(backend.model, onednn.PackedLinear)
+    assert backend.details() == {}
 
 
 def test_a_traceable_network_is_left_for_the_converter(tiny_vit):
     backend = TransformersBackend(str(tiny_vit), device="cpu", precision="fp32", traceable=True)
     assert not layers(backend.model, onednn.PackedLinear)
     assert layers(backend.model, torch.nn.Linear)
+
+
+@needs_onednn
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc")
+def test_the_weights_file_is_let_go_once_packed(tiny_model_dir, tmp_path):
+    import gc
+    import shutil
+
+    model_dir = tmp_path / "vit"
+    shutil.copytree(tiny_model_dir, model_dir)
+    weights = str((model_dir / "model.safetensors").resolve())
+    backend = TransformersBackend(str(model_dir), device="cpu", precision="fp32")
+    gc.collect()
+    # Mapped, the whole file would stay resident beside the packed weights.
+    assert weights not in Path("/proc/self/maps").read_text()
+    assert backend.classify(IMAGES)

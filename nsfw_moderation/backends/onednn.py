@@ -67,6 +67,8 @@ def pack_linear_layers(network: torch.nn.Module) -> torch.nn.Module:
         return network
     for parent, name, packed in replacements:
         setattr(parent, name, packed)
+    if replacements:
+        _copy_other_tensors(network)
     return network
 
 
@@ -76,6 +78,22 @@ def available() -> bool:
         and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
         and hasattr(torch.ops.mkldnn, "_linear_pointwise")
     )
+
+
+def _copy_other_tensors(network: torch.nn.Module) -> None:
+    """Give the tensors left as they were memory of their own.
+
+    transformers maps the weights file into memory and makes the tensors
+    views of it: any one of them left there would keep the whole file
+    resident, beside the packed copies of the weights.
+    """
+    with torch.no_grad():
+        for module in network.modules():
+            for parameter in module.parameters(recurse=False):
+                if not parameter.is_mkldnn:
+                    parameter.data = parameter.data.clone()
+            for name, buffer in module.named_buffers(recurse=False):
+                module._buffers[name] = buffer.clone()
 
 
 def _checked(linear: torch.nn.Linear) -> PackedLinear:

@@ -28,6 +28,7 @@ class TorchPrecision:
 
     _torch: Any
     device: Any
+    model: Any
     name: str
     precision: str
     threads: int
@@ -78,6 +79,17 @@ class TorchPrecision:
 
             return pack_linear_layers(network)
         return network
+
+    def details(self) -> dict[str, str]:
+        """What ``nsfw_model verify`` prints about how the network runs."""
+        if self.precision != "fp32" or self.device.type != "cpu":
+            return {}
+        from nsfw_moderation.backends.onednn import PackedLinear
+
+        packed = sum(isinstance(module, PackedLinear) for module in self.model.modules())
+        if not packed:
+            return {"linear": "as torch runs them, not packed for oneDNN (see the log)"}
+        return {"linear": f"{packed} layers packed for oneDNN"}
 
     def _input_dtype(self) -> Any:
         torch = self._torch
