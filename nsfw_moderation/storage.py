@@ -6,6 +6,7 @@ files from disk; nothing else opens an upload.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import IO
 
@@ -35,9 +36,30 @@ def decode_limits() -> imaging.Limits:
 
 
 def read_limited(handle: IO[bytes]) -> bytes:
-    """At most one byte more than ``MAX_FILE_SIZE``: enough for the decoder to refuse it."""
-    data: bytes = handle.read(conf.MAX_FILE_SIZE + 1)
-    return data
+    """At most one byte more than ``MAX_FILE_SIZE``: enough for the decoder to refuse it.
+
+    A file with a descriptor is asked for its own size and a byte more: asked
+    for ``MAX_FILE_SIZE`` at once, Python allocates that much before reading
+    (50 MB at the default, for a photo of a few), and that costs more than
+    reading the photo. Should the file have grown since, it is read on.
+    """
+    limit = conf.MAX_FILE_SIZE + 1
+    size = _size_of(handle)
+    if size is None or size >= limit:
+        data: bytes = handle.read(limit)
+        return data
+    data = handle.read(size + 1)
+    if len(data) <= size:
+        return data
+    return data + handle.read(limit - len(data))
+
+
+def _size_of(handle: IO[bytes]) -> int | None:
+    """The size of the file behind ``handle`` if it has a descriptor (a file on disk)."""
+    try:
+        return os.fstat(handle.fileno()).st_size
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
 
 
 def read_file(row: ModeratedImage) -> bytes:
