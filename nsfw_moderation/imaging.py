@@ -274,13 +274,16 @@ def _decode(
     work.plan(count, image.size)
     indices = frame_indices(count, limits.max_frames)
     weight = ANIMATION_WEIGHT if count > 1 else 1
-    with admit(image.size[0] * image.size[1] * weight) as admission:
+    admitted = image.size[0] * image.size[1] * weight
+    with admit(admitted) as admission:
         try:
             frames = list(_frames(image, indices, limits, work, source))
         finally:
             if isinstance(admission, Admission):
-                # After any draft: a JPEG decoded at 1/8 of its size.
-                admission.canvas = image.size[0] * image.size[1] * weight
+                # After any draft: a JPEG decoded at 1/8 of its size. Unless it
+                # is progressive: libjpeg then holds the whole image's coefficients.
+                drafted = image.size[0] * image.size[1] * weight
+                admission.canvas = admitted if image.info.get("progressive") else drafted
             # The decoder's canvases are freed while the admission lasts, so
             # that the budget covers them until they are gone (the frames
             # share nothing with them).
@@ -295,8 +298,8 @@ class Admission:
     """What an ``admit`` context manager may yield to learn what was decoded under it."""
 
     #: The canvas pixels the decoder held, as admitted (animations weighted),
-    #: but at the size it decoded: less than admitted where a JPEG is decoded
-    #: at a fraction of its size.
+    #: but at the size it decoded: less than admitted where a baseline JPEG
+    #: is decoded at a fraction of its size.
     canvas: int = 0
 
 

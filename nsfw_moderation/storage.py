@@ -6,6 +6,7 @@ files from disk; nothing else opens an upload.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from typing import IO
@@ -38,7 +39,7 @@ def decode_limits() -> imaging.Limits:
 def read_limited(handle: IO[bytes]) -> bytes:
     """At most one byte more than ``MAX_FILE_SIZE``: enough for the decoder to refuse it.
 
-    A file with a descriptor is asked for its own size and a byte more: asked
+    A file on disk is asked for its own size and a byte more: asked
     for ``MAX_FILE_SIZE`` at once, Python allocates that much before reading
     (50 MB at the default, for a photo of a few), and that costs more than
     reading the photo. Should the file have grown since, it is read on.
@@ -55,10 +56,18 @@ def read_limited(handle: IO[bytes]) -> bytes:
 
 
 def _size_of(handle: IO[bytes]) -> int | None:
-    """The size of the file behind ``handle`` if it has a descriptor (a file on disk)."""
+    """The size of the file behind ``handle`` if it is a file on disk.
+
+    Only an open file itself is asked (through Django's ``File``, which wraps
+    it): asked for a descriptor, a ``SpooledTemporaryFile`` (how remote
+    storages hold a download) would move its bytes to disk.
+    """
+    opened = getattr(handle, "file", handle)
+    if not isinstance(opened, (io.FileIO, io.BufferedReader)):
+        return None
     try:
-        return os.fstat(handle.fileno()).st_size
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return os.fstat(opened.fileno()).st_size
+    except (OSError, ValueError):  # closed, or no descriptor after all
         return None
 
 

@@ -112,3 +112,42 @@ def test_the_weights_file_is_let_go_once_packed(tiny_model_dir, tmp_path):
     # Mapped, the whole file would stay resident beside the packed weights.
     assert weights not in Path("/proc/self/maps").read_text()
     assert backend.classify(IMAGES)
+
+
+class ReadsItsWeight(torch.nn.Module):
+    """As some timm models do (a fused qkv): ``F.linear`` with a layer's weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.fc.weight, self.fc.bias)
+
+
+@needs_onednn
+def test_a_network_that_reads_a_layers_weight_itself_is_left_as_it_was(caplog):
+    network = ReadsItsWeight().eval()
+    inputs = torch.randn(3, 8)
+    with caplog.at_level(logging.WARNING, logger=onednn.__name__):
+        assert onednn.pack_linear_layers(network, lambda: network(inputs)) is network
+    assert "oneDNN failed" in caplog.text
+    assert type(network.fc) is torch.nn.Linear
+    with torch.inference_mode():
+        assert network(inputs).shape == (3, 4)
+
+
+@needs_onednn
+def test_a_layer_shared_by_two_modules_is_packed_once():
+    shared = torch.nn.Linear(8, 8)
+    network = torch.nn.Sequential(shared, torch.nn.ReLU(), shared).eval()
+    inputs = torch.randn(3, 8)
+    onednn.pack_linear_layers(network, lambda: network(inputs))
+    assert isinstance(network[0], onednn.PackedLinear)
+    assert network[0] is network[2]
+
+
+def test_torchs_own_switch_turns_packing_off(tiny_vit, monkeypatch):
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+    backend = TransformersBackend(str(tiny_vit), device="cpu", precision="fp32")
+    assert not layers(backend.model, onednn.PackedLinear)

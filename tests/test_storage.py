@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from django.core.files import File
 
 from nsfw_moderation import storage
 from tests.conftest import moderation
 
 
 class Recorded:
-    """A file handle that notes how many bytes each read asks for."""
+    """A file handle, wrapping a file as Django's ``File`` does, that notes how much
+    each read asks for."""
 
-    def __init__(self, handle: Any, descriptor_of: Any = None) -> None:
+    def __init__(self, handle: Any, file: Any = None) -> None:
         self.handle = handle
-        self.descriptor_of = descriptor_of or handle
+        self.file = file or handle
         self.asked: list[int] = []
 
     def read(self, size: int = -1) -> bytes:
         self.asked.append(size)
         return self.handle.read(size)
-
-    def fileno(self) -> int:
-        return self.descriptor_of.fileno()
 
 
 def test_a_file_on_disk_is_read_with_a_request_for_its_own_size(tmp_path: Path) -> None:
@@ -54,8 +55,8 @@ def test_a_file_that_grew_since_its_size_was_taken_is_read_on_to_the_limit(
         (tmp_path / "small").open("rb") as small,
         (tmp_path / "grown").open("rb") as grown,
     ):
-        # The size comes from the small file's descriptor, the bytes from the grown one.
-        recorded = Recorded(grown, descriptor_of=small)
+        # The size comes from the small file, the bytes from the grown one.
+        recorded = Recorded(grown, file=small)
         assert storage.read_limited(recorded) == b"y" * 2001
 
 
@@ -63,3 +64,12 @@ def test_a_handle_without_a_descriptor_is_read_up_to_the_limit() -> None:
     with moderation(MAX_FILE_SIZE=1000):
         assert storage.read_limited(io.BytesIO(b"z" * 50)) == b"z" * 50
         assert storage.read_limited(io.BytesIO(b"z" * 5000)) == b"z" * 1001
+
+
+def test_a_download_held_in_memory_stays_in_memory() -> None:
+    # How remote storages (django-storages' S3 and GCS files) hold what they fetched.
+    with tempfile.SpooledTemporaryFile(max_size=10**6) as spooled:
+        spooled.write(b"w" * 5000)
+        spooled.seek(0)
+        assert storage.read_limited(File(spooled)) == b"w" * 5000
+        assert not spooled._rolled  # type: ignore[attr-defined]

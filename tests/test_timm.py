@@ -321,3 +321,41 @@ def jpeg(seed: int) -> ContentFile:
     buffer = io.BytesIO()
     photo((640 + 16 * seed, 480), 700 + seed).save(buffer, "JPEG", quality=90)
     return ContentFile(buffer.getvalue(), name=f"photo{seed}.jpg")
+
+
+@pytest.mark.parametrize("shape", ["marqo", "freepik"])
+def test_fp32_on_the_cpu_packs_the_linear_layers(model_dirs, shape):
+    from nsfw_moderation.backends import onednn
+
+    if not onednn.available():
+        pytest.skip("no oneDNN in this torch build")
+    backend = TimmBackend(str(model_dirs[shape]), device="cpu", precision="fp32")
+    assert backend.details()["linear"].endswith("layers packed for oneDNN")
+
+
+def test_a_model_that_reads_its_qkv_weight_itself_runs_unpacked(tmp_path):
+    """timm's EVA with a fused qkv calls ``F.linear`` with ``self.qkv.weight``."""
+    from timm.models import save_for_hf
+
+    model_args = {"depth": 1, "embed_dim": 64, "num_heads": 2}
+    network = timm.create_model(
+        "eva02_tiny_patch14_224.mim_in22k", pretrained=False, num_classes=2, **model_args
+    ).eval()
+    assert network.blocks[0].attn.qkv is not None  # the fused qkv
+    save_for_hf(
+        network,
+        str(tmp_path),
+        model_config={"label_names": ["normal", "nsfw"]},
+        model_args=model_args,
+        safe_serialization=True,
+    )
+    backend = TimmBackend(str(tmp_path), device="cpu", precision="fp32")
+    assert backend.details() == {
+        "linear": "as torch runs them, not packed for oneDNN (see the log)"
+    }
+    model, transform = card_model(tmp_path)
+    for image, ours in zip(INPUTS, backend.classify(INPUTS), strict=True):
+        with torch.inference_mode():
+            card = model(transform(image.convert("RGB")).unsqueeze(0)).softmax(dim=-1)[0]
+        labels = ["normal", "nsfw"]
+        assert ours == pytest.approx(dict(zip(labels, card.tolist(), strict=True)), abs=1e-5)

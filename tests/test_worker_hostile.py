@@ -163,9 +163,11 @@ def pipeline_run() -> dict[str, int]:
     [
         # Decoded at 1/8 of its size: a 500×375 canvas, reused by the next decode.
         (hostile.encode(Image.new("RGB", (4_000, 3_000), "teal"), "JPEG"), False),
+        # libjpeg holds every coefficient of a progressive one, whatever the draft.
+        (hostile.encode(Image.new("RGB", (4_000, 3_000), "teal"), "JPEG", progressive=True), True),
         (hostile.palette_png((4_000, 2_000)), True),
     ],
-    ids=["12-megapixel JPEG", "8-megapixel PNG"],
+    ids=["12-megapixel JPEG", "12-megapixel progressive JPEG", "8-megapixel PNG"],
 )
 def test_pages_are_handed_back_after_a_big_canvas_only(
     monkeypatch: pytest.MonkeyPatch, data: bytes, handed_back: bool

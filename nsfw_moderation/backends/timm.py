@@ -75,15 +75,19 @@ class TimmBackend(TorchPrecision):
         self.transform = None
         if self.preprocessor is None:
             self.transform = timm.data.create_transform(**self.data_config, is_training=False)
+        self._pack_for_onednn()
 
     def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
         if not images:
             return []
         pixels = self.preprocess(images).to(self.device, dtype=self._input_dtype())
         with self._torch.inference_mode(), self._autocast():
-            logits = self.model(pixels)
+            logits = self._logits(pixels)
         probabilities = logits.float().softmax(dim=-1).cpu().tolist()
         return [dict(zip(self.labels, row, strict=True)) for row in probabilities]
+
+    def _logits(self, pixels: Any) -> Any:
+        return self.model(pixels)
 
     def preprocess(self, images: Sequence[Image.Image]) -> Any:
         """The network's input for ``images``, as a float32 CPU tensor."""

@@ -11,8 +11,10 @@ advice when the backend loads, never silently replaced.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from PIL import Image
 
 from nsfw_moderation.backends import ModelUnavailable, default_threads
 from nsfw_moderation.conf import conf
@@ -73,12 +75,27 @@ class TorchPrecision:
             for module in network.modules():
                 if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
                     module.to(torch.bfloat16)
-        network = network.to(self.device)
-        if self.precision == "fp32" and self.device.type == "cpu" and not self.traceable:
-            from nsfw_moderation.backends.onednn import pack_linear_layers
+        return network.to(self.device)
 
-            return pack_linear_layers(network)
-        return network
+    def _pack_for_onednn(self) -> None:
+        """fp32 on the CPU: the linear layers packed for oneDNN, if the network allows.
+
+        Checked on the backend's own input for a generated image, so the
+        backend calls it once its preprocessing is set up.
+        """
+        if self.precision != "fp32" or self.device.type != "cpu" or self.traceable:
+            return
+        from nsfw_moderation.backends.onednn import pack_linear_layers
+
+        pixels = self.preprocess([probe_image()])
+        self.model = pack_linear_layers(self.model, lambda: self._logits(pixels))
+
+    def preprocess(self, images: Sequence[Image.Image]) -> Any:
+        raise NotImplementedError
+
+    def _logits(self, pixels: Any) -> Any:
+        """The network's logits for a batch of its input."""
+        raise NotImplementedError
 
     def details(self) -> dict[str, str]:
         """What ``nsfw_model verify`` prints about how the network runs."""
@@ -106,3 +123,9 @@ class TorchPrecision:
                 yield
         else:
             yield
+
+
+def probe_image() -> Image.Image:
+    """A generated 256×256 image whose three channels differ, to check a network on."""
+    gradient = Image.linear_gradient("L")
+    return Image.merge("RGB", (gradient, Image.radial_gradient("L"), gradient.rotate(90)))

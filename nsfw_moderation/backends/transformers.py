@@ -69,15 +69,19 @@ class TransformersBackend(TorchPrecision):
         self.fast_preprocessor = (
             FastPreprocessor.from_processor(self.processor) if fast_preprocessing else None
         )
+        self._pack_for_onednn()
 
     def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
         if not images:
             return []
         pixels = self.preprocess(images).to(self.device, dtype=self._input_dtype())
         with self._torch.inference_mode(), self._autocast():
-            logits = self.model(pixel_values=pixels).logits
+            logits = self._logits(pixels)
         probabilities = logits.float().softmax(dim=-1).cpu().tolist()
         return [dict(zip(self.labels, row, strict=True)) for row in probabilities]
+
+    def _logits(self, pixels: Any) -> Any:
+        return self.model(pixel_values=pixels).logits
 
     def preprocess(self, images: Sequence[Image.Image]) -> Any:
         """The model's ``pixel_values`` for ``images``, as a float32 CPU tensor."""
