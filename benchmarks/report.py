@@ -338,7 +338,8 @@ def scale(results: Any) -> str:
 
 {results.scale_count} different 1024×768 JPEG files queued at once: a backlog
 that lasts seconds, so that the cluster's fixed start (the broker's poll,
-handing the first tasks over) does not decide the ratio. *One process*:
+handing the first tasks over) does not decide the ratio. The cluster's round
+ends when the benchmark, looking every 0.05 s, sees the last verdict. *One process*:
 `tasks.classify()` until the queue is empty, in the benchmark's process, with
 {results.threads} thread(s). *qcluster*: django-q2's default worker count
 here (one per core), each worker with its share of the cores
