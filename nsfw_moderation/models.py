@@ -254,6 +254,12 @@ class ModeratedImage(models.Model):
         help_text=_("Retries while the model or the storage was unavailable."),
     )
     error = models.TextField(_("error"), blank=True)
+    file_format = models.CharField(
+        _("format"),
+        max_length=16,
+        blank=True,
+        help_text=_("The image format read from the file's bytes, whatever its name says."),
+    )
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     retry_at = models.DateTimeField(_("next attempt"), null=True, blank=True, editable=False)
@@ -364,6 +370,7 @@ class ModerationEvent(AppendOnly):
         APPEAL_DECIDED = "appeal_decided", _("Appeal decided")
         FILE_REMOVED = "file_removed", _("File removed")
         MATCHED = "matched", _("Matched a hash bank")
+        BANK_CHANGED = "bank_changed", _("Hash bank changed")
 
     image = models.ForeignKey(
         ModeratedImage,
@@ -525,7 +532,16 @@ class Statement(AppendOnly):
         related_name="+",
         verbose_name=_("decided by"),
     )
-    note = models.TextField(_("moderator's note"), blank=True)
+    # Never shown to the owner: for colleagues and the audit log.
+    note = models.TextField(_("internal note"), blank=True)
+    user_note = models.TextField(
+        _("note to the owner"), blank=True, help_text=_("Shown to the owner with the statement.")
+    )
+    bank_description = models.TextField(
+        _("hash bank, as the owner is told"),
+        blank=True,
+        help_text=_("The public description of the hash bank whose match decided, if any."),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -591,7 +607,10 @@ class AppealOutcome(AppendOnly):
         related_name="+",
         verbose_name=_("decided by"),
     )
-    note = models.TextField(_("moderator's note"), blank=True)
+    note = models.TextField(_("internal note"), blank=True)
+    user_note = models.TextField(
+        _("note to the owner"), blank=True, help_text=_("Shown to the owner with the outcome.")
+    )
     event = models.ForeignKey(
         ModerationEvent,
         on_delete=models.SET_NULL,
@@ -607,6 +626,93 @@ class AppealOutcome(AppendOnly):
 
     def __str__(self) -> str:
         return f"appeal {self.appeal_id}: {'upheld' if self.upheld else 'not upheld'}"
+
+
+class Notice(models.Model):
+    """The outbox: one notice to an owner, written in the decision's own transaction.
+
+    A statement of reasons (``outcome`` empty) or an appeal's outcome waits
+    here until :func:`nsfw_moderation.notices.deliver` has announced it
+    (``decision_notice``) and so e-mailed it. A worker killed after its commit
+    leaves the notice undelivered, never lost: the periodic maintenance
+    delivers it. A claim (``claim_token``, ``claimed_at``) lets one process at
+    a time deliver it.
+    """
+
+    statement = models.ForeignKey(
+        Statement, on_delete=models.PROTECT, related_name="notices", verbose_name=_("statement")
+    )
+    outcome = models.OneToOneField(
+        AppealOutcome,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notice",
+        verbose_name=_("appeal outcome"),
+    )
+    created_at = models.DateTimeField(_("written at"), auto_now_add=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sent_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(sent_at__isnull=True),
+                name="nsfw_notice_unsent_idx",
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["statement"],
+                condition=models.Q(outcome__isnull=True),
+                name="nsfw_moderation_one_notice_per_statement",
+            )
+        ]
+
+    def __str__(self) -> str:
+        what = "outcome" if self.outcome_id else "statement"
+        return f"{what} notice {self.pk} ({'sent' if self.sent_at else 'waiting'})"
+
+
+class TransparencySubmission(models.Model):
+    """A statement of reasons sent to the EU DSA Transparency Database, and whether it was taken.
+
+    One per statement: its ``public_id`` is the ``puid`` the database keys on,
+    so a submission that is retried can never file the statement twice.
+    """
+
+    statement = models.OneToOneField(
+        Statement,
+        on_delete=models.PROTECT,
+        related_name="submission",
+        verbose_name=_("statement"),
+    )
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True, db_index=True)
+    database_id = models.CharField(
+        _("id in the database"),
+        max_length=64,
+        blank=True,
+        help_text=_("The identifier the Transparency Database gave the statement."),
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("transparency submission")
+        verbose_name_plural = _("transparency submissions")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.statement_id}: {'accepted' if self.accepted_at else 'not yet accepted'}"
 
 
 class Preview(models.Model):
@@ -715,7 +821,18 @@ class HashBank(models.Model):
 
     name = models.CharField(_("name"), max_length=255, unique=True)
     action = models.CharField(_("action"), max_length=8, choices=Action.choices)
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(
+        _("internal description"), blank=True, help_text=_("For moderators only.")
+    )
+    public_description = models.CharField(
+        _("public description"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "What an owner is told about a match of this bank in a statement of reasons. "
+            "Empty: a generic wording. Never the bank's name."
+        ),
+    )
     built_in = models.BooleanField(
         _("built in"),
         default=False,
