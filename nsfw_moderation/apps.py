@@ -6,6 +6,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -16,7 +17,20 @@ class NsfwModerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from nsfw_moderation import checks, handlers, hooks, notices, registry, signals  # noqa: F401
+        from nsfw_moderation import (  # noqa: F401
+            append_only,
+            checks,
+            handlers,
+            hooks,
+            notices,
+            registry,
+            signals,
+        )
+
+        # Before any query: the records' triggers ask every SQLite connection.
+        connection_created.connect(
+            append_only.register_sqlite_function, dispatch_uid="nsfw_moderation:append_only"
+        )
 
         handlers.connect_registry()
         registry.load_from_settings()
@@ -31,16 +45,10 @@ class NsfwModerationConfig(AppConfig):
 
 
 def connect_notices(signals: Any, notices: Any) -> None:
-    """Statements of reasons for every restriction, and e-mail to the owner."""
-    receivers = [
-        (signals.image_blocked, notices.on_blocked),
-        (signals.image_flagged, notices.on_flagged),
-        (signals.image_reviewed, notices.on_reviewed),
-        (signals.appeal_decided, notices.on_appeal_decided),
-        (signals.decision_notice, notices.email_owner),
-    ]
-    for signal, receiver in receivers:
-        signal.connect(receiver, dispatch_uid=f"nsfw_moderation:notices.{receiver.__name__}")
+    """E-mail to the owner for every notice (statements are written with their decisions)."""
+    signals.decision_notice.connect(
+        notices.email_owner, dispatch_uid="nsfw_moderation:notices.email_owner"
+    )
 
 
 def settings_changed(setting: str, **kwargs: Any) -> None:

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from nsfw_moderation import enqueue, hashing, signals
+from nsfw_moderation import enqueue, hashing, notices, signals
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import (
@@ -296,6 +296,8 @@ def _apply(row_pk: int, pdq: str, match: Match) -> int:
         ModerationEvent.record(
             row, ModerationEvent.Kind.MATCHED, verdict_before=before, note=match.note
         )
+        if notices.owed_by_machine(row):
+            notices.deliver_on_commit(notices.write(row, automated=True))
     signal = signals.image_blocked if verdict == Verdict.BLOCKED else signals.image_flagged
     signal.send(sender=ModeratedImage, instance=row)
     return 1

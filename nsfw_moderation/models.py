@@ -320,7 +320,18 @@ class ModeratedImage(models.Model):
 
 
 class AppendOnlyQuerySet(models.QuerySet[Any]):
-    """Records that are added, never changed or removed, in bulk either."""
+    """Records that are added, never changed or removed, in bulk either.
+
+    These refusals say early what is wrong; the database's triggers (migration
+    ``0011_append_only``) enforce it whatever code writes.
+    """
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        if kwargs.get("update_conflicts"):
+            raise ValueError(
+                f"{self.model._meta.object_name} records are append-only: never changed."
+            )
+        return super().bulk_create(objs, *args, **kwargs)
 
     def update(self, **kwargs: Any) -> int:
         raise ValueError(f"{self.model._meta.object_name} records are append-only: never changed.")
@@ -338,9 +349,10 @@ class AppendOnly(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
+        if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields"):
             raise ValueError(f"{self._meta.object_name} records are append-only: never changed.")
-        super().save(*args, **kwargs)
+        # An INSERT, even for a copy that carries an existing primary key.
+        super().save(*args, **{**kwargs, "force_insert": True})
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError(f"{self._meta.object_name} records are append-only: never deleted.")

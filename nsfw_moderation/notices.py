@@ -1,26 +1,30 @@
-"""Statements of reasons: written when an image is restricted, handed to the host, e-mailed.
+"""Statements of reasons: written with the restriction they explain, then delivered to the owner.
 
-A :class:`~nsfw_moderation.models.Statement` is written, after the decision
-commits, when a worker blocks an image (``image_blocked``), when a moderator
-rejects one (``image_reviewed``) and, with ``NOTIFY_FLAGGED``, when one is
-flagged and hidden pending review (``image_flagged``). Each is recorded as a
-``notified`` event and announced with
-:data:`~nsfw_moderation.signals.decision_notice`; :func:`email_owner`, connected
-by default, e-mails the owner that ``OWNER`` finds. None of this ever fails the
-worker or the decision: a failure is logged.
+A :class:`~nsfw_moderation.models.Statement` is written in the same
+transaction as the verdict it explains: when a worker or a hash bank blocks an
+image, when a moderator rejects one and, with ``NOTIFY_FLAGGED``, when one is
+flagged and hidden pending review. Beside it goes a
+:class:`~nsfw_moderation.models.Notice` (the outbox), also written for an
+appeal's outcome. After the commit, :func:`deliver` announces each notice with
+:data:`~nsfw_moderation.signals.decision_notice`, whose receiver
+:func:`email_owner` (connected by default) e-mails the owner that ``OWNER``
+finds. A process killed between the commit and the delivery leaves the notice
+waiting, never lost: the periodic maintenance delivers it (:func:`deliver_waiting`).
 
-The receivers here are connected in :meth:`NsfwModerationConfig.ready`.
+What a moderator writes as the internal ``note`` never reaches the owner; only
+``user_note`` does.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from datetime import UTC
+import uuid
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import models, transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
@@ -29,11 +33,13 @@ from django.utils.translation import gettext as _
 
 from nsfw_moderation import signals
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import moderation_db, write_transaction
+from nsfw_moderation.db import moderation_db, retry_when_locked, write_transaction
 from nsfw_moderation.models import (
     AppealOutcome,
+    HashBank,
     ModeratedImage,
     ModerationEvent,
+    Notice,
     Statement,
     Verdict,
 )
@@ -44,73 +50,37 @@ logger = logging.getLogger(__name__)
 RESTRICTIONS = (Verdict.BLOCKED, Verdict.REJECTED, Verdict.FLAGGED)
 
 
-# --- Receivers ------------------------------------------------------------------
+# --- Statements, in the decision's transaction ----------------------------------------
 
 
-def on_blocked(sender: Any, instance: ModeratedImage, **kwargs: Any) -> None:
-    _after_commit(instance.pk, automated=True)
-
-
-def on_flagged(sender: Any, instance: ModeratedImage, **kwargs: Any) -> None:
-    if conf.NOTIFY_FLAGGED:
-        _after_commit(instance.pk, automated=True)
-
-
-def on_reviewed(
-    sender: Any,
-    instance: ModeratedImage,
-    user: Any = None,
-    note: str = "",
-    previous_verdict: str = "",
-    **kwargs: Any,
-) -> None:
-    # A repeated rejection changes nothing for the owner: no second statement.
-    if instance.verdict == Verdict.REJECTED and previous_verdict != Verdict.REJECTED:
-        _after_commit(instance.pk, automated=False, user=user, note=note)
-
-
-def on_appeal_decided(sender: Any, outcome: AppealOutcome, **kwargs: Any) -> None:
-    statement = outcome.appeal.statement
-    _safely(
-        signals.decision_notice.send,
-        sender=ModeratedImage,
-        instance=statement.image,
-        statement=statement,
-        owner=statement.owner,
-        outcome=outcome,
+def owed_by_machine(row: ModeratedImage) -> bool:
+    """Whether a worker's or a bank's verdict on ``row`` restricts it and so needs a statement."""
+    return row.verdict == Verdict.BLOCKED or (
+        row.verdict == Verdict.FLAGGED and conf.NOTIFY_FLAGGED
     )
 
 
-def _after_commit(pk: int, **how: Any) -> None:
-    transaction.on_commit(functools.partial(_safely, _issue_for, pk, **how), using=moderation_db())
+def write(
+    row: ModeratedImage,
+    *,
+    automated: bool,
+    user: Any = None,
+    note: str = "",
+    user_note: str = "",
+) -> Statement:
+    """Write the statement of reasons for ``row``'s current verdict, audited, with its notice.
 
-
-def _safely(func: Any, *args: Any, **kwargs: Any) -> None:
-    # A notice must never fail the worker or the moderator's decision.
-    try:
-        func(*args, **kwargs)
-    except Exception:
-        logger.exception("Could not write or send a statement of reasons (%s)", args or kwargs)
-
-
-def _issue_for(pk: int, **how: Any) -> None:
-    row = ModeratedImage.objects.filter(pk=pk).first()
-    if row is not None and row.verdict in RESTRICTIONS:
-        issue(row, **how)
-
-
-# --- Statements -------------------------------------------------------------------
-
-
-def issue(row: ModeratedImage, *, automated: bool, user: Any = None, note: str = "") -> Statement:
-    """Write the statement of reasons for ``row``'s current verdict, audited, and announce it."""
+    Call it inside the transaction that stored the verdict (it opens one of
+    its own otherwise), then :func:`deliver_on_commit` the statement's notice.
+    ``note`` is internal (colleagues, the audit log); ``user_note`` is shown
+    to the owner.
+    """
     kinds = (
         [ModerationEvent.Kind.CLASSIFIED, ModerationEvent.Kind.MATCHED]
         if automated
         else [ModerationEvent.Kind.REVIEWED]
     )
     bank = matched_bank(row) if automated else None
-    note = note or (BANK_NOTE_PREFIX + bank if bank else "")
     with write_transaction():
         statement = Statement.objects.create(
             image=row,
@@ -124,9 +94,11 @@ def issue(row: ModeratedImage, *, automated: bool, user: Any = None, note: str =
             automated=automated,
             model_name=row.model_name,
             score=row.score,
-            threshold=threshold(row) if automated and not bank else None,
+            threshold=threshold(row) if automated and bank is None else None,
             decided_by=user if user is not None and user.is_authenticated else None,
-            note=note,
+            note=note or (BANK_NOTE_PREFIX + bank.name if bank is not None else ""),
+            user_note=user_note,
+            bank_description=bank.public_description if bank is not None else "",
             owner=owner_of(row),
             content_created_at=row.created_at,
         )
@@ -136,27 +108,41 @@ def issue(row: ModeratedImage, *, automated: bool, user: Any = None, note: str =
             verdict_before=row.verdict,
             note=str(statement.public_id),
         )
-    owner = statement.owner
-    signals.decision_notice.send(
-        sender=ModeratedImage, instance=row, statement=statement, owner=owner, outcome=None
-    )
+        Notice.objects.create(statement=statement)
     return statement
+
+
+def issue(
+    row: ModeratedImage, *, automated: bool, user: Any = None, note: str = "", user_note: str = ""
+) -> Statement:
+    """Write the statement of reasons for ``row``'s verdict; deliver it once committed."""
+    with write_transaction():
+        statement = write(row, automated=automated, user=user, note=note, user_note=user_note)
+        deliver_on_commit(statement)
+    return statement
+
+
+def deliver_on_commit(statement: Statement, outcome: AppealOutcome | None = None) -> None:
+    """Deliver the notice of ``statement`` (or of its appeal's ``outcome``) once committed."""
+    waiting = Notice.objects.filter(statement=statement, outcome=outcome, sent_at__isnull=True)
+    for pk in waiting.values_list("pk", flat=True):
+        transaction.on_commit(functools.partial(deliver, pk), using=moderation_db())
 
 
 #: How an automated statement's note names the hash bank that decided.
 BANK_NOTE_PREFIX = "bank:"
 
 
-def matched_bank(row: ModeratedImage) -> str:
-    """The name of the block or flag hash bank behind ``row``'s verdict ("" when none)."""
+def matched_bank(row: ModeratedImage) -> HashBank | None:
+    """The block or flag hash bank whose match decided ``row``'s verdict, or ``None``."""
     entry = row.bank_entry
     if entry is None:
-        return ""
+        return None
     decided: dict[str, str] = {
-        entry.bank.Action.BLOCK: Verdict.BLOCKED,
-        entry.bank.Action.FLAG: Verdict.FLAGGED,
+        HashBank.Action.BLOCK: Verdict.BLOCKED,
+        HashBank.Action.FLAG: Verdict.FLAGGED,
     }
-    return str(entry.bank.name) if decided.get(entry.bank.action) == row.verdict else ""
+    return entry.bank if decided.get(entry.bank.action) == row.verdict else None
 
 
 def threshold(row: ModeratedImage) -> float | None:
@@ -183,15 +169,20 @@ def owner_of(row: ModeratedImage) -> Any:
 
 
 def reasons(statement: Statement) -> str:
-    """The facts and circumstances of the decision, in the current language."""
+    """The facts and circumstances of the decision, in the current language, for the owner.
+
+    Built from what the owner may read: never the internal note, nor a hash
+    bank's name (its public description, if it has one).
+    """
     if not statement.automated:
         text = _("A moderator looked at the image and decided that it breaks the rules.")
-        return f"{text} {statement.note}".strip()
+        return f"{text} {statement.user_note}".strip()
     if statement.note.startswith(BANK_NOTE_PREFIX):
-        return _(
-            "The image matches a known image in the hash bank “%(bank)s”, whose matches are "
-            "restricted without the classifier."
-        ) % {"bank": statement.note.removeprefix(BANK_NOTE_PREFIX)}
+        text = _(
+            "The image matches an image on a list of known images that are restricted on this "
+            "site without the classifier."
+        )
+        return f"{text} {statement.bank_description}".strip()
     if statement.threshold is None or statement.score is None:
         return _("The image is identical or very similar to an image a moderator rejected.")
     facts = {
@@ -260,6 +251,76 @@ def statement_path(statement: Statement) -> str | None:
         return None
 
 
+# --- Delivery: the outbox ------------------------------------------------------------
+
+#: Deliveries of one notice whose receivers raised, before it is left undelivered
+#: (logged, with its error kept on the notice).
+DELIVERY_ATTEMPTS = 5
+
+#: Notices delivered by one run of the periodic maintenance, at most.
+DELIVERY_BATCH = 500
+
+
+def deliver(pk: int) -> bool:
+    """Announce notice ``pk`` with ``decision_notice`` once: returns whether it was announced now.
+
+    A notice that was delivered, or that another process is delivering, is
+    left alone: the claim is one conditional UPDATE. A receiver that raises
+    leaves the notice undelivered, with its error; the periodic maintenance
+    tries it again after ``STALE_AFTER`` seconds, ``DELIVERY_ATTEMPTS`` times
+    in all. A process killed while delivering leaves a claim that runs out
+    after ``STALE_AFTER``: only then, and only if the announcement did not
+    finish, can the owner hear of it twice.
+    """
+    token = uuid.uuid4()
+    if not retry_when_locked(lambda: _claim(pk, token)):
+        return False
+    notice = Notice.objects.select_related("statement", "statement__image", "outcome").get(pk=pk)
+    statement = notice.statement
+    responses = signals.decision_notice.send_robust(
+        sender=ModeratedImage,
+        instance=statement.image,
+        statement=statement,
+        owner=statement.owner,
+        outcome=notice.outcome,
+    )
+    errors = [(receiver, error) for receiver, error in responses if isinstance(error, Exception)]
+    for receiver, error in errors:
+        logger.error("decision_notice: %r failed for notice %s", receiver, pk, exc_info=error)
+    done = {"sent_at": timezone.now(), "error": ""}
+    failed = {"error": "\n".join(f"{receiver!r}: {error!r}" for receiver, error in errors)}
+    retry_when_locked(
+        lambda: Notice.objects.filter(pk=pk, claim_token=token).update(
+            **(failed if errors else done)
+        )
+    )
+    return not errors
+
+
+def _claim(pk: int, token: uuid.UUID) -> bool:
+    return bool(
+        _deliverable(Notice.objects.filter(pk=pk)).update(
+            claim_token=token, claimed_at=timezone.now(), attempts=models.F("attempts") + 1
+        )
+    )
+
+
+def _deliverable(notices: models.QuerySet[Notice]) -> models.QuerySet[Notice]:
+    # Not delivered, not given up, and not claimed, or claimed by a process
+    # that has had STALE_AFTER seconds (a failed try waits as long).
+    lapsed = timezone.now() - timedelta(seconds=conf.STALE_AFTER)
+    return notices.filter(sent_at__isnull=True, attempts__lt=DELIVERY_ATTEMPTS).filter(
+        models.Q(claimed_at__isnull=True) | models.Q(claimed_at__lt=lapsed)
+    )
+
+
+def deliver_waiting() -> dict[str, int]:
+    """Deliver the notices still waiting: the periodic maintenance's part for the outbox."""
+    waiting = _deliverable(Notice.objects.order_by("created_at", "pk"))
+    pks = list(waiting.values_list("pk", flat=True)[:DELIVERY_BATCH])
+    return {"notices_delivered": sum(deliver(pk) for pk in pks)}
+
+
 # --- E-mail -------------------------------------------------------------------------
 
 
@@ -271,6 +332,9 @@ def email_owner(
     **kwargs: Any,
 ) -> None:
     """``decision_notice`` receiver: e-mail the owner, if there is one with an address.
+
+    A failure to send (the mail server is down) raises, so :func:`deliver`
+    tries the notice again later.
 
     Templates (override them like any other): ``nsfw_moderation/email/notice_subject.txt``
     and ``notice_body.txt``; for an appeal's outcome, ``outcome_subject.txt`` and
@@ -289,4 +353,5 @@ def email_owner(
     }
     subject = render_to_string(f"nsfw_moderation/email/{name}_subject.txt", context)
     body = render_to_string(f"nsfw_moderation/email/{name}_body.txt", context)
-    _safely(send_mail, " ".join(subject.split()), body, None, [owner.email])
+    # A failure propagates: the notice stays undelivered and is tried again.
+    send_mail(" ".join(subject.split()), body, None, [owner.email])

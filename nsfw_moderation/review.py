@@ -23,7 +23,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from nsfw_moderation import signals
+from nsfw_moderation import notices, signals
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import write_transaction
 from nsfw_moderation.models import (
@@ -31,6 +31,7 @@ from nsfw_moderation.models import (
     AppealOutcome,
     ModeratedImage,
     ModerationEvent,
+    Notice,
     Status,
     Verdict,
 )
@@ -43,25 +44,32 @@ DECISIONS: dict[str, str] = {"approve": Verdict.APPROVED, "reject": Verdict.REJE
 UNDECIDABLE_STATUSES = (Status.QUEUED, Status.PROCESSING)
 
 
-def approve(row: ModeratedImage, *, user: Any = None, note: str = "") -> ModerationEvent | None:
+def approve(
+    row: ModeratedImage, *, user: Any = None, note: str = "", user_note: str = ""
+) -> ModerationEvent | None:
     """Mark ``row`` approved by ``user``; see :func:`decide`."""
-    return decide(row, Verdict.APPROVED, user=user, note=note)
+    return decide(row, Verdict.APPROVED, user=user, note=note, user_note=user_note)
 
 
-def reject(row: ModeratedImage, *, user: Any = None, note: str = "") -> ModerationEvent | None:
+def reject(
+    row: ModeratedImage, *, user: Any = None, note: str = "", user_note: str = ""
+) -> ModerationEvent | None:
     """Mark ``row`` rejected by ``user``; see :func:`decide`."""
-    return decide(row, Verdict.REJECTED, user=user, note=note)
+    return decide(row, Verdict.REJECTED, user=user, note=note, user_note=user_note)
 
 
 def decide(
-    row: ModeratedImage, verdict: str, *, user: Any = None, note: str = ""
+    row: ModeratedImage, verdict: str, *, user: Any = None, note: str = "", user_note: str = ""
 ) -> ModerationEvent | None:
     """Set ``row``'s verdict to ``approved`` or ``rejected``, audited.
 
-    Returns the event, or ``None`` when the row is waiting for (or in) a
-    classification and so cannot be decided now.
+    ``note`` is internal: it goes to the audit log, never to the owner.
+    ``user_note`` goes to the owner with the statement of reasons of a
+    rejection. Returns the event, or ``None`` when the row is waiting for (or
+    in) a classification and so cannot be decided now.
     """
-    events = decide_many(ModeratedImage.objects.filter(pk=row.pk), verdict, user=user, note=note)
+    rows = ModeratedImage.objects.filter(pk=row.pk)
+    events = decide_many(rows, verdict, user=user, note=note, user_note=user_note)
     if not events:
         return None
     row.refresh_from_db()
@@ -74,19 +82,21 @@ def decide_many(
     *,
     user: Any = None,
     note: str = "",
+    user_note: str = "",
     seen: Mapping[int, str] | None = None,
 ) -> list[ModerationEvent]:
     """Decide every decidable row of ``rows``; returns one event per decided row.
 
     ``seen`` maps row pks to the SHA-256 of the bytes the person was shown: a
     row whose file has changed since is not decided (see :func:`changed_since`).
+    A rejection writes its statement of reasons in the same transaction.
     """
     if verdict not in DECISIONS.values():
         raise ValueError(f"A review decides 'approved' or 'rejected', not {verdict!r}.")
     seen = seen or {}
     with write_transaction():
         decided = [
-            _apply(row, verdict, user, note)
+            _apply(row, verdict, user, note, user_note)
             for row in _lock(rows)
             if row.sha256 == seen.get(row.pk, row.sha256)
         ]
@@ -97,6 +107,7 @@ def decide_many(
             user=event.actor,
             previous_verdict=event.verdict_before,
             note=note,
+            user_note=user_note,
         )
     return [event for _, event in decided]
 
@@ -125,7 +136,7 @@ def _lock(
 
 
 def _apply(
-    row: ModeratedImage, verdict: str, user: Any, note: str
+    row: ModeratedImage, verdict: str, user: Any, note: str, user_note: str
 ) -> tuple[ModeratedImage, ModerationEvent]:
     before = row.verdict
     row.verdict = verdict
@@ -137,6 +148,10 @@ def _apply(
     row.reviewed_by = event.actor
     row.audit = False
     row.save(update_fields=["verdict", "reviewed_by", "reviewed_at", "audit", "updated_at"])
+    # A repeated rejection changes nothing for the owner: no second statement.
+    if verdict == Verdict.REJECTED and before != Verdict.REJECTED:
+        statement = notices.write(row, automated=False, user=user, note=note, user_note=user_note)
+        notices.deliver_on_commit(statement)
     return row, event
 
 
@@ -148,7 +163,9 @@ class AppealNotDecidable(Exception):
 RESTRICTIVE = (Verdict.BLOCKED, Verdict.REJECTED, Verdict.FLAGGED)
 
 
-def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") -> AppealOutcome:
+def decide_appeal(
+    appeal: Appeal, *, user: Any, upheld: bool, note: str = "", user_note: str = ""
+) -> AppealOutcome:
     """Decide ``appeal``: ``upheld`` (the user was right) lifts the restriction, audited.
 
     An upheld appeal approves the image; one not upheld leaves the verdict as
@@ -160,7 +177,8 @@ def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") ->
     :class:`AppealNotDecidable` when it was decided already, when the image
     changed or is gone, or when ``user`` made the decision appealed against
     (unless ``APPEAL_SAME_REVIEWER``), and when it would keep a restriction that
-    another decision has lifted since.
+    another decision has lifted since. ``note`` is internal; ``user_note`` goes
+    to the owner with the outcome, whose notice is written in the same transaction.
     """
     with write_transaction():
         row = _appealed_row(appeal, user)
@@ -181,8 +199,15 @@ def decide_appeal(appeal: Appeal, *, user: Any, upheld: bool, note: str = "") ->
         elif sampled:
             row.save(update_fields=["audit", "updated_at"])
         outcome = AppealOutcome.objects.create(
-            appeal=appeal, upheld=upheld, decided_by=event.actor, note=note, event=event
+            appeal=appeal,
+            upheld=upheld,
+            decided_by=event.actor,
+            note=note,
+            user_note=user_note,
+            event=event,
         )
+        Notice.objects.create(statement=appeal.statement, outcome=outcome)
+        notices.deliver_on_commit(appeal.statement, outcome)
     signals.appeal_decided.send(sender=ModeratedImage, instance=row, appeal=appeal, outcome=outcome)
     return outcome
 

@@ -60,7 +60,7 @@ def rejected(reviewer: User, title: str = "alice") -> Statement:
     row = create_row(
         Photo.objects.create(title=title), sha256="a" * 64, pdq="0f" * 32, pdq_quality=100
     )
-    review.reject(row, user=reviewer, note="nudity")
+    review.reject(row, user=reviewer, note="reported", user_note="nudity")
     return Statement.objects.get(image=row)
 
 

@@ -137,10 +137,23 @@ class TestUploads:
         assert kinds == ["classified", "notified"]  # the block, then its statement of reasons
         note = row.events.get(kind="classified").note
         assert f'entry #{entry.pk} of hash bank "partner list"' in note
-        # The statement of reasons names the bank as the ground, not a score.
+        # The statement of reasons gives a known image as the ground, not a score,
+        # and never the bank's internal name.
         statement = Statement.objects.get(image=row)
         assert statement.threshold is None
-        assert "hash bank “partner list”" in notices.reasons(statement)
+        assert "known images" in notices.reasons(statement)
+        assert "partner list" not in notices.reasons(statement)
+
+    def test_the_owner_reads_a_banks_public_description_never_its_name(self):
+        tips = bank(HashBank.Action.BLOCK, picture(1), name="Tips from police re: user 42")
+        HashBank.objects.filter(pk=tips.pk).update(
+            public_description="It was reported to us as illegal content."
+        )
+        row = row_of(Photo.objects.create(image=encoded(picture(1))))
+        statement = Statement.objects.get(image=row)
+        told = notices.reasons(statement)
+        assert told.endswith("It was reported to us as illegal content.")
+        assert "police" not in told
 
     def test_a_flag_bank_sends_an_allowed_image_to_review(self):
         bank(HashBank.Action.FLAG, picture(2))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from nsfw_moderation import notices, review, signals
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Statement, Verdict
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Notice, Statement, Verdict
 from tests.conftest import moderation
 from tests.images import blue, image_bytes, red
 from tests.testapp.models import Photo
@@ -94,23 +96,48 @@ def test_nobody_is_emailed_without_an_owner_setting(owner):
     assert mail.outbox == []
 
 
-def test_a_rejection_gets_a_human_statement_with_the_note(owner, reviewer):
+def test_a_rejection_gets_a_human_statement_with_the_note_for_the_owner(owner, reviewer):
     with moderation(**OWNED):
         photo = Photo.objects.create(title="alice", image=red())
         row = ModeratedImage.objects.of_object(photo, "image").get()
         assert row.verdict == Verdict.FLAGGED
         assert Statement.objects.count() == 0  # flagged: no notice unless NOTIFY_FLAGGED
-        review.reject(row, user=reviewer, note="nudity")
+        review.reject(row, user=reviewer, note=INTERNAL, user_note="Nudity is not allowed.")
     statement = Statement.objects.get()
     assert (statement.verdict, statement.automated, statement.decided_by) == (
         Verdict.REJECTED,
         False,
         reviewer,
     )
-    assert statement.note == "nudity"
+    assert (statement.note, statement.user_note) == (INTERNAL, "Nudity is not allowed.")
     assert statement.threshold is None
     assert statement.event.kind == ModerationEvent.Kind.REVIEWED
-    assert notices.reasons(statement).endswith("nudity")
+    assert notices.reasons(statement).endswith("Nudity is not allowed.")
+
+
+#: What a moderator writes for colleagues only.
+INTERNAL = "Reported to the police, case 4711"
+
+
+def test_the_internal_note_never_reaches_the_owner(owner, reviewer):
+    """Invariant 9: the audit log keeps it; the statement page, e-mail and reasons never show it."""
+    from django.test import Client
+
+    with moderation(**OWNED):
+        photo = Photo.objects.create(title="alice", image=red())
+        row = ModeratedImage.objects.of_object(photo, "image").get()
+        review.reject(row, user=reviewer, note=INTERNAL)
+    statement = Statement.objects.get()
+    assert row.events.get(kind=ModerationEvent.Kind.REVIEWED).note == INTERNAL
+    assert "police" not in notices.reasons(statement)
+    [message] = mail.outbox
+    assert "police" not in message.body + message.subject
+    client = Client()
+    client.force_login(owner)
+    page = client.get(f"/moderation/decisions/{statement.public_id}/")
+    assert page.status_code == 200
+    assert "police" not in page.text
+    assert "police" not in client.get("/moderation/decisions/").text
 
 
 def test_an_approval_gets_no_statement(reviewer):
@@ -145,19 +172,29 @@ def test_a_failing_mail_server_never_fails_the_worker(owner, settings, caplog):
     assert "no mail server" in caplog.text
 
 
-def test_a_failing_statement_never_fails_the_decision(monkeypatch, reviewer, caplog):
-    with moderation(**OWNED):
-        image = ContentFile(image_bytes((200, 0, 0)), "x.png")
-        photo = Photo.objects.create(title="alice", image=image)
-        row = ModeratedImage.objects.of_object(photo, "image").get()
+def test_a_failing_delivery_never_fails_the_decision_and_is_tried_again(owner, reviewer, caplog):
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("the host's receiver broke")
 
-        def broken(*args: Any, **kwargs: Any) -> None:
-            raise RuntimeError("database hiccup")
-
-        monkeypatch.setattr(notices, "issue", broken)
-        assert review.reject(row, user=reviewer) is not None
+    signals.decision_notice.connect(broken, dispatch_uid="test-broken")
+    try:
+        with moderation(**OWNED):
+            image = ContentFile(image_bytes((200, 0, 0)), "x.png")
+            photo = Photo.objects.create(title="alice", image=image)
+            row = ModeratedImage.objects.of_object(photo, "image").get()
+            assert review.reject(row, user=reviewer) is not None
+    finally:
+        signals.decision_notice.disconnect(dispatch_uid="test-broken")
     assert ModeratedImage.objects.get(pk=row.pk).verdict == Verdict.REJECTED
-    assert "Could not write or send a statement of reasons" in caplog.text
+    assert "the host's receiver broke" in caplog.text
+    notice = Notice.objects.get()
+    assert (notice.sent_at, notice.attempts) == (None, 1)
+    assert "the host's receiver broke" in notice.error
+    # Tried again once the claim has run out (STALE_AFTER), by the periodic job.
+    Notice.objects.update(claimed_at=timezone.now() - timedelta(hours=1))
+    assert notices.deliver_waiting() == {"notices_delivered": 1}
+    assert Notice.objects.get().sent_at is not None
+    assert notices.deliver_waiting() == {"notices_delivered": 0}
 
 
 def test_statements_are_append_only(owner):
@@ -181,3 +218,66 @@ def test_a_repeated_rejection_gets_no_second_statement(owner, reviewer):
         (Verdict.REJECTED, False),
     ]
     assert len(mail.outbox) == 2
+
+
+def test_the_review_pages_keep_the_two_notes_apart_and_say_so(owner, reviewer):
+    """The queue's and the change page's fields are labelled for who reads them, and stored so."""
+    from django.test import Client
+    from django.urls import reverse
+
+    prefix = "admin:nsfw_moderation_moderatedimage"
+    with moderation(**OWNED):
+        photo = Photo.objects.create(title="alice", image=red())
+        row = ModeratedImage.objects.of_object(photo, "image").get()
+        client = Client()
+        client.force_login(reviewer)
+        for page in (reverse(f"{prefix}_review"), reverse(f"{prefix}_change", args=[row.pk])):
+            text = client.get(page).text
+            assert "Internal note" in text
+            assert "never shown to the owner" in text
+            assert "Note to the owner" in text
+            assert "kept in the audit log'" not in text
+        posted = client.post(
+            reverse(f"{prefix}_decide"),
+            {"decide_one": f"reject:{row.pk}", "note": INTERNAL, "user_note": "Not here."},
+        )
+    assert posted.status_code == 302
+    statement = Statement.objects.get()
+    assert (statement.note, statement.user_note) == (INTERNAL, "Not here.")
+    assert row.events.get(kind=ModerationEvent.Kind.REVIEWED).note == INTERNAL
+
+
+def test_a_worker_killed_after_its_commit_loses_no_statement_and_sends_one_email(owner):
+    """The statement commits with the block; the outbox delivers what the dead worker did not."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from nsfw_moderation.worker import tasks
+    from tests.workers import ROOT, worker_env
+
+    with moderation(**OWNED, QUEUE="django_q"):
+        photo = Photo.objects.create(title="alice", image=red())
+    row = ModeratedImage.objects.of_object(photo, "image").get()
+    overrides = json.dumps({**OWNED, "BLOCK_THRESHOLD": 0.9})
+    died = subprocess.run(
+        [sys.executable, "-m", "tests.die_after_commit", str(row.pk), overrides],
+        cwd=ROOT,
+        env={**os.environ, **worker_env(), "NSFW_TEST_QUEUE": "sync"},
+        capture_output=True,
+        timeout=120,
+    )
+    assert died.returncode == 9, died.stderr.decode()[-3000:]
+    row.refresh_from_db()
+    assert row.verdict == Verdict.BLOCKED
+    statement = Statement.objects.get(image=row)  # written with the block, not after it
+    notice = Notice.objects.get(statement=statement)
+    assert notice.sent_at is None
+    assert mail.outbox == []
+    with moderation(**OWNED, BLOCK_THRESHOLD=0.9):
+        tasks.maintain()
+        tasks.maintain()
+        assert not notices.deliver(notice.pk)  # delivered already: never twice
+    assert Notice.objects.get().sent_at is not None
+    assert [message.to for message in mail.outbox] == [["alice@example.com"]]

@@ -296,8 +296,8 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         else:
             rows = self.get_queryset(request).filter(pk__in=pks)
             seen = _posted_seen(request)
-            note = request.POST.get("note", "").strip()
-            decided = self._decide(request, rows, review.DECISIONS[decision], note=note, seen=seen)
+            notes = {name: request.POST.get(name, "").strip() for name in ("note", "user_note")}
+            decided = self._decide(request, rows, review.DECISIONS[decision], seen=seen, **notes)
             changed = review.changed_since(rows, seen)
             self._report_changed(request, len(changed))
             self._report_skipped(request, len(pks) - decided - len(changed))
@@ -446,11 +446,14 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         verdict: str,
         *,
         note: str = "",
+        user_note: str = "",
         seen: dict[int, str] | None = None,
     ) -> int:
         """Decide the rows the user may review; reports and returns how many were decided."""
         rows = [row for row in queryset if self.has_review_permission(request, row)]
-        events = review.decide_many(rows, verdict, user=request.user, note=note, seen=seen)
+        events = review.decide_many(
+            rows, verdict, user=request.user, note=note, user_note=user_note, seen=seen
+        )
         if events:
             self.message_user(request, decided_message(len(events), verdict), messages.SUCCESS)
         return len(events)

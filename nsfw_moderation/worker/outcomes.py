@@ -17,7 +17,7 @@ from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from nsfw_moderation import enqueue, policy, signals
+from nsfw_moderation import enqueue, notices, policy, signals
 from nsfw_moderation.backends import cluster_workers
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, retry_when_locked, write_transaction
@@ -133,6 +133,9 @@ def finish(
                 verdict_before=before,
                 note=row.error or note,
             )
+            # The statement of reasons commits with the restriction it explains.
+            if notices.owed_by_machine(row):
+                notices.deliver_on_commit(notices.write(row, automated=True))
             return True
 
     if not retry_when_locked(store):

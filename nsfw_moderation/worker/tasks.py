@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from nsfw_moderation import banks, counts, reconcile
+from nsfw_moderation import banks, counts, notices, reconcile
 from nsfw_moderation.worker import outcomes, pipeline
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def requeue_stale(older_than: float | None = None) -> dict[str, int]:
 
 
 def maintain() -> dict[str, int]:
-    """The periodic job: recover dropped rows, reconcile a slice of the files, fold the counts.
+    """The periodic job: recover dropped rows, reconcile files, fold counts, deliver notices.
 
     Installed by ``migrate`` as a django-q2 ``Schedule``; also run by
     ``manage.py nsfw_requeue``.
@@ -43,7 +43,7 @@ def maintain() -> dict[str, int]:
     results: dict[str, int] = {}
     # Each part runs even when another fails: a sweep that breaks must not
     # stop reconciliation, nor the other way round.
-    for part in (outcomes.requeue_stale, reconcile.reconcile, counts.fold):
+    for part in (outcomes.requeue_stale, reconcile.reconcile, counts.fold, notices.deliver_waiting):
         try:
             results.update(part())
         except Exception:
