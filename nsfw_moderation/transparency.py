@@ -408,14 +408,9 @@ def _call(
     for attempt in range(retrying.retries + 1):
         _count_attempt(statements)
         outcome.calls += 1
-        try:
-            answer: Answer | None = client.post(body)
-        except (OSError, HTTPException) as exc:
-            answer, problem = None, f"no answer: {type(exc).__name__}: {exc}"
-        else:
-            if not answer.transient:
-                return answer
-            problem = answer.summary()
+        answer, problem = _try(client, body)
+        if answer is not None and not answer.transient:
+            return answer
         if attempt == retrying.retries:
             break
         delay = retrying.delay(attempt, answer)
@@ -423,6 +418,15 @@ def _call(
         retrying.sleep(delay)
     _fail(statements, problem)
     raise SubmissionError(f"Gave up after {retrying.retries + 1} tries: {problem}")
+
+
+def _try(client: Client, body: Mapping[str, Any]) -> tuple[Answer | None, str]:
+    """The answer to one call, or ``None`` when none came; and what went wrong, if anything."""
+    try:
+        answer = client.post(body)
+    except (OSError, HTTPException) as exc:  # refused, reset, timed out: a retry may do
+        return None, f"no answer: {type(exc).__name__}: {exc}"
+    return answer, answer.summary() if answer.transient else ""
 
 
 def _sort_out(body: Mapping[str, Any], left: dict[str, Statement], outcome: Outcome) -> bool:
