@@ -218,3 +218,17 @@ def test_the_rules_reject_what_the_database_would(statements):
     assert rules.call_errors({"statements": [record] * 101})["errors"]["statements"]
     assert rules.call_errors({"statements": []})["errors"]["statements"]
     assert rules.unknown_fields({**record, "image": "aGVsbG8="}) == {"image"}
+
+
+@pytest.mark.parametrize("limit", [50, 500, 2000, 5000])
+def test_shorten_cuts_at_a_word_and_never_exceeds(limit):
+    from nsfw_moderation.transparency import shorten
+
+    text = "The moderator wrote a long note. " * 200
+    short = shorten(text, limit)
+    assert len(short) <= limit
+    assert short.endswith("…")
+    assert text.startswith(short.removesuffix("…"))
+    assert text[len(short) - 1] == " "  # the cut fell between two words
+    assert shorten("x" * (limit + 5), limit) == "x" * (limit - 1) + "…"
+    assert shorten("short", limit) == "short"
