@@ -629,3 +629,100 @@ def _shadow_backend_problem(shadow: Mapping[str, Any]) -> str:
             "set its BACKEND to one that can, such as 'transformers'"
         )
     return ""
+
+
+# --- The EU Transparency Database (its API v2 refuses any other value) -------------
+
+
+@register(Tags.compatibility)
+def check_statement_category(**kwargs: Any) -> list[CheckMessage]:
+    """E031: ``STATEMENT_CATEGORY`` must be one of the Transparency Database's v2 categories."""
+    from nsfw_moderation.transparency import CATEGORIES
+
+    if conf.STATEMENT_CATEGORY in CATEGORIES:
+        return []
+    return [
+        Error(
+            f"{PREFIX}['STATEMENT_CATEGORY'] {conf.STATEMENT_CATEGORY!r} is not a category of "
+            "the Transparency Database's API v2: it would refuse every statement.",
+            hint="Nudity against your terms is 'STATEMENT_CATEGORY_OTHER_VIOLATION_TC' (the "
+            "default; v1's PORNOGRAPHY_OR_SEXUALIZED_CONTENT is gone since July 2025). "
+            f"One of: {', '.join(CATEGORIES)}.",
+            id="nsfw_moderation.E031",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_statement_keywords(**kwargs: Any) -> list[CheckMessage]:
+    """E032: ``STATEMENT_KEYWORDS`` are v2 keywords; ``STATEMENT_KEYWORD_OTHER`` fits 500."""
+    from nsfw_moderation.transparency import KEYWORDS, LIMITS
+
+    keywords = conf.STATEMENT_KEYWORDS
+    valid = not isinstance(keywords, str) and all(keyword in KEYWORDS for keyword in keywords)
+    limit = LIMITS["category_specification_other"]
+    if valid and len(conf.STATEMENT_KEYWORD_OTHER) <= limit:
+        return []
+    return [
+        Error(
+            f"{PREFIX}['STATEMENT_KEYWORDS'] {keywords!r} must be a list of the Transparency "
+            f"Database's v2 keywords, and STATEMENT_KEYWORD_OTHER at most {limit} characters.",
+            hint="For nudity: ['KEYWORD_ADULT_SEXUAL_MATERIAL', 'KEYWORD_NUDITY'] (the "
+            f"default). One or more of: {', '.join(KEYWORDS)}.",
+            id="nsfw_moderation.E032",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_territorial_scope(**kwargs: Any) -> list[CheckMessage]:
+    """E033: ``STATEMENT_TERRITORIAL_SCOPE`` is unset or a list of EU/EEA country codes."""
+    from nsfw_moderation.transparency import COUNTRIES
+
+    scope = conf.STATEMENT_TERRITORIAL_SCOPE
+    if scope is None or (
+        not isinstance(scope, str) and scope and all(code in COUNTRIES for code in scope)
+    ):
+        return []
+    return [
+        Error(
+            f"{PREFIX}['STATEMENT_TERRITORIAL_SCOPE'] {scope!r} must be None (every EU and EEA "
+            "country) or a non-empty list of their two-letter codes.",
+            hint=f"Codes: {', '.join(COUNTRIES)}.",
+            id="nsfw_moderation.E033",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_statement_ground(**kwargs: Any) -> list[CheckMessage]:
+    """E034: ``STATEMENT_GROUND`` names the terms relied on, in at most 500 characters."""
+    from nsfw_moderation.transparency import LIMITS
+
+    limit = LIMITS["incompatible_content_ground"]
+    if conf.STATEMENT_GROUND.strip() and len(conf.STATEMENT_GROUND) <= limit:
+        return []
+    return [
+        Error(
+            f"{PREFIX}['STATEMENT_GROUND'] must name the terms relied on in 1 to {limit} "
+            f"characters (it has {len(conf.STATEMENT_GROUND)}).",
+            hint="For example 'Terms of service, section 4: no sexual or nude content'.",
+            id="nsfw_moderation.E034",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_transparency_api(**kwargs: Any) -> list[CheckMessage]:
+    """E035: ``TRANSPARENCY_API_URL`` is an http(s) URL; ``TRANSPARENCY_TIMEOUT`` positive."""
+    url, timeout = conf.TRANSPARENCY_API_URL, conf.TRANSPARENCY_TIMEOUT
+    if url.startswith(("https://", "http://")) and _is_positive_number(timeout):
+        return []
+    return [
+        Error(
+            f"{PREFIX}['TRANSPARENCY_API_URL'] {url!r} must be an http(s) URL and "
+            f"TRANSPARENCY_TIMEOUT ({timeout!r}) a positive number of seconds.",
+            hint=f"The database's: {DEFAULTS['TRANSPARENCY_API_URL']!r}.",
+            id="nsfw_moderation.E035",
+        )
+    ]

@@ -5,6 +5,7 @@ Nothing is read at import time, so ``override_settings`` works everywhere.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +45,14 @@ DEFAULTS: dict[str, Any] = {
     "APPEAL_SAME_REVIEWER": False,
     "APPEALS_PER_HOUR": 10,
     "STATEMENT_GROUND": "Sexual or nude content, against the terms of service",
-    "STATEMENT_CATEGORY": "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT",
+    # The Transparency Database's API v2 (since July 2025): nudity against a site's terms.
+    "STATEMENT_CATEGORY": "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
+    "STATEMENT_KEYWORDS": ["KEYWORD_ADULT_SEXUAL_MATERIAL", "KEYWORD_NUDITY"],
+    "STATEMENT_KEYWORD_OTHER": "",
+    "STATEMENT_TERRITORIAL_SCOPE": None,
+    "TRANSPARENCY_API_URL": "https://transparency.dsa.ec.europa.eu/api/v1",
+    "TRANSPARENCY_API_TOKEN": None,
+    "TRANSPARENCY_TIMEOUT": 60,
     "OPENVINO_CACHE": None,
     "CALIBRATION_IMAGES": 300,
     "MAX_SCORE_DIFFERENCE": 0.02,
@@ -62,6 +70,8 @@ QUEUES = ("django_q", "sync")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ON_ERROR_CHOICES = ("flag", "allow")
+#: Where the Transparency Database's API token is read when ``TRANSPARENCY_API_TOKEN`` is unset.
+TOKEN_ENVIRONMENT_VARIABLE = "DSA_TRANSPARENCY_API_TOKEN"
 
 
 class Settings:
@@ -210,6 +220,32 @@ class Settings:
     @property
     def STATEMENT_CATEGORY(self) -> str:
         return str(self._get("STATEMENT_CATEGORY"))
+
+    @property
+    def STATEMENT_KEYWORDS(self) -> Sequence[str]:
+        return self._get("STATEMENT_KEYWORDS") or ()
+
+    @property
+    def STATEMENT_KEYWORD_OTHER(self) -> str:
+        return str(self._get("STATEMENT_KEYWORD_OTHER") or "")
+
+    @property
+    def STATEMENT_TERRITORIAL_SCOPE(self) -> Sequence[str] | None:
+        # None: every EU and EEA country (a restricted image is hidden everywhere).
+        return self._get("STATEMENT_TERRITORIAL_SCOPE")
+
+    @property
+    def TRANSPARENCY_API_URL(self) -> str:
+        return str(self._get("TRANSPARENCY_API_URL")).rstrip("/")
+
+    @property
+    def TRANSPARENCY_API_TOKEN(self) -> str | None:
+        # Unset: the environment variable DSA_TRANSPARENCY_API_TOKEN (kept out of settings files).
+        return self._get("TRANSPARENCY_API_TOKEN") or os.environ.get(TOKEN_ENVIRONMENT_VARIABLE)
+
+    @property
+    def TRANSPARENCY_TIMEOUT(self) -> float:
+        return self._get("TRANSPARENCY_TIMEOUT")
 
     @property
     def OPENVINO_CACHE(self) -> str | None:

@@ -20,14 +20,14 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.core.mail import send_mail
 from django.db import models, transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
@@ -168,15 +168,17 @@ def owner_of(row: ModeratedImage) -> Any:
         return None
 
 
-def reasons(statement: Statement) -> str:
+def reasons(statement: Statement, *, public: bool = False) -> str:
     """The facts and circumstances of the decision, in the current language, for the owner.
 
     Built from what the owner may read: never the internal note, nor a hash
-    bank's name (its public description, if it has one).
+    bank's name (its public description, if it has one). ``public`` leaves
+    out the moderator's note to the owner too, which may name people: for the
+    Transparency Database, whose statements must hold no personal data.
     """
     if not statement.automated:
         text = _("A moderator looked at the image and decided that it breaks the rules.")
-        return f"{text} {statement.user_note}".strip()
+        return text if public else f"{text} {statement.user_note}".strip()
     if statement.note.startswith(BANK_NOTE_PREFIX):
         text = _(
             "The image matches an image on a list of known images that are restricted on this "
@@ -206,41 +208,6 @@ def reasons(statement: Statement) -> str:
         )
         % facts
     )
-
-
-def transparency_record(statement: Statement) -> dict[str, Any]:
-    """``statement`` under the field names of the EU DSA Transparency Database's API.
-
-    Facts only: never the image, its bytes, its hash or its file name. The
-    ground and category come from ``STATEMENT_GROUND`` and ``STATEMENT_CATEGORY``.
-    """
-    with translation.override("en"):
-        facts = reasons(statement)
-    return {
-        "puid": str(statement.public_id),
-        "decision_visibility": ["DECISION_VISIBILITY_CONTENT_DISABLED"],
-        "decision_ground": "DECISION_GROUND_INCOMPATIBLE_CONTENT",
-        "incompatible_content_ground": conf.STATEMENT_GROUND,
-        "incompatible_content_explanation": facts,
-        "incompatible_content_illegal": "No",
-        "content_type": ["CONTENT_TYPE_IMAGE"],
-        "category": conf.STATEMENT_CATEGORY,
-        "content_date": _day(statement.content_created_at or statement.created_at),
-        "application_date": _day(statement.created_at),
-        "decision_facts": facts,
-        "source_type": "SOURCE_VOLUNTARY",
-        # Every image is scored by the classifier, including those a person rejected.
-        "automated_detection": "Yes" if statement.model_name else "No",
-        "automated_decision": (
-            "AUTOMATED_DECISION_FULLY"
-            if statement.automated
-            else "AUTOMATED_DECISION_NOT_AUTOMATED"
-        ),
-    }
-
-
-def _day(moment: Any) -> str:
-    return timezone.localtime(moment, UTC).strftime("%Y-%m-%d")
 
 
 def statement_path(statement: Statement) -> str | None:

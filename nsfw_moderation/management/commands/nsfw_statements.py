@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from nsfw_moderation.models import Statement
-from nsfw_moderation.notices import transparency_record
+from nsfw_moderation.transparency import bodies
 
 
 def day(value: str) -> datetime.date:
@@ -21,9 +21,10 @@ def day(value: str) -> datetime.date:
 
 class Command(BaseCommand):
     help = (
-        "Print the statements of reasons written from --since to --until (dates, UTC, "
-        'both included) as JSON, {"statements": [...]}, under the field names of the EU '
-        "DSA Transparency Database's API. Never includes images, hashes or file names."
+        "Print the statements of reasons written from --since to --until (dates, UTC, both "
+        "included) for the EU DSA Transparency Database's bulk endpoint: JSON Lines, each line "
+        'one request body, {"statements": [...]}, of at most 100 statements. Never includes '
+        "images, hashes, file names or internal notes. nsfw_submit_statements sends them."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -40,5 +41,5 @@ class Command(BaseCommand):
         statements = Statement.objects.filter(created_at__gte=start, created_at__lt=end).order_by(
             "created_at", "pk"
         )
-        records = [transparency_record(statement) for statement in statements.iterator()]
-        self.stdout.write(json.dumps({"statements": records}, indent=2, ensure_ascii=False))
+        for body in bodies(statements.iterator()):
+            self.stdout.write(json.dumps(body, ensure_ascii=False))
