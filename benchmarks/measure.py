@@ -9,7 +9,9 @@ same number of threads on both sides.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
+import json
 import os
 import platform
 import signal
@@ -67,6 +69,9 @@ class Results:
     scale: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     scale_count: int = 0
     load: list[tuple[float, float, float]] = field(default_factory=list)
+    #: The benchmark's own process, and every measured side: section, label, round, side, pid.
+    main_pid: int = field(default_factory=os.getpid)
+    processes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run(args: argparse.Namespace, model_dir: Path, workdir: Path) -> str:
@@ -116,6 +121,8 @@ def run(args: argparse.Namespace, model_dir: Path, workdir: Path) -> str:
             workdir, backend, precision, scale_files, results.rounds
         )
     results.load.append(os.getloadavg())
+    if args.json:
+        args.json.write_text(json.dumps(dataclasses.asdict(results), indent=1))
     return report.render(results)
 
 
@@ -313,9 +320,14 @@ def throughput_section(
         with backend_settings(backend, precision, **options):
             warm_up(results.batch_size, results.count)
             for name, data in files.items():
-                for _ in range(results.rounds):
+                for number in range(results.rounds):
                     card = card_round(pipe, card_paths[name], results.threads)
                     rate, by_title = worker_round(data, name)
+                    for side in ("card", "worker"):
+                        results.processes.append(
+                            {"section": "throughput", "label": label, "round": number,
+                             "side": side, "pid": os.getpid()}
+                        )
                     results.card_rates.setdefault(label, {}).setdefault(name, []).append(card)
                     results.rates.setdefault(label, {}).setdefault(name, []).append(rate)
                     scores.setdefault(label, {}).update(by_title)

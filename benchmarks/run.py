@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--calibration", type=int, default=200, help="calibration images for nsfw_model optimize"
     )
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw figures")
     parser.add_argument("--latency", default="transformers fp32,openvino int8")
     parser.add_argument("--scale", default="transformers fp32,openvino int8")
     return parser.parse_args(argv)
