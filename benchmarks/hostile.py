@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import measure  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 
 MIB = 1024 * 1024
@@ -236,11 +237,7 @@ def batch_child(batch: str) -> None:
 
 def memory_mib(field: str) -> float:
     """``VmRSS`` or ``VmHWM`` of this process, in MiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    return measure.memory(os.getpid(), field)
 
 
 def reset_high_water_mark() -> None:
@@ -267,7 +264,7 @@ def report(
 ) -> str:
     from PIL import __version__ as pillow
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    machine = f"{measure.cpu_named()}, {measure.cores()} cores"
     averages = ", ".join("/".join(f"{v:.2f}" for v in sample) for sample in load)
     lines = [
         MARKERS[0],

@@ -2,14 +2,20 @@
 
 Every timing is taken over several rounds and reported as the median and the
 spread (lowest–highest). Throughput compares each backend and precision with
-the model card's usage in alternating rounds, in the same process, with the
-same number of threads on both sides.
+the model card's usage in alternating rounds, with the same number of threads
+on both sides, each side of each round in a fresh process of its own
+(:mod:`benchmarks.sides`): in one process, one side's runtime slows the other's.
+Every other timed comparison (the runtime's modes, decoding, the cost of
+``save()``, one process against a cluster) runs away from the benchmark's
+own process too, which loads and converts models.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
+import json
 import os
 import platform
 import signal
@@ -26,7 +32,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+#: The instructions that decide how fast int8 and bf16 run: VNNI for int8 dot
+#: products, BF16 for bf16 ones, AMX tiles for both.
+CPU_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
 CARD = "model card"
 #: The backlog of "two workers against one process", in rounds of files: one
 #: that lasts seconds, so that the cluster's fixed start (the broker's poll,
@@ -63,10 +80,16 @@ class Results:
     preprocess_diff: float | None = None
     decode: dict[str, tuple[float, float]] = field(default_factory=dict)
     save: dict[str, dict[str, float]] = field(default_factory=dict)
-    cluster: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: configuration → figure → one value per round (a fresh qcluster each).
+    cluster: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     scale: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     scale_count: int = 0
     load: list[tuple[float, float, float]] = field(default_factory=list)
+    #: The benchmark's own process, and every measured side: section, label, round, side, pid.
+    main_pid: int = field(default_factory=os.getpid)
+    processes: list[dict[str, Any]] = field(default_factory=list)
+    #: Full runs on every CPU recorded (``benchmarks/cpu_results.json``), this one included.
+    by_cpu: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run(args: argparse.Namespace, model_dir: Path, workdir: Path) -> str:
@@ -91,32 +114,48 @@ def run(args: argparse.Namespace, model_dir: Path, workdir: Path) -> str:
     results.rounds = args.rounds or (1 if args.quick else 3)
     files = images.image_set(results.count)
     results.file_sizes = {name: statistics.median(map(len, data)) for name, data in files.items()}
+    paths = write_card_files(files, workdir)
     configs = configurations(args)
     if any(backend == "openvino" for backend, _ in configs):
         optimize_section(results, configs, 4 if args.quick else args.calibration)
-    scores = throughput_section(results, files, write_card_files(files, workdir), configs)
+    scores = throughput_section(results, paths, configs)
     agreement_section(results, scores)
-    modes_section(results, configs, files["1024×768"])
+    modes_section(results, configs, paths["1024×768"])
     reference_section(results, model_dir, files, scores)
-    results.decode = {name: decode_concurrency(data) for name, data in files.items()}
+    step("decoding")
+    side = sides_run(results, "decoding", "", 0, "decoding", paths=as_text(paths))
+    results.decode = {name: (seq, par) for name, (seq, par) in side["decode"].items()}
     step("save()")
-    results.save = save_section(files["1024×768"][0], rounds=20 if args.quick else 300)
-    for label in filter(None, args.latency.split(",")):
-        step(f"qcluster, {label}")
-        backend, precision = label.split()
-        results.cluster[label] = cluster_latency(
-            workdir, backend, precision, files["1024×768"], rounds=3 if args.quick else 30
-        )
+    rounds = 20 if args.quick else 300
+    side = sides_run(
+        results, "save()", "", 0, "save", path=str(paths["1024×768"][0]), rounds=rounds
+    )
+    results.save = side["save"]
+    latency_section(results, workdir, args.latency, files["1024×768"], 3 if args.quick else 30)
     results.scale_count = SCALE_ROUNDS_OF_FILES * results.count
     scale_files = [images.jpeg((1024, 768), 7000 + i) for i in range(results.scale_count)]
     for label in filter(None, args.scale.split(",")):
         step(f"two workers against one process, {label}")
-        backend, precision = label.split()
-        results.scale[label] = scale_section(
-            workdir, backend, precision, scale_files, results.rounds
-        )
+        results.scale[label] = scale_section(results, workdir, label, scale_files)
     results.load.append(os.getloadavg())
+    results.by_cpu = cpu_results(args, results)
+    if args.json:
+        args.json.write_text(json.dumps(dataclasses.asdict(results), indent=1))
     return report.render(results)
+
+
+def cpu_results(args: argparse.Namespace, results: Results) -> list[dict[str, Any]]:
+    """The lines of ``--cpu-results``; a full run puts its own line in first.
+
+    Only a full run on the real model's shape says what a CPU does; a quick or
+    tiny run leaves the file alone and shows what it holds.
+    """
+    from benchmarks import report
+
+    path: Path = args.cpu_results
+    if args.quick or args.tiny:
+        return list(json.loads(path.read_text())) if path.exists() else []
+    return report.update_cpu_results(path, report.cpu_record(results))
 
 
 def step(message: str) -> None:
@@ -154,6 +193,25 @@ def cpu_model() -> str:
     if "cpu family" in fields and "model" in fields:
         name += f" (family {fields['cpu family']}, model {fields['model']})"
     return name
+
+
+def cpu_named(model: str | None = None, flags: str | None = None) -> str:
+    """The CPU with its family, model and the instructions that decide inference speed.
+
+    Figures differ several-fold between CPUs that a virtual machine names alike:
+    every section of docs/benchmarks.md names the CPU it was measured on.
+    Without arguments, this machine's; else the ones a run recorded.
+    """
+    model = model if model is not None else cpu_model()
+    return f"{model}; {flags_named(flags.split() if flags is not None else cpu_flags())}"
+
+
+def flags_named(present: list[str]) -> str:
+    """The inference instructions present, and those of :data:`CPU_FLAGS` that are not."""
+    absent = [flag for flag in CPU_FLAGS if flag not in present]
+    if not present:
+        return "none of " + " ".join(CPU_FLAGS)
+    return " ".join(present) + (f"; without {' '.join(absent)}" if absent else "")
 
 
 def cpu_flags() -> list[str]:
@@ -270,6 +328,27 @@ def write_card_files(files: dict[str, list[bytes]], workdir: Path) -> dict[str, 
     return paths
 
 
+def as_text(paths: dict[str, list[Path]]) -> dict[str, list[str]]:
+    return {name: [str(path) for path in files] for name, files in paths.items()}
+
+
+def record(results: Results, process: dict[str, Any]) -> None:
+    """Note which process measured a side: the test checks that none is the benchmark's."""
+    results.processes.append(process)
+
+
+def sides_run(
+    results: Results, section: str, label: str, number: int, kind: str, **params: Any
+) -> dict[str, Any]:
+    """One side in a fresh process (:mod:`benchmarks.sides`), recorded."""
+    from benchmarks import sides
+
+    figures = sides.run(kind, **params)
+    side = {"section": section, "label": label, "round": number, "side": kind}
+    record(results, {**side, "pid": figures["pid"], "threads": figures.get("threads")})
+    return figures
+
+
 def card_pipeline(threads: int) -> Any:
     import torch
     from transformers import pipeline
@@ -294,31 +373,46 @@ def card_round(pipe: Any, paths: list[Path], threads: int) -> float:
 
 
 def throughput_section(
-    results: Results,
-    files: dict[str, list[bytes]],
-    card_paths: dict[str, list[Path]],
-    configs: list[tuple[str, str]],
+    results: Results, paths: dict[str, list[Path]], configs: list[tuple[str, str]]
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Alternating rounds: the card's usage, then the worker path end to end."""
+    """Alternating rounds: the card's usage, then the worker path, each in a fresh process.
+
+    A round runs every size on each side. The worker path's scores (the same
+    in every round) go to the agreement figures.
+    """
     from nsfw_moderation.conf import conf
 
-    pipe = card_pipeline(results.threads)
-    card_round(pipe, card_paths["224×224"][:1], results.threads)  # warm
     results.batch_size = conf.BATCH_SIZE
+    files = as_text(paths)
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for backend, precision in configs:
         label = f"{backend} {precision}"
-        step(f"throughput, {label}")
-        options = {"QUEUE": "sync", "TORCH_THREADS": results.threads, **NO_LIMITS}
-        with backend_settings(backend, precision, **options):
-            warm_up(results.batch_size, results.count)
-            for name, data in files.items():
-                for _ in range(results.rounds):
-                    card = card_round(pipe, card_paths[name], results.threads)
-                    rate, by_title = worker_round(data, name)
-                    results.card_rates.setdefault(label, {}).setdefault(name, []).append(card)
-                    results.rates.setdefault(label, {}).setdefault(name, []).append(rate)
-                    scores.setdefault(label, {}).update(by_title)
+        for number in range(results.rounds):
+            step(f"throughput, {label}, round {number + 1} of {results.rounds}")
+            card = sides_run(
+                results, "throughput", label, number, "card", threads=results.threads, paths=files
+            )
+            worker = sides_run(
+                results,
+                "throughput",
+                label,
+                number,
+                "worker",
+                backend=backend,
+                precision=precision,
+                threads=results.threads,
+                batch_size=results.batch_size,
+                count=results.count,
+                paths=files,
+            )
+            for name in files:
+                results.card_rates.setdefault(label, {}).setdefault(name, []).append(
+                    card["rates"][name]
+                )
+                results.rates.setdefault(label, {}).setdefault(name, []).append(
+                    worker["rates"][name]
+                )
+            scores.setdefault(label, {}).update(worker["scores"])
     return scores
 
 
@@ -429,38 +523,33 @@ def reference_section(
 # The OpenVINO runtime's modes ---------------------------------------------------
 
 
-def modes_section(results: Results, configs: list[tuple[str, str]], files: list[bytes]) -> None:
-    """The forward pass alone on a batch of BATCH_SIZE: one request, or one per stream."""
-    from nsfw_moderation import model_cache
-    from nsfw_moderation.backends.openvino import OpenVINOBackend
-    from nsfw_moderation.conf import conf
+def modes_section(results: Results, configs: list[tuple[str, str]], paths: list[Path]) -> None:
+    """The forward pass alone on a batch of BATCH_SIZE: one request, or one per stream.
 
-    frames = [decoded(data) for data in files]
+    Each hint in a fresh process of its own, alternating, round after round.
+    """
+    from benchmarks.sides import HINTS
+
+    files = [str(path) for path in paths]
     for backend_name, precision in configs:
         if backend_name != "openvino":
             continue
         step(f"forward pass, openvino {precision}")
-        key = model_cache.key_for(
-            conf.MODEL, precision, model_cache.runtime_version(), conf.MODEL_REVISION
-        )
-        entry = model_cache.load(key)
-        hints = ("LATENCY", "THROUGHPUT")
-        backends = {
-            hint: OpenVINOBackend(entry=entry, threads=results.threads, performance_hint=hint)
-            for hint in hints
-        }
-        size = min(results.batch_size, len(frames)) or 1
-        pixels = backends["LATENCY"].preprocessor.uint8_batch((frames * size)[:size])
-        for backend in backends.values():
-            backend.infer(pixels)  # warm
-        for _ in range(results.rounds):
-            for hint, backend in backends.items():
-                started = time.perf_counter()
-                for _ in range(2):
-                    backend.infer(pixels)
-                rate = 2 * len(pixels) / (time.perf_counter() - started)
-                results.modes.setdefault(precision, {}).setdefault(hint, []).append(rate)
-        del backends
+        for number in range(results.rounds):
+            for hint in HINTS:
+                side = sides_run(
+                    results,
+                    "runtime",
+                    f"openvino {precision} {hint}",
+                    number,
+                    "forward",
+                    precision=precision,
+                    hint=hint,
+                    threads=results.threads,
+                    batch_size=results.batch_size,
+                    paths=files,
+                )
+                results.modes.setdefault(precision, {}).setdefault(hint, []).append(side["rate"])
 
 
 def decode_concurrency(files: list[bytes]) -> tuple[float, float]:
@@ -558,6 +647,22 @@ def qcluster(workdir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[by
         log.close()
 
 
+def latency_section(
+    results: Results, workdir: Path, labels: str, files: list[bytes], uploads: int
+) -> None:
+    """:func:`cluster_latency` for each configuration, alternating, a fresh qcluster each round."""
+    for number in range(results.rounds):
+        for label in filter(None, labels.split(",")):
+            step(f"qcluster, {label}, round {number + 1} of {results.rounds}")
+            backend, precision = label.split()
+            figures = cluster_latency(workdir, backend, precision, files, rounds=uploads)
+            pid = int(figures.pop("pid"))
+            side = {"section": "latency", "label": label, "round": number, "side": "qcluster"}
+            record(results, {**side, "pid": pid})
+            for name, value in figures.items():
+                results.cluster.setdefault(label, {}).setdefault(name, []).append(value)
+
+
 def cluster_latency(
     workdir: Path, backend: str, precision: str, files: list[bytes], rounds: int
 ) -> dict[str, float]:
@@ -575,50 +680,65 @@ def cluster_latency(
         results["latency p50 s"] = statistics.median(latencies)
         results["latency p95 s"] = percentile(latencies, 95)
         results.update(peak_rss(process.pid))
+        results["pid"] = process.pid
     clear()
     return results
 
 
 def scale_section(
-    workdir: Path, backend: str, precision: str, files: list[bytes], rounds: int
+    results: Results, workdir: Path, label: str, files: list[bytes]
 ) -> dict[str, list[float]]:
     """A qcluster with two workers against ``tasks.classify`` in one process on every core.
 
-    Alternating rounds over the same images; the cluster is started before and
-    stopped after each of its rounds, and timed from the saves' commit until
-    the last verdict.
+    Alternating rounds over the same images, each side of each round in a
+    fresh process: the one process is :func:`benchmarks.sides.drain`, the
+    cluster is started before and stopped after each of its rounds, and timed
+    from the saves' commit until the last verdict.
     """
-    from nsfw_moderation import tasks
-
-    data = files
+    backend, precision = label.split()
     figures: dict[str, list[float]] = {"one process": [], "qcluster, 2 workers": []}
-    with backend_settings(backend, precision, TORCH_THREADS=cores(), **NO_LIMITS):
-        warm_up(16, len(data))
-        for _ in range(rounds):
-            save_photos(data, "one")
-            started = time.perf_counter()
-            while tasks.classify()["claimed"]:
-                pass
-            figures["one process"].append(len(data) / (time.perf_counter() - started))
-            clear()
-            figures["qcluster, 2 workers"].append(cluster_round(workdir, backend, precision, data))
+    for number in range(results.rounds):
+        with backend_settings(backend, precision, **NO_LIMITS):
+            save_photos(files, "one")
+        side = sides_run(
+            results,
+            "scale",
+            label,
+            number,
+            "drain",
+            backend=backend,
+            precision=precision,
+            threads=cores(),
+            count=len(files),
+        )
+        figures["one process"].append(side["rate"])
+        clear()
+        rate, pid = cluster_round(workdir, backend, precision, files)
+        figures["qcluster, 2 workers"].append(rate)
+        record(
+            results,
+            {"section": "scale", "label": label, "round": number, "side": "qcluster", "pid": pid},
+        )
     return figures
 
 
-def cluster_round(workdir: Path, backend: str, precision: str, data: list[bytes]) -> float:
+def cluster_round(
+    workdir: Path, backend: str, precision: str, data: list[bytes]
+) -> tuple[float, int]:
+    """Images/s of a fresh two-worker cluster on ``data``, and its main process's id."""
     from django.db import transaction
 
     from benchmarks import images
 
     warm = save_photos([images.jpeg((1024, 768), 9000 + i) for i in range(2)], "warm")
-    with qcluster(workdir, cluster_env(backend, precision, workers=2)):
+    with qcluster(workdir, cluster_env(backend, precision, workers=2)) as process:
         wait_for_verdicts(warm, time.perf_counter(), workdir)
         with transaction.atomic():
             photos = save_photos(data, "two")
         started = time.perf_counter()
         elapsed = wait_for_verdicts(photos, started, workdir, poll=SCALE_POLL)
     clear()
-    return len(data) / elapsed
+    return len(data) / elapsed, process.pid
 
 
 def wait_for_verdicts(

@@ -13,7 +13,8 @@ each over several rounds (median and spread):
 - images/s from JPEG bytes saved through a model to stored verdicts
   (QUEUE="sync"), for each backend and precision, against the model card's
   usage (open the file, one ``pipeline`` call per image) in alternating rounds
-  with the same threads;
+  with the same threads, each side of each round in a fresh process of its own
+  (``benchmarks/sides.py``): card, worker, card, worker …;
 - for the openvino backend: ``nsfw_model optimize`` calibrated on the site's
   newest classified images, the accuracy guard's figures, file sizes, and the
   forward pass in the runtime's latency and throughput modes;
@@ -21,8 +22,15 @@ each over several rounds (median and spread):
   and its verdict flips, and the fast preprocessing's difference from the
   model's own image processor;
 - what registering a model adds to its ``save()`` (ORM broker, file SQLite);
-- through a real ``qcluster``: start to first verdict, upload-to-verdict
-  latency, peak RSS; and two workers against one process on every core.
+- through a real ``qcluster`` (a fresh one per configuration and round):
+  start to first verdict, upload-to-verdict latency, peak RSS; and two
+  workers against one process on every core.
+
+Every section names the CPU (model, family and model numbers, and the
+instructions that decide inference speed). A full run (neither ``--quick``
+nor ``--tiny``) puts its CPU's line into ``benchmarks/cpu_results.json``
+(``--cpu-results``), from which the report's "Results by CPU" table is drawn;
+``--json`` also writes the raw figures, with the process that measured each side.
 """
 
 from __future__ import annotations
@@ -56,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--calibration", type=int, default=200, help="calibration images for nsfw_model optimize"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw figures")
+    parser.add_argument(
+        "--cpu-results",
+        type=Path,
+        default=ROOT / "benchmarks" / "cpu_results.json",
+        help="the ratio targets' figures by CPU; a full run puts in its own CPU's line",
     )
     parser.add_argument("--latency", default="transformers fp32,openvino int8")
     parser.add_argument("--scale", default="transformers fp32,openvino int8")

@@ -254,7 +254,9 @@ def report(
         )
 
     whole = lambda v: f"{v:.0f}"  # noqa: E731
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    from benchmarks import measure
+
+    machine = f"{measure.cpu_named()}, {measure.cores()} cores"
     lines = [
         "<!-- uploads:start -->",
         "## Concurrent uploads: nothing lost",
