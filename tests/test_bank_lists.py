@@ -248,7 +248,11 @@ def test_an_admin_import_of_a_hostile_list_is_a_form_error_not_a_500(admin_clien
 
 # --- Export: no formula for a spreadsheet -----------------------------------------------------
 
-FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2", "@SUM(A1)", "'quoted", "''=x"]
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+1", "-2", "@SUM(A1)", "'quoted", "''=x"]
+
+
+def labelled(labels: list[str]) -> list[tuple[str, str]]:
+    return list(zip(hashes(len(labels)), labels, strict=True))
 
 
 def export(name: str, tmp_path: Path, fmt: str = "tsv") -> Path:
@@ -261,17 +265,18 @@ def export(name: str, tmp_path: Path, fmt: str = "tsv") -> Path:
 def test_a_tsv_export_starts_no_cell_with_a_formula_character(tmp_path):
     partner = HashBank.objects.create(name="partner", action=HashBank.Action.ALLOW)
     stored = [*FORMULAS, "\tlead tab", "\rlead return"]
-    banks.add_entries(partner, list(zip(hashes(len(stored)), [None] * len(stored), stored)))
+    banks.add_entries(partner, [(value, None, label) for value, label in labelled(stored)])
     with export("partner", tmp_path).open(newline="") as exported:
         cells = [cell for row in csv.reader(exported, dialect="excel-tab") for cell in row]
-    assert cells and not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert len(cells) == 4 * (1 + len(stored))
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
 
 @pytest.mark.django_db
 def test_a_neutralised_label_imports_back_unchanged(tmp_path):
     labels = [*FORMULAS, "'=x", "plain", "it's fine", "a-b"]
     partner = HashBank.objects.create(name="partner", action=HashBank.Action.ALLOW)
-    banks.add_entries(partner, list(zip(hashes(len(labels)), [None] * len(labels), labels)))
+    banks.add_entries(partner, [(value, None, label) for value, label in labelled(labels)])
     call_command("nsfw_bank_import", "copy", str(export("partner", tmp_path)), action="allow")
     copy = HashBank.objects.get(name="copy")
     assert sorted(copy.entries.values_list("pdq", "label")) == sorted(
