@@ -24,7 +24,8 @@ A label that a spreadsheet would run as a formula (it starts with ``=``, ``+``,
 ``-``, ``@``, a tab or a carriage return: OWASP's "CSV injection") is written to
 a table with a single quote in front, as is a label that starts with a quote;
 reading a table takes that one quote off again, so a list written here reads
-back unchanged.
+back unchanged. Control characters in a label are written as spaces (so, in
+practice, no label starts with a tab or a carriage return).
 """
 
 from __future__ import annotations

@@ -115,6 +115,20 @@ def test_a_failed_import_creates_no_bank(tmp_path):
 
 
 @pytest.mark.django_db
+def test_a_new_bank_is_saved_in_the_transaction_of_its_entries():
+    from django.db import IntegrityError
+
+    # An entry the database refuses (the list's checks would have named it first).
+    with pytest.raises(IntegrityError):
+        banks.import_entries(
+            HashBank(name="partner", action="allow"), [(H[0], None, "ok"), (H[1], -5, "")]
+        )
+    assert not HashBank.objects.exists()
+    banks.import_entries(HashBank(name="partner", action="allow"), [(H[0], None, "ok")])
+    assert HashBank.objects.get().entries.count() == 1
+
+
+@pytest.mark.django_db
 def test_a_field_over_128_kib_is_a_bad_line_not_a_crash(tmp_path):
     text = f"signal_type\tsignal\tlabel\npdq\t{H[0]}\t{'x' * 140_000}\npdq\t{H[1]}\tok\n"
     assert line_numbers(refused("partner", source(tmp_path, text), action="block")) == [2]
