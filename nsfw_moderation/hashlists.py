@@ -209,7 +209,7 @@ def _table_row(
     max_label: int,
 ) -> None:
     value, kind, quality, label = (
-        row[i].strip() if i is not None and i < len(row) else "" for i in columns
+        row[i].strip(" \t") if i is not None and i < len(row) else "" for i in columns
     )
     if columns[1] is not None and kind.lower() not in _PDQ_TYPES:
         parsed.other_types += 1
