@@ -29,8 +29,9 @@ import numpy as np
 from django.db import transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
-from nsfw_moderation import enqueue, hashing, notices, signals
+from nsfw_moderation import enqueue, hashing, hashlists, notices, signals
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import (
@@ -167,6 +168,54 @@ def lookup(hashes: Iterable[hashing.Hash], index: BankIndex | None = None) -> Ma
             entry = int(index.index.ids[position])
             found.append(Match(entry, name, action, distance, image))
     return min(found, key=lambda m: (_RANK[m.action], m.distance), default=None)
+
+
+def read_list(data: bytes | str) -> hashlists.Parsed:
+    """A hash list's entries and bad lines, a label held to what a :class:`BankEntry` stores."""
+    max_label = BankEntry._meta.get_field("label").max_length
+    assert max_label is not None
+    return hashlists.parse(data, max_label=max_label)
+
+
+def import_entries(bank: HashBank, entries: list[hashlists.Entry]) -> int:
+    """Add ``entries`` to ``bank``, saving it first if it is new, in one transaction.
+
+    A bank is created only with its list: an import that fails leaves no empty bank.
+    Returns how many entries were added.
+    """
+    with write_transaction():
+        if bank._state.adding:
+            bank.save()
+        return add_entries(bank, entries)
+
+
+def describe(problem: hashlists.Problem) -> str:
+    """A bad line of a hash list, in words: ``"line 3: not a PDQ hash (64 hex digits)"``."""
+    reason = _REASONS[problem.reason] % {"limit": problem.limit}
+    if problem.first == problem.last:
+        return gettext("line %(line)d: %(reason)s") % {"line": problem.first, "reason": reason}
+    where = {"first": problem.first, "last": problem.last, "reason": reason}
+    return gettext("lines %(first)d to %(last)d: %(reason)s") % where
+
+
+_REASONS = {
+    hashlists.NOT_PDQ: gettext_lazy("not a PDQ hash (64 hex digits)"),
+    hashlists.NOT_PDQ_NOR_HEADER: gettext_lazy(
+        "not a PDQ hash (64 hex digits), nor a header naming a column of hashes "
+        "(signal, signal_value, hash, pdq or indicator)"
+    ),
+    hashlists.NO_HASH_COLUMN: gettext_lazy(
+        "the header names no column of hashes (signal, signal_value, hash, pdq or indicator)"
+    ),
+    hashlists.BAD_QUALITY: gettext_lazy("the quality is not a whole number from 0 to 100"),
+    hashlists.CONTROL_CHARACTER: gettext_lazy(
+        "the label holds a control character (a NUL byte, a tab, a line break…)"
+    ),
+    hashlists.LABEL_TOO_LONG: gettext_lazy("the label is longer than %(limit)s characters"),
+    hashlists.FIELD_TOO_LONG: gettext_lazy("a field is longer than %(limit)s characters"),
+    hashlists.MALFORMED: gettext_lazy("not a row of the table (a quote out of place?)"),
+    hashlists.NOT_UTF8: gettext_lazy("not UTF-8 text"),
+}
 
 
 def add_entries(

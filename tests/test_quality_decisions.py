@@ -160,6 +160,46 @@ def test_the_dashboard_shows_precision_thresholds_and_the_audit_estimate(client,
     assert "No <code>BLOCK_THRESHOLD</code> to suggest yet" in html
 
 
+@pytest.mark.parametrize(
+    ("value", "point", "low", "high"),
+    [
+        (0.06273, "6.3 %", "6.2 %", "6.3 %"),  # the example: truncated, it read 6.2 %
+        (0.0625, "6.3 %", "6.2 %", "6.3 %"),  # half-up, not half-even (which gives 6.2 %)
+        (0.06, "6.0 %", "6.0 %", "6.0 %"),  # a bound on the grid stays where it is
+        (0.999999, "100.0 %", "99.9 %", "100.0 %"),
+        (0.0, "0.0 %", "0.0 %", "0.0 %"),
+    ],
+)
+def test_percentages_round_half_up_and_bounds_round_outwards(value, point, low, high):
+    from nsfw_moderation.templatetags import nsfw_moderation_charts as charts
+
+    assert charts.nsfw_percent(value) == point
+    assert charts.nsfw_percent_low(value) == low
+    assert charts.nsfw_percent_high(value) == high
+    assert charts.nsfw_percent(None) == charts.nsfw_percent_low(None) == "–"
+
+
+def test_the_dashboard_rounds_shares_and_widens_intervals_to_contain_the_true_one(
+    client, decide, make_row
+):
+    decide(0.9, Verdict.REJECTED)
+    for _ in range(15):
+        decide(0.7, Verdict.APPROVED)
+    decide(0.1, Verdict.REJECTED, before=Verdict.ALLOWED, audit=True)
+    for _ in range(2):
+        decide(0.1, Verdict.APPROVED, before=Verdict.ALLOWED, audit=True)
+    for _ in range(10):
+        make_row(verdict=Verdict.ALLOWED, score=0.1)
+    html = " ".join(dashboard(client).content.decode().split())
+    # 1 of 16 flags upheld: 6.25 %, Wilson 95 % interval 1.112 % to 28.329 %.
+    assert "<strong>6.3 %</strong> (95% interval 1.1 % to 28.4 %)" in html
+    # 1 of 3 allowed samples unsafe: 33.33 % (6.149 % to 79.234 %) of 10 allowed images,
+    # about 3.3 (0.61 to 7.92) images: the interval printed is 0 to 8, not 1 to 8.
+    miss = "<strong>33.3 %</strong> of the allowed images are unsafe (95% interval 6.1 % to 79.3 %)"
+    assert miss in html
+    assert "That is about 3 (0 to 8) of the 10 images allowed now." in html
+
+
 def test_the_dashboard_tells_a_new_site_what_to_do(client):
     html = dashboard(client).content.decode()
     assert "No decisions yet: review flagged images" in html

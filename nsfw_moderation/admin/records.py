@@ -75,6 +75,11 @@ class BlockedImageAdmin(admin.ModelAdmin):
 
 
 class HashBankForm(forms.ModelForm):
+    """A bank, and a list of hashes to add to it: every line checked before anything is saved."""
+
+    #: Invalid lines named on the form at most; the command names them all.
+    MAX_NAMED = 100
+
     hash_list = forms.FileField(
         label=_("Import hashes"),
         required=False,
@@ -83,24 +88,55 @@ class HashBankForm(forms.ModelForm):
             "signal file. Stored images are matched against them by a worker."
         ),
     )
+    skip_invalid = forms.BooleanField(
+        label=_("Skip invalid lines"),
+        required=False,
+        help_text=_(
+            "Import the valid lines of a list that has invalid ones. Unticked, a list with "
+            "an invalid line imports nothing and each invalid line is named."
+        ),
+    )
 
     class Meta:
         model = HashBank
         fields = ["name", "action", "description"]
 
-    def clean_hash_list(self) -> list[hashlists.Entry]:
-        upload = self.cleaned_data.get("hash_list")
-        if not upload:
+    def clean(self) -> dict[str, Any]:
+        # Here, not in clean_hash_list: skip_invalid is cleaned after hash_list.
+        cleaned = super().clean() or {}
+        upload = cleaned.get("hash_list")
+        skip = cleaned.get("skip_invalid", False)
+        entries = self._entries(banks.read_list(upload.read()), skip) if upload else []
+        if "hash_list" not in self.errors:
+            cleaned["hash_list"] = entries  # what HashBankAdmin.save_model adds
+        return cleaned
+
+    def _entries(self, parsed: hashlists.Parsed, skip: bool) -> list[hashlists.Entry]:
+        """The list's entries; none, with a form error, if a line is bad and may not be skipped."""
+        if parsed.problems and not skip:
+            self.add_error("hash_list", self._bad_lines(parsed.problems))
             return []
-        try:
-            entries = list(hashlists.read(upload.read().decode("utf-8-sig")))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise forms.ValidationError(
-                _("Not a list of PDQ hashes: %(reason)s"), params={"reason": exc}
-            ) from exc
-        if not entries:
-            raise forms.ValidationError(_("The file holds no PDQ hash."))
-        return entries
+        if not parsed.entries:
+            self.add_error("hash_list", _("The file holds no PDQ hash."))
+        return parsed.entries
+
+    def _bad_lines(self, problems: list[hashlists.Problem]) -> list[str]:
+        count = len(problems)
+        head = ngettext(
+            "%(count)d invalid line: nothing imported. Tick “Skip invalid lines” to "
+            "import the others.",
+            "%(count)d invalid lines: nothing imported. Tick “Skip invalid lines” to "
+            "import the others.",
+            count,
+        ) % {"count": count}
+        named = [banks.describe(problem) for problem in problems[: self.MAX_NAMED]]
+        if count > self.MAX_NAMED:
+            more = count - self.MAX_NAMED
+            named.append(
+                _("… and %(count)d more (the command nsfw_bank_import names them all).")
+                % {"count": more}
+            )
+        return [head, *named]
 
 
 class HashBankAdmin(admin.ModelAdmin):

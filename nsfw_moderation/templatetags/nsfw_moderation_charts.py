@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django import template
@@ -128,7 +129,59 @@ def nsfw_duration(value: timedelta) -> str:
 
 @register.filter
 def nsfw_percent(value: float | None, digits: int = 1) -> str:
-    """A share as a percentage, ``"97.5 %"`` in the active locale; ``"–"`` when undefined."""
+    """A share as a percentage, ``"97.5 %"`` in the active locale; ``"–"`` when undefined.
+
+    Rounded half-up, as people round by hand and as ``floatformat`` does
+    (``number_format`` alone would cut 6.273 % to 6.2 %).
+    """
+    return _percent(value, digits, ROUND_HALF_UP)
+
+
+@register.filter
+def nsfw_percent_low(value: float | None, digits: int = 1) -> str:
+    """The lower bound of an interval as a percentage, rounded down.
+
+    Bounds round outwards, so that the printed interval still contains the
+    computed one: a rounded-up lower bound would claim more than was measured.
+    """
+    return _percent(value, digits, ROUND_FLOOR)
+
+
+@register.filter
+def nsfw_percent_high(value: float | None, digits: int = 1) -> str:
+    """The upper bound of an interval as a percentage, rounded up (see :func:`nsfw_percent_low`)."""
+    return _percent(value, digits, ROUND_CEILING)
+
+
+@register.filter
+def nsfw_count_low(value: float | None) -> str:
+    """The lower bound of an estimated count, rounded down to a whole number."""
+    return _count(value, ROUND_FLOOR)
+
+
+@register.filter
+def nsfw_count_high(value: float | None) -> str:
+    """The upper bound of an estimated count, rounded up to a whole number."""
+    return _count(value, ROUND_CEILING)
+
+
+def _count(value: float | None, rounding: str) -> str:
+    return "–" if value is None else formats.number_format(_rounded(_exact(value), 0, rounding))
+
+
+def _percent(value: float | None, digits: int, rounding: str) -> str:
     if value is None:
         return "–"
-    return _("%(number)s %%") % {"number": formats.number_format(value * 100, digits)}
+    # From the share's decimal form: the float 0.06 * 100 is 6.000000000000001,
+    # which a bound rounded up would print as 6.1 %.
+    number = _rounded(_exact(value) * 100, digits, rounding)
+    return _("%(number)s %%") % {"number": formats.number_format(number, digits)}
+
+
+def _exact(value: float) -> Decimal:
+    """The shortest decimal that reads back as ``value``: what ``str(value)`` shows."""
+    return Decimal(repr(float(value)))
+
+
+def _rounded(value: Decimal, digits: int, rounding: str) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-digits), rounding=rounding)

@@ -1,4 +1,8 @@
-"""``manage.py nsfw_bank_export BANK [FILE]``: write a hash bank's active entries."""
+"""``manage.py nsfw_bank_export BANK [FILE]``: write a hash bank's active entries.
+
+A TSV file is safe to open in a spreadsheet: :func:`nsfw_moderation.hashlists.write`
+quotes labels that would run as formulas, in a way the import undoes.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from nsfw_moderation.models import HashBank
 class Command(BaseCommand):
     help = (
         "Write the active PDQ hashes of the hash bank BANK to FILE (standard output "
-        "without one), as a hex list or a ThreatExchange-style TSV signal file."
+        "without one), as a hex list or a ThreatExchange-style TSV signal file. In a TSV "
+        "file a label that a spreadsheet would run as a formula (starting with =, +, -, @) "
+        "gets a leading single quote, which nsfw_bank_import takes off again."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
