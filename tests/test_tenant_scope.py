@@ -34,6 +34,7 @@ from nsfw_moderation.admin import (
     BlockedImageAdmin,
     HashBankAdmin,
     ModeratedImageAdmin,
+    ModeratedImageInline,
     ModerationEventAdmin,
     StatementAdmin,
 )
@@ -94,6 +95,15 @@ tenant_site.register(BlockedImage, BlockedImageAdmin)
 tenant_site.register(HashBank, HashBankAdmin)
 tenant_site.register(BankEntry, BankEntryAdmin)
 
+
+class PhotoAdmin(admin.ModelAdmin):
+    """The host's own admin, not scoped: its moderation inline still is."""
+
+    inlines = [ModeratedImageInline]
+
+
+tenant_site.register(Photo, PhotoAdmin)
+
 urlpatterns = [path("tenant/", tenant_site.urls)]
 
 #: Every moderation record admin of the site, by model.
@@ -101,7 +111,8 @@ RECORDS = (Appeal, Statement, ModerationEvent, BlockedImage, BankEntry)
 
 
 def url(model: type[Any], view: str, *args: Any) -> str:
-    return reverse(f"tenant:nsfw_moderation_{model._meta.model_name}_{view}", args=args)
+    opts = model._meta
+    return reverse(f"tenant:{opts.app_label}_{opts.model_name}_{view}", args=args)
 
 
 # --- Two tenants ---------------------------------------------------------------------
@@ -129,6 +140,7 @@ REVIEWER_PERMS = (
     "nsfw_moderation.change_bankentry",
     "nsfw_moderation.view_hashbank",
     "nsfw_moderation.change_hashbank",
+    "testapp.view_photo",
 )
 
 
@@ -259,6 +271,14 @@ def test_the_change_page_of_an_image_lists_its_own_events(world: World) -> None:
     [formset] = list(page.context["inline_admin_formsets"])
     shown = {form.original.pk for form in formset}
     assert shown == set(world.b.blocked.events.values_list("pk", flat=True))
+
+
+def test_the_moderation_inline_of_a_host_page_lists_the_tenants_rows_only(world: World) -> None:
+    for row, shown in ((world.a.blocked, False), (world.b.blocked, True)):
+        page = client_for(world.b.reviewer).get(url(Photo, "change", row.object_id))
+        assert page.status_code == 200
+        [formset] = list(page.context["inline_admin_formsets"])
+        assert [form.original for form in formset] == ([row] if shown else [])
 
 
 # --- Queues, decisions, actions ------------------------------------------------------------

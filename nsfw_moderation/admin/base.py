@@ -96,7 +96,8 @@ def visible_rows(site: admin.AdminSite, request: HttpRequest) -> QuerySet[Modera
     registered = image_admin(site)
     if registered is None:
         return ModeratedImage.objects.all()
-    return registered.get_queryset(request)  # type: ignore[no-any-return]
+    rows: QuerySet[ModeratedImage] = registered.get_queryset(request)
+    return rows
 
 
 def sees_every_row(rows: QuerySet[ModeratedImage]) -> bool:
@@ -132,12 +133,12 @@ class ScopedByImageMixin:
     image_path = "image"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        records = super().get_queryset(request)  # type: ignore[misc]
+        records: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
         rows = visible_rows(self.admin_site, request)
         if sees_every_row(rows):
-            return records  # type: ignore[no-any-return]
+            return records
         in_scope = {f"{self.image_path}__in": rows.values("pk")}
-        return records.filter(**in_scope)  # type: ignore[no-any-return]
+        return records.filter(**in_scope)
 
 
 class ReadOnlyMixin:
