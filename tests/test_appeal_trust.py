@@ -15,11 +15,26 @@ from django.test import Client
 from nsfw_moderation import notices, review
 from nsfw_moderation.appeals import file_appeal
 from nsfw_moderation.models import Appeal, AppealOutcome, ModeratedImage, Statement, Verdict
-from tests.admin_fixtures import create_row, create_user
 from tests.conftest import moderation
 from tests.testapp.models import Photo
 
+pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+# tests.admin_fixtures' helpers, imported when called: by then pytest has loaded it as a
+# plugin (rewriting its asserts), which an import at the top would prevent.
+def create_user(username: str, *perms: str, **flags: Any) -> User:
+    from tests.admin_fixtures import create_user
+
+    return create_user(username, *perms, **flags)
+
+
+def create_row(obj: Any = None, **values: Any) -> ModeratedImage:
+    from tests.admin_fixtures import create_row
+
+    return create_row(obj, **values)
+
 
 QUEUE = "/admin/nsfw_moderation/appeal/queue/"
 DECIDE = "/admin/nsfw_moderation/appeal/queue/decide/"

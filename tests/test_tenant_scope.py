@@ -50,11 +50,25 @@ from nsfw_moderation.models import (
     Statement,
     Verdict,
 )
-from tests.admin_fixtures import create_row, create_user
 from tests.conftest import moderation
 from tests.testapp.models import Photo
 
+pytest_plugins = ["tests.admin_fixtures"]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
+
+
+# tests.admin_fixtures' helpers, imported when called: by then pytest has loaded it as a
+# plugin (rewriting its asserts), which an import at the top would prevent.
+def create_user(username: str, *perms: str, **flags: Any) -> User:
+    from tests.admin_fixtures import create_user
+
+    return create_user(username, *perms, **flags)
+
+
+def create_row(obj: Any = None, **values: Any) -> ModeratedImage:
+    from tests.admin_fixtures import create_row
+
+    return create_row(obj, **values)
 
 
 # --- The tenant-scoped site --------------------------------------------------------
