@@ -4,11 +4,14 @@ Mount the views with ``path("moderation/", include("nsfw_moderation.urls"))``.
 Only the owner that ``OWNER`` found when the statement was written may see it
 or appeal (anyone else gets a 404, so statements cannot be probed); an appeal
 is one short text, at most one per statement, at most ``APPEALS_PER_HOUR``
-per user and hour. Every appeal is an ``appealed`` event in the audit trail.
+per user and hour (counted under a lock on the user's appeals, so concurrent
+posts cannot exceed it). Every appeal is an ``appealed`` event in the audit
+trail. No page here may be cached: each shows one user's decisions.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -16,18 +19,19 @@ from uuid import UUID
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError
+from django.db import IntegrityError, connections
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from nsfw_moderation import notices
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import write_transaction
+from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import Appeal, ModerationEvent, Statement
 
 APPEAL_MAX_LENGTH = 2000
@@ -60,13 +64,14 @@ def file_appeal(statement: Statement, user: Any, text: str) -> Appeal:
     """Record ``user``'s appeal against ``statement``, audited; raises :class:`AppealRefused`."""
     if statement.owner_id is None or statement.owner_id != user.pk:
         raise AppealRefused(_("Only the owner of the image may appeal."))
-    since = timezone.now() - timedelta(hours=1)
-    if Appeal.objects.filter(owner=user, created_at__gte=since).count() >= conf.APPEALS_PER_HOUR:
-        raise AppealRefused(_("You have sent too many appeals. Try again in an hour."))
-    if not appealable(statement):
-        raise AppealRefused(_("This decision can no longer be appealed."))
     try:
         with write_transaction():
+            # Counted and written in one transaction, under the user's lock.
+            lock_appeals_of(user)
+            if _sent_last_hour(user) >= conf.APPEALS_PER_HOUR:
+                raise AppealRefused(_("You have sent too many appeals. Try again in an hour."))
+            if not appealable(statement):
+                raise AppealRefused(_("This decision can no longer be appealed."))
             appeal = Appeal.objects.create(statement=statement, owner=user, text=text)
             row = statement.image
             assert row is not None
@@ -77,6 +82,38 @@ def file_appeal(statement: Statement, user: Any, text: str) -> Appeal:
     return appeal
 
 
+def _sent_last_hour(user: Any) -> int:
+    since = timezone.now() - timedelta(hours=1)
+    return Appeal.objects.filter(owner=user, created_at__gte=since).count()
+
+
+def lock_appeals_of(user: Any) -> None:
+    """Until the transaction ends, no other transaction files an appeal of ``user``'s.
+
+    Under PostgreSQL's READ COMMITTED two transactions would both count N-1
+    appeals and both insert: a transaction-scoped advisory lock keyed on the
+    user serializes them (the user's row may live in another database). On
+    SQLite, ``write_transaction`` began ``IMMEDIATE``: holding the write lock is
+    the lock. Elsewhere, the user's statements are locked, in one order.
+    """
+    using = moderation_db()
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key(user.pk)])
+        return
+    statements = Statement.objects.using(using).select_for_update().filter(owner=user)
+    list(statements.order_by("pk").values_list("pk", flat=True))
+
+
+def _lock_key(pk: Any) -> int:
+    """A signed 64-bit advisory lock key for the appeals of user ``pk``."""
+    digest = hashlib.blake2b(f"nsfw_moderation.appeals:{pk}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _own_statement(request: HttpRequest, public_id: UUID) -> Statement:
     statement = Statement.objects.select_related("image").filter(public_id=public_id).first()
     if statement is None or statement.owner_id != request.user.pk:
@@ -84,6 +121,7 @@ def _own_statement(request: HttpRequest, public_id: UUID) -> Statement:
     return statement
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET"])
 def statement_list_view(request: HttpRequest) -> TemplateResponse:
@@ -93,6 +131,7 @@ def statement_list_view(request: HttpRequest) -> TemplateResponse:
     return TemplateResponse(request, "nsfw_moderation/appeals/statement_list.html", context)
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def statement_view(request: HttpRequest, public_id: UUID) -> HttpResponse:

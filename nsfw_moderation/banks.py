@@ -350,3 +350,45 @@ def _apply(row_pk: int, pdq: str, match: Match) -> int:
     signal = signals.image_blocked if verdict == Verdict.BLOCKED else signals.image_flagged
     signal.send(sender=ModeratedImage, instance=row)
     return 1
+
+
+def set_action(bank: HashBank, action: str, user: Any = None) -> bool:
+    """Give ``bank`` a new action, on record; returns whether it changed.
+
+    Every change is a ``bank_changed`` event (about no image: only those who
+    see every moderated row read it, as the bank acts on all of them). The
+    built-in bank records the moderators' rejections: it may block or flag
+    their look-alikes, never allow them (:class:`ValueError`). A bank that
+    now blocks or flags is matched against the stored images in a worker.
+    """
+    if action not in HashBank.Action.values:
+        raise ValueError(f"A bank's action is one of {HashBank.Action.values}, not {action!r}.")
+    if bank.built_in and action == HashBank.Action.ALLOW:
+        raise ValueError("The built-in bank of rejected images cannot allow its matches.")
+    with write_transaction():
+        stored = HashBank.objects.select_for_update().get(pk=bank.pk)
+        bank.action, before = action, stored.action
+        if before == action:
+            return False
+        stored.action = action
+        stored.version += 1
+        stored.save(update_fields=["action", "version", "updated_at"])
+        bank.version, bank.updated_at = stored.version, stored.updated_at
+        _record_change(stored, before, user)
+    if action != HashBank.Action.ALLOW:
+        transaction.on_commit(
+            lambda: enqueue.dispatch(MATCH_TASK, bank.pk, 0), using=moderation_db()
+        )
+    return True
+
+
+def _record_change(bank: HashBank, before: str, user: Any) -> None:
+    actor = user if user is not None and user.is_authenticated else None
+    ModerationEvent.objects.create(
+        kind=ModerationEvent.Kind.BANK_CHANGED,
+        actor=actor,
+        actor_name=actor.get_username() if actor is not None else "",
+        verdict_before="",
+        verdict_after="",
+        note=f"hash bank {bank.pk} “{bank.name}”: {before} → {bank.action}",
+    )

@@ -32,6 +32,7 @@ from nsfw_moderation.models import (
     ModeratedImage,
     ModerationEvent,
     Notice,
+    Statement,
     Status,
     Verdict,
 )
@@ -175,10 +176,11 @@ def decide_appeal(
     :class:`~nsfw_moderation.models.AppealOutcome`, announced with
     :data:`~nsfw_moderation.signals.appeal_decided`. Raises
     :class:`AppealNotDecidable` when it was decided already, when the image
-    changed or is gone, or when ``user`` made the decision appealed against
-    (unless ``APPEAL_SAME_REVIEWER``), and when it would keep a restriction that
-    another decision has lifted since. ``note`` is internal; ``user_note`` goes
-    to the owner with the outcome, whose notice is written in the same transaction.
+    changed or is gone, when ``user`` has decided on the image since the
+    statement (:func:`appeal_refusal`), and when it would keep a restriction
+    that another decision has lifted since. ``note`` is internal; ``user_note``
+    goes to the owner with the outcome, whose notice is written in the same
+    transaction.
     """
     with write_transaction():
         row = _appealed_row(appeal, user)
@@ -225,10 +227,41 @@ def _appealed_row(appeal: Appeal, user: Any) -> ModeratedImage:
         raise AppealNotDecidable(_("This appeal has been decided already."))
     if row is None:
         raise AppealNotDecidable(_("The image is gone, changed or being classified again."))
-    if (
-        not conf.APPEAL_SAME_REVIEWER
-        and statement.decided_by_id is not None
-        and statement.decided_by_id == getattr(user, "pk", None)
-    ):
-        raise AppealNotDecidable(_("The moderator who made the decision cannot decide its appeal."))
+    refusal = appeal_refusal(appeal, user)
+    if refusal:
+        raise AppealNotDecidable(refusal)
     return row
+
+
+def appeal_refusal(appeal: Appeal, user: Any) -> str:
+    """Why ``user`` may not decide ``appeal`` as a moderator ("" when they may).
+
+    An appeal is decided by another moderator than everyone who has decided on
+    the image since the statement: its author, and whoever reviewed the image
+    or decided an appeal about it since (e.g. a rejection that keeps an
+    automatic block in place). ``APPEAL_SAME_REVIEWER`` lifts this, for sites
+    of one moderator.
+    """
+    if conf.APPEAL_SAME_REVIEWER or getattr(user, "pk", None) is None:
+        return ""
+    if user.pk in deciders_since(appeal.statement):
+        return _("A moderator who has decided on this image cannot decide its appeal.")
+    return ""
+
+
+def deciders_since(statement: Statement) -> set[Any]:
+    """The pks of the moderators who decided on ``statement``'s image since it was written."""
+    found = {statement.decided_by_id} - {None}
+    if statement.image_id is None:
+        return found
+    # Later than the statement, or than the decision it states (the same moment or after).
+    since = models.Q(created_at__gte=statement.created_at)
+    if statement.event_id is not None:
+        since |= models.Q(pk__gt=statement.event_id)
+    events = ModerationEvent.objects.filter(
+        since,
+        image_id=statement.image_id,
+        kind__in=[ModerationEvent.Kind.REVIEWED, ModerationEvent.Kind.APPEAL_DECIDED],
+        actor__isnull=False,
+    )
+    return found | set(events.values_list("actor_id", flat=True))

@@ -2,8 +2,11 @@
 
 The queue looks and works like the review queue (blurred previews, the same
 keyboard shortcuts: ``a`` upholds, ``r`` keeps the restriction). Deciding
-needs the review permission, and another moderator than the one who made the
-decision appealed against (see :func:`nsfw_moderation.review.decide_appeal`).
+needs the site's review permission for the image, and another moderator than
+everyone who has decided on it since the statement (see
+:func:`nsfw_moderation.review.appeal_refusal`). Appeals are scoped like the
+images they are about, by the site's own ``ModeratedImageAdmin``; no page
+here may be framed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from nsfw_moderation import notices, review
-from nsfw_moderation.admin.base import CSS, ReadOnlyForReviewersMixin, admin_url, may_review
+from nsfw_moderation.admin.base import (
+    CSS,
+    DenyFramingMixin,
+    ReadOnlyForReviewersMixin,
+    ScopedByImageMixin,
+    admin_url,
+    deny_framing,
+    may_review_on,
+)
 from nsfw_moderation.models import Appeal, ModeratedImage
 
 #: Posted decision names → "upheld?". ``approve``/``reject`` match the review queue's keys.
@@ -41,10 +52,14 @@ class AppealCard:
     appeal: Appeal
     reasons: str
     preview_url: str | None
-    decided_by_me: bool
+    #: Why this moderator may not decide it ("" when they may): the buttons say so, disabled.
+    refusal: str
 
 
-class AppealAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
+class AppealAdmin(
+    ScopedByImageMixin, DenyFramingMixin, ReadOnlyForReviewersMixin, admin.ModelAdmin
+):
+    image_path = "statement__image"
     list_display = ["created_at", "statement", "owner", "outcome_display"]
     list_filter = ["created_at", "outcome__upheld"]
     list_select_related = ["statement", "owner", "outcome"]
@@ -57,7 +72,7 @@ class AppealAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
         return super().media + forms.Media(css={"all": [CSS]})
 
     def _require_reviewer(self, request: HttpRequest) -> None:
-        if not may_review(request.user):
+        if not may_review_on(self.admin_site, request):
             raise PermissionDenied
         request.current_app = self.admin_site.name
 
@@ -70,7 +85,7 @@ class AppealAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
         ]
 
     def _view(self, view: Callable[..., HttpResponse]) -> Any:
-        return self.admin_site.admin_view(view)
+        return self.admin_site.admin_view(deny_framing(view))
 
     def _url(self, view: str) -> str:
         url = admin_url(self.admin_site.name, self.model, view)
@@ -80,7 +95,8 @@ class AppealAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        extra = {"queue_url": self._url("queue") if may_review(request.user) else None}
+        may_review = may_review_on(self.admin_site, request)
+        extra = {"queue_url": self._url("queue") if may_review else None}
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
     # --- The queue -------------------------------------------------------------------
@@ -119,8 +135,19 @@ class AppealAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
                 if preview and statement.image_id
                 else None
             ),
-            decided_by_me=statement.decided_by_id == request.user.pk,
+            refusal=self._refusal(request, appeal),
         )
+
+    def _refusal(self, request: HttpRequest, appeal: Appeal) -> str:
+        row = appeal.statement.image
+        if row is not None and not may_review_on(self.admin_site, request, row):
+            return _("You may not review this image: another moderator must decide the appeal.")
+        if review.appeal_refusal(appeal, request.user):
+            return _(
+                "You have decided on this image since the statement: another moderator must "
+                "decide the appeal."
+            )
+        return ""
 
     @method_decorator(require_POST)
     def decide_view(self, request: HttpRequest) -> HttpResponseRedirect:
@@ -128,6 +155,9 @@ class AppealAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
         self._require_reviewer(request)
         decision, _sep, pk = request.POST.get("decide_one", "").partition(":")
         appeal = self.pending(request).filter(pk=int(pk) if pk.isdigit() else 0).first()
+        row = None if appeal is None else appeal.statement.image
+        if row is not None and not may_review_on(self.admin_site, request, row):
+            appeal = None  # as if it were not there: out of this moderator's scope
         if decision not in OUTCOMES or appeal is None:
             messages.error(request, _("This appeal is gone or has been decided already."))
             return HttpResponseRedirect(self._url("queue"))

@@ -1,4 +1,11 @@
-"""What the moderator pages and the host-app helpers share: the stylesheet, URLs, permission."""
+"""What the moderator pages and the host-app helpers share: stylesheet, URLs, permission, scope.
+
+A site scopes its moderators (e.g. per tenant) in one place: the
+:class:`~nsfw_moderation.admin.ModeratedImageAdmin` it registers, through
+``get_queryset`` and ``has_review_permission``. The admins of the records
+about those rows (appeals, statements, events, the blocklist, bank entries)
+read that same admin, on their own site, through :class:`ScopedByImageMixin`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.auth import get_permission_codename
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 
@@ -57,6 +66,81 @@ def deny_framing(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
     return wrapper
 
 
+class DenyFramingMixin:
+    """An admin whose list, change and history pages cannot be framed (:func:`deny_framing`)."""
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return deny_framing(super().changelist_view)(request, *args, **kwargs)  # type: ignore[misc]
+
+    def change_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return deny_framing(super().change_view)(request, *args, **kwargs)  # type: ignore[misc]
+
+    def history_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return deny_framing(super().history_view)(request, *args, **kwargs)  # type: ignore[misc]
+
+
+# --- Scope: what a moderator may see and decide on a site ----------------------------
+
+
+def image_admin(site: admin.AdminSite) -> Any:
+    """The admin of :class:`ModeratedImage` on ``site``: where the site scopes its moderators.
+
+    ``None`` when the site registers none: then nothing is scoped (every row,
+    and the review permission alone).
+    """
+    return site._registry.get(ModeratedImage)
+
+
+def visible_rows(site: admin.AdminSite, request: HttpRequest) -> QuerySet[ModeratedImage]:
+    """The moderated rows ``request.user`` may see on ``site``."""
+    registered = image_admin(site)
+    if registered is None:
+        return ModeratedImage.objects.all()
+    rows: QuerySet[ModeratedImage] = registered.get_queryset(request)
+    return rows
+
+
+def sees_every_row(rows: QuerySet[ModeratedImage]) -> bool:
+    """Does ``rows`` (a :func:`visible_rows`) hold every row, unscoped?
+
+    Only then are the records without a row (their object deleted, a bank's
+    changes, imported bank entries) shown: nothing says whose they were, so
+    a scoped moderator never sees them.
+    """
+    query = rows.query
+    return not (query.has_filters() or query.is_sliced or query.combinator)
+
+
+def may_review_on(site: admin.AdminSite, request: HttpRequest, row: Any = None) -> bool:
+    """May ``request.user`` review on ``site`` (``row``: that row; ``None``: any of theirs)?"""
+    registered = image_admin(site)
+    if registered is None or not hasattr(registered, "has_review_permission"):
+        return may_review(request.user)
+    return bool(registered.has_review_permission(request, row))
+
+
+class ScopedByImageMixin:
+    """Records about moderated rows, scoped as the site's :class:`ModeratedImageAdmin` scopes them.
+
+    Lists, change and history pages, actions and inlines all read
+    ``get_queryset``: a record is in it when its row (``image_path``) is one
+    the moderator sees; a record whose row is gone only for those who see
+    every row (:func:`sees_every_row`).
+    """
+
+    admin_site: admin.AdminSite
+    #: The path from the record to its moderated row.
+    image_path = "image"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        records: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
+        rows = visible_rows(self.admin_site, request)
+        if sees_every_row(rows):
+            return records
+        in_scope = {f"{self.image_path}__in": rows.values("pk")}
+        return records.filter(**in_scope)
+
+
 class ReadOnlyMixin:
     """Pages of a record: nobody adds to it, changes it or deletes from it."""
 
@@ -74,5 +158,7 @@ class ReadOnlyForReviewersMixin(ReadOnlyMixin):
     """A read-only record that reviewers may read, whatever their model permissions."""
 
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # What a reviewer reads before (re-)deciding.
-        return super().has_view_permission(request, obj) or may_review(request.user)  # type: ignore[misc]
+        # What a reviewer reads before (re-)deciding; the site's own review permission.
+        site = self.admin_site  # type: ignore[attr-defined]
+        allowed = super().has_view_permission(request, obj)  # type: ignore[misc]
+        return bool(allowed or may_review_on(site, request))

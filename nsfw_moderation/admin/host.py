@@ -21,7 +21,12 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from nsfw_moderation import registry
-from nsfw_moderation.admin.base import CSS, ReadOnlyForReviewersMixin, admin_url
+from nsfw_moderation.admin.base import (
+    CSS,
+    ReadOnlyForReviewersMixin,
+    ScopedByImageMixin,
+    admin_url,
+)
 from nsfw_moderation.models import ModeratedImage, object_id_for
 
 
@@ -106,8 +111,13 @@ class ModerationStatusMixin:
         return moderation_badges(rows, fields, self.admin_site.name)
 
 
-class ModeratedImageInline(ReadOnlyForReviewersMixin, GenericTabularInline):
-    """Read-only moderation state of the object's files, on its change page."""
+class ModeratedImageInline(ScopedByImageMixin, ReadOnlyForReviewersMixin, GenericTabularInline):
+    """Read-only moderation state of the object's files, on its change page.
+
+    Only the rows the site's ``ModeratedImageAdmin`` shows the user are listed.
+    """
+
+    image_path = "pk"
 
     model = ModeratedImage
     extra = 0

@@ -1,4 +1,9 @@
-"""Admin pages of the permanent record: events, statements of reasons, the blocklist, hash banks."""
+"""Admin pages of the permanent record: events, statements of reasons, the blocklist, hash banks.
+
+Each record about a moderated row is scoped like that row
+(:class:`~nsfw_moderation.admin.base.ScopedByImageMixin`). Hash banks act on
+every row: only a moderator who sees every row may open them.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,18 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from nsfw_moderation import banks, hashlists
-from nsfw_moderation.admin.base import ReadOnlyForReviewersMixin, ReadOnlyMixin
+from nsfw_moderation.admin.base import (
+    DenyFramingMixin,
+    ReadOnlyForReviewersMixin,
+    ReadOnlyMixin,
+    ScopedByImageMixin,
+    sees_every_row,
+    visible_rows,
+)
 from nsfw_moderation.models import BankEntry, HashBank, ModerationEvent
 
 
-class ModerationEventInline(ReadOnlyForReviewersMixin, admin.TabularInline):
+class ModerationEventInline(ScopedByImageMixin, ReadOnlyForReviewersMixin, admin.TabularInline):
     model = ModerationEvent
     extra = 0
     can_delete = False
@@ -33,7 +45,7 @@ class ModerationEventInline(ReadOnlyForReviewersMixin, admin.TabularInline):
     ordering = ["-created_at", "-pk"]
 
 
-class ModerationEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ModerationEventAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "image",
@@ -49,7 +61,9 @@ class ModerationEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
-class StatementAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
+class StatementAdmin(
+    ScopedByImageMixin, DenyFramingMixin, ReadOnlyForReviewersMixin, admin.ModelAdmin
+):
     """Statements of reasons as written: what the owner was told."""
 
     list_display = ["created_at", "verdict", "automated", "model_name", "decided_by", "owner"]
@@ -59,7 +73,7 @@ class StatementAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
-class BlockedImageAdmin(admin.ModelAdmin):
+class BlockedImageAdmin(ScopedByImageMixin, admin.ModelAdmin):
     """The blocklist: rejected images' bytes (SHA-256). Delete an entry to lift it."""
 
     list_display = ["created_at", "sha256", "file_name", "image"]
@@ -139,10 +153,43 @@ class HashBankForm(forms.ModelForm):
         return [head, *named]
 
 
-class HashBankAdmin(admin.ModelAdmin):
-    """Banks of known images' hashes. Entries come from rejections and from imported lists."""
+class HashBankActionForm(HashBankForm):
+    """:class:`HashBankForm`, where the built-in bank may block or flag, never allow.
 
-    form = HashBankForm
+    The built-in bank holds the moderators' rejections: allowing its matches
+    would wave through look-alikes of rejected images. Flagging them (a person
+    confirms each re-upload) stays a site's choice.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.built_in:
+            action = self.fields["action"]
+            action.choices = [  # type: ignore[attr-defined]
+                choice
+                for choice in action.choices  # type: ignore[attr-defined]
+                if choice[0] != HashBank.Action.ALLOW
+            ]
+
+    def clean_action(self) -> str:
+        action: str = self.cleaned_data["action"]
+        if self.instance.built_in and action == HashBank.Action.ALLOW:
+            raise forms.ValidationError(
+                _("The bank of rejected images can block or flag its matches, never allow them.")
+            )
+        return action
+
+
+class HashBankAdmin(admin.ModelAdmin):
+    """Banks of known images' hashes. Entries come from rejections and from imported lists.
+
+    A bank acts on every moderated row, whoever's: a moderator whose site
+    scopes their rows (e.g. per tenant) can neither open nor change one.
+    Every change of a bank's action is a ``bank_changed`` event
+    (:func:`nsfw_moderation.banks.set_action`).
+    """
+
+    form = HashBankActionForm
 
     list_display = ["name", "action", "active_entries", "built_in", "updated_at"]
     list_filter = ["action", "built_in"]
@@ -157,8 +204,29 @@ class HashBankAdmin(admin.ModelAdmin):
     def active_entries(self, bank: Any) -> int:
         return bank.active_entries
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._unscoped(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self._unscoped(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._unscoped(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self._unscoped(request) and super().has_change_permission(request, obj)
+
+    def _unscoped(self, request: HttpRequest) -> bool:
+        return sees_every_row(visible_rows(self.admin_site, request))
+
     def save_model(self, request: HttpRequest, obj: HashBank, form: Any, change: bool) -> None:
+        action = obj.action
+        if change and "action" in form.changed_data:
+            # The action changes through banks.set_action alone, so that it is on record.
+            obj.action = form.initial["action"]
         super().save_model(request, obj, form, change)
+        if obj.action != action:
+            banks.set_action(obj, action, request.user)
         entries = form.cleaned_data.get("hash_list") or []
         if entries:
             # Matching stored images is left to a worker (banks.add_entries dispatches it).
@@ -170,14 +238,24 @@ class HashBankAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # The built-in bank is the record of the moderators' rejections.
-        return not getattr(obj, "built_in", False) and super().has_delete_permission(request, obj)
+        if getattr(obj, "built_in", False) or not self._unscoped(request):
+            return False
+        return super().has_delete_permission(request, obj)
 
 
-class BankEntryAdmin(admin.ModelAdmin):
-    """Each hash, what it matched, and who removed it. Entries are removed, never deleted."""
+class BankEntryAdmin(ScopedByImageMixin, admin.ModelAdmin):
+    """Each hash, what it matched, and who removed it. Entries are removed, never deleted.
+
+    An entry of a rejected image is scoped like that image; an imported one
+    (no image) is for moderators who see every row only.
+    """
 
     list_display = ["pdq", "bank", "label", "quality", "created_at", "removed_at", "removed_by"]
-    list_filter = ["bank", ("removed_at", admin.EmptyFieldListFilter)]
+    # Only the banks of the entries listed: other banks' names are not a scoped moderator's.
+    list_filter = [
+        ("bank", admin.RelatedOnlyFieldListFilter),
+        ("removed_at", admin.EmptyFieldListFilter),
+    ]
     list_select_related = ["bank", "removed_by"]
     search_fields = ["pdq", "label"]
     readonly_fields = [
