@@ -859,6 +859,13 @@ class HashBank(models.Model):
         verbose_name = _("hash bank")
         verbose_name_plural = _("hash banks")
         ordering = ["name"]
+        constraints = [
+            # The moderators' rejections: allowing their look-alikes would undo them.
+            models.CheckConstraint(
+                condition=~models.Q(built_in=True, action="allow"),
+                name="nsfw_moderation_built_in_bank_never_allows",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

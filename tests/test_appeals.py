@@ -290,6 +290,26 @@ def test_deciding_in_the_queue(owner, reviewer, second_reviewer):
     assert QUEUE in listed.text
 
 
+def test_an_appeals_internal_note_stays_with_the_moderators(owner, reviewer, second_reviewer):
+    """The queue asks for both notes, labelled for their readers; the owner reads one only."""
+    statement = rejected(reviewer)
+    appeal = file_appeal(statement, owner, "please")
+    queue = client_for(second_reviewer).get(QUEUE).text
+    assert "Internal note" in queue
+    assert "Note to the owner" in queue
+    assert "Optional, sent to the owner" not in queue
+    notes = {f"note-{appeal.pk}": "Same person as case 12", f"user_note-{appeal.pk}": "Sorry."}
+    client_for(second_reviewer).post(DECIDE, {"decide_one": f"approve:{appeal.pk}", **notes})
+    outcome = AppealOutcome.objects.get()
+    assert (outcome.note, outcome.user_note) == ("Same person as case 12", "Sorry.")
+    page = client_for(owner).get(url(statement)).text
+    assert "Sorry." in page
+    assert "case 12" not in page
+    [*_, told] = mail.outbox
+    assert "Sorry." in told.body
+    assert "case 12" not in told.body
+
+
 # --- Dashboard figures ----------------------------------------------------------------
 
 

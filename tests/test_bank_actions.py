@@ -57,6 +57,18 @@ def test_the_built_in_bank_may_flag_instead_of_block(manager_client, bank_manage
     assert event.note == f"hash bank {bank.pk} “{bank.name}”: block → flag"
 
 
+def test_the_database_refuses_a_built_in_bank_that_allows():
+    """Past the form and set_action (a direct save or update), the constraint holds."""
+    from django.db import IntegrityError, transaction
+
+    bank = banks.builtin_bank()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        HashBank.objects.filter(pk=bank.pk).update(action=HashBank.Action.ALLOW)
+    bank.action = HashBank.Action.ALLOW
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bank.save()
+
+
 def test_set_action_refuses_allow_for_the_built_in_bank(bank_manager):
     bank = banks.builtin_bank()
     with pytest.raises(ValueError, match="built-in"):

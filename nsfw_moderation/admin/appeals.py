@@ -41,6 +41,9 @@ from nsfw_moderation.admin.base import (
 from nsfw_moderation.models import Appeal, ModeratedImage
 
 #: Posted decision names → "upheld?". ``approve``/``reject`` match the review queue's keys.
+#: The two notes of a decision: for colleagues only, and for the owner.
+NOTES = ("note", "user_note")
+
 OUTCOMES = {"approve": True, "reject": False}
 QUEUE_SIZE = 50
 
@@ -161,10 +164,10 @@ class AppealAdmin(
         if decision not in OUTCOMES or appeal is None:
             messages.error(request, _("This appeal is gone or has been decided already."))
             return HttpResponseRedirect(self._url("queue"))
-        note = request.POST.get(f"note-{appeal.pk}", "").strip()
+        notes = {name: request.POST.get(f"{name}-{appeal.pk}", "").strip() for name in NOTES}
         try:
             outcome = review.decide_appeal(
-                appeal, user=request.user, upheld=OUTCOMES[decision], note=note
+                appeal, user=request.user, upheld=OUTCOMES[decision], **notes
             )
         except review.AppealNotDecidable as refused:
             messages.error(request, str(refused))

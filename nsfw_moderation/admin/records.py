@@ -113,11 +113,12 @@ class HashBankForm(forms.ModelForm):
 
     class Meta:
         model = HashBank
-        fields = ["name", "action", "description"]
+        fields = ["name", "action", "description", "public_description"]
 
     def clean(self) -> dict[str, Any]:
         # Here, not in clean_hash_list: skip_invalid is cleaned after hash_list.
         cleaned = super().clean() or {}
+        self.skipped: list[hashlists.Problem] = []
         upload = cleaned.get("hash_list")
         skip = cleaned.get("skip_invalid", False)
         entries = self._entries(banks.read_list(upload.read()), skip) if upload else []
@@ -130,6 +131,7 @@ class HashBankForm(forms.ModelForm):
         if parsed.problems and not skip:
             self.add_error("hash_list", self._bad_lines(parsed.problems))
             return []
+        self.skipped = parsed.problems  # named to the moderator once the rest is imported
         if not parsed.entries:
             self.add_error("hash_list", _("The file holds no PDQ hash."))
         return parsed.entries
@@ -235,6 +237,8 @@ class HashBankAdmin(admin.ModelAdmin):
                 "%(count)d hash added to the bank.", "%(count)d hashes added to the bank.", added
             )
             self.message_user(request, message % {"count": added}, messages.SUCCESS)
+        for problem in form.skipped[: form.MAX_NAMED]:
+            self.message_user(request, banks.describe(problem), messages.WARNING)
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # The built-in bank is the record of the moderators' rejections.
