@@ -18,12 +18,13 @@ to every connection; a connection without it (another program) is refused.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 
 #: The guarded tables, and the foreign keys that Django may set to ``NULL`` there.
 TABLES: dict[str, tuple[str, ...]] = {
@@ -39,41 +40,43 @@ TABLES: dict[str, tuple[str, ...]] = {
     "nsfw_moderation_appealoutcome": ("decided_by_id", "event_id"),
 }
 
-#: The PostgreSQL setting that :func:`lifted` turns off for its session.
+#: The PostgreSQL setting that :func:`lifted` turns off for its transaction.
 PG_SETTING = "nsfw_moderation.append_only"
 
-_lifted: ContextVar[bool] = ContextVar("nsfw_moderation_append_only_lifted", default=False)
+# The database aliases lifted in this thread (or task).
+_lifted: ContextVar[frozenset[str]] = ContextVar(
+    "nsfw_moderation_append_only_lifted", default=frozenset()
+)
 
 
-def enforced() -> int:
-    """1 while the triggers hold (SQLite asks this), 0 inside :func:`lifted`."""
-    return 0 if _lifted.get() else 1
+def enforced(alias: str) -> int:
+    """1 while the triggers hold on ``alias`` (SQLite asks this), 0 inside :func:`lifted`."""
+    return 0 if alias in _lifted.get() else 1
 
 
 @contextmanager
 def lifted(using: str = "default") -> Iterator[None]:
-    """Let the code inside change or delete append-only records on ``using``.
+    """Let the code inside change or delete append-only records on ``using``, atomically.
 
-    For ``flush`` and data migrations only: nothing else has a reason to.
+    For ``flush`` and data migrations only: nothing else has a reason to. It
+    runs in a transaction of its own (a savepoint inside another one); on
+    PostgreSQL the switch is local to that transaction, so it ends with it,
+    nested or not, and never stays on a pooled connection.
     """
     connection = connections[using]
-    token = _lifted.set(True)
+    token = _lifted.set(_lifted.get() | {using})
     try:
-        if connection.vendor == "postgresql":
-            _set_pg(connection, "off")
-        yield
+        with transaction.atomic(using=using):
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT set_config(%s, 'off', true)", [PG_SETTING])
+            yield
     finally:
-        if connection.vendor == "postgresql":
-            _set_pg(connection, "on")
         _lifted.reset(token)
-
-
-def _set_pg(connection: Any, value: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config(%s, %s, false)", [PG_SETTING, value])
 
 
 def register_sqlite_function(sender: Any, connection: Any, **kwargs: Any) -> None:
     """``connection_created`` receiver: give each SQLite connection what the triggers ask."""
     if connection.vendor == "sqlite":
-        connection.connection.create_function("nsfw_moderation_append_only", 0, enforced)
+        ask = functools.partial(enforced, connection.alias)
+        connection.connection.create_function("nsfw_moderation_append_only", 0, ask)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from numbers import Real
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
@@ -714,13 +715,17 @@ def check_statement_ground(**kwargs: Any) -> list[CheckMessage]:
 
 @register(Tags.compatibility)
 def check_transparency_api(**kwargs: Any) -> list[CheckMessage]:
-    """E035: ``TRANSPARENCY_API_URL`` is an http(s) URL; ``TRANSPARENCY_TIMEOUT`` positive."""
+    """E035: ``TRANSPARENCY_API_URL`` is https (http on this machine only); a positive timeout."""
     url, timeout = conf.TRANSPARENCY_API_URL, conf.TRANSPARENCY_TIMEOUT
-    if url.startswith(("https://", "http://")) and _is_positive_number(timeout):
+    # The API token travels in a header: never in clear over a network.
+    local = urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1")
+    secure = url.startswith("https://") or (url.startswith("http://") and local)
+    if secure and _is_positive_number(timeout):
         return []
     return [
         Error(
-            f"{PREFIX}['TRANSPARENCY_API_URL'] {url!r} must be an http(s) URL and "
+            f"{PREFIX}['TRANSPARENCY_API_URL'] {url!r} must be an https URL (http only to "
+            f"this machine, for tests) and "
             f"TRANSPARENCY_TIMEOUT ({timeout!r}) a positive number of seconds.",
             hint=f"The database's: {DEFAULTS['TRANSPARENCY_API_URL']!r}.",
             id="nsfw_moderation.E035",

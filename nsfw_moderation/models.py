@@ -666,6 +666,8 @@ class Notice(models.Model):
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    # Each receiver of decision_notice that took it, never called for it again.
+    receivers_done = models.JSONField(_("delivered to"), default=list, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     error = models.TextField(_("last error"), blank=True)
 

@@ -23,8 +23,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.core.mail import send_mail
-from django.db import models, transaction
+from django.db import models, router, transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -54,10 +55,25 @@ RESTRICTIONS = (Verdict.BLOCKED, Verdict.REJECTED, Verdict.FLAGGED)
 
 
 def owed_by_machine(row: ModeratedImage) -> bool:
-    """Whether a worker's or a bank's verdict on ``row`` restricts it and so needs a statement."""
-    return row.verdict == Verdict.BLOCKED or (
+    """Whether a worker's or a bank's verdict on ``row`` restricts it and so needs a statement.
+
+    Not when the owner was told of this restriction of these bytes already and
+    nothing lifted it since (the same file classified again, by a rescan).
+    """
+    restricts = row.verdict == Verdict.BLOCKED or (
         row.verdict == Verdict.FLAGGED and conf.NOTIFY_FLAGGED
     )
+    return restricts and not _told_already(row)
+
+
+def _told_already(row: ModeratedImage) -> bool:
+    last = row.statements.order_by("-created_at", "-pk").first()
+    if last is None or (last.sha256, last.verdict) != (row.sha256, row.verdict):
+        return False
+    lifting = row.events.filter(
+        created_at__gte=last.created_at, verdict_after__in=[Verdict.ALLOWED, Verdict.APPROVED]
+    )
+    return not lifting.exists()
 
 
 def write(
@@ -126,7 +142,9 @@ def deliver_on_commit(statement: Statement, outcome: AppealOutcome | None = None
     """Deliver the notice of ``statement`` (or of its appeal's ``outcome``) once committed."""
     waiting = Notice.objects.filter(statement=statement, outcome=outcome, sent_at__isnull=True)
     for pk in waiting.values_list("pk", flat=True):
-        transaction.on_commit(functools.partial(deliver, pk), using=moderation_db())
+        # Robust: the decision has committed; a delivery that fails is the outbox's.
+        later = functools.update_wrapper(functools.partial(deliver, pk), deliver)
+        transaction.on_commit(later, using=moderation_db(), robust=True)
 
 
 #: How an automated statement's note names the hash bank that decided.
@@ -155,14 +173,20 @@ def threshold(row: ModeratedImage) -> float | None:
 
 
 def owner_of(row: ModeratedImage) -> Any:
-    """The user ``OWNER`` names for ``row``'s object, or ``None`` (unset, object gone, failed)."""
-    if not conf.OWNER:
+    """The user ``OWNER`` names for ``row``'s object, or ``None`` (unset, object gone, failed).
+
+    The object is read from its own model's database (the moderation tables
+    may live in another one), inside a savepoint there: a query that fails must
+    not abort the transaction of the decision this is part of.
+    """
+    model = row.content_type.model_class() if conf.OWNER else None
+    if model is None or not conf.OWNER:
         return None
-    obj = row.content_object
-    if obj is None:
-        return None
+    using = router.db_for_read(model)
     try:
-        return import_string(conf.OWNER)(obj)
+        with transaction.atomic(using=using):
+            obj = model._default_manager.db_manager(using).filter(pk=row.object_id).first()
+            return None if obj is None else import_string(conf.OWNER)(obj)
     except Exception:
         logger.exception("OWNER %s failed for moderated image %s", conf.OWNER, row.pk)
         return None
@@ -185,6 +209,11 @@ def reasons(statement: Statement, *, public: bool = False) -> str:
             "site without the classifier."
         )
         return f"{text} {statement.bank_description}".strip()
+    if statement.threshold is not None and statement.score is None:
+        return _(
+            "The image could not be examined automatically (it could not be read, or it is "
+            "over a limit). It is hidden until a moderator has looked at it."
+        )
     if statement.threshold is None or statement.score is None:
         return _("The image is identical or very similar to an image a moderator rejected.")
     facts = {
@@ -220,48 +249,80 @@ def statement_path(statement: Statement) -> str | None:
 
 # --- Delivery: the outbox ------------------------------------------------------------
 
-#: Deliveries of one notice whose receivers raised, before it is left undelivered
-#: (logged, with its error kept on the notice).
+#: Tries of a notice whose receivers raised, before it is left undelivered (logged).
 DELIVERY_ATTEMPTS = 5
+
+#: Seconds a delivery's claim holds: a process that died delivering, or a try
+#: that failed, waits this long before the maintenance tries again. Longer than
+#: any e-mail should take, so that a slow receiver is never run twice at once.
+CLAIM_SECONDS = 3600
 
 #: Notices delivered by one run of the periodic maintenance, at most.
 DELIVERY_BATCH = 500
 
 
 def deliver(pk: int) -> bool:
-    """Announce notice ``pk`` with ``decision_notice`` once: returns whether it was announced now.
+    """Announce notice ``pk`` to every ``decision_notice`` receiver once: whether it is done now.
 
     A notice that was delivered, or that another process is delivering, is
-    left alone: the claim is one conditional UPDATE. A receiver that raises
-    leaves the notice undelivered, with its error; the periodic maintenance
-    tries it again after ``STALE_AFTER`` seconds, ``DELIVERY_ATTEMPTS`` times
-    in all. A process killed while delivering leaves a claim that runs out
-    after ``STALE_AFTER``: only then, and only if the announcement did not
-    finish, can the owner hear of it twice.
+    left alone: the claim is one conditional UPDATE. Each receiver that
+    succeeds is recorded on the notice and never called for it again; one that
+    raises is tried again by the periodic maintenance after ``CLAIM_SECONDS``,
+    ``DELIVERY_ATTEMPTS`` times in all. So a failing receiver of the site's
+    cannot make :func:`email_owner` send twice. Only a process killed in the
+    middle of a receiver can make that receiver run again.
     """
     token = uuid.uuid4()
     if not retry_when_locked(lambda: _claim(pk, token)):
         return False
     notice = Notice.objects.select_related("statement", "statement__image", "outcome").get(pk=pk)
-    statement = notice.statement
-    responses = signals.decision_notice.send_robust(
-        sender=ModeratedImage,
-        instance=statement.image,
-        statement=statement,
-        owner=statement.owner,
-        outcome=notice.outcome,
-    )
-    errors = [(receiver, error) for receiver, error in responses if isinstance(error, Exception)]
-    for receiver, error in errors:
-        logger.error("decision_notice: %r failed for notice %s", receiver, pk, exc_info=error)
-    done = {"sent_at": timezone.now(), "error": ""}
-    failed = {"error": "\n".join(f"{receiver!r}: {error!r}" for receiver, error in errors)}
-    retry_when_locked(
-        lambda: Notice.objects.filter(pk=pk, claim_token=token).update(
-            **(failed if errors else done)
-        )
-    )
+    done, errors = list(notice.receivers_done), []
+    for key, receiver in _receivers():
+        if key in done:
+            continue
+        try:
+            receiver(signal=signals.decision_notice, sender=ModeratedImage, **_told(notice))
+        except Exception as error:
+            logger.exception("decision_notice: %s failed for notice %s", key, pk)
+            errors.append(f"{key}: {error!r}")
+        else:
+            done.append(key)
+            _record(pk, token, receivers_done=done)
+    if errors and notice.attempts >= DELIVERY_ATTEMPTS:
+        logger.error("Notice %s given up after %s tries: %s", pk, notice.attempts, errors)
+    _record(pk, token, error="\n".join(errors), **({} if errors else {"sent_at": timezone.now()}))
     return not errors
+
+
+def _told(notice: Notice) -> dict[str, Any]:
+    statement = notice.statement
+    return {
+        "instance": statement.image,
+        "statement": statement,
+        "owner": statement.owner,
+        "outcome": notice.outcome,
+    }
+
+
+def _receivers() -> list[tuple[str, Any]]:
+    """``decision_notice``'s live receivers, each with a name that every process gives it."""
+    # Django gives (sync, async) lists since 5.0; a receiver is called one by one
+    # here so that one that succeeded is never called again for the same notice.
+    live = signals.decision_notice._live_receivers(ModeratedImage)
+    sync, asynchronous = live if isinstance(live, tuple) else (live, [])
+    found = [(receiver_key(r), r) for r in sync]
+    return found + [(receiver_key(r), async_to_sync(r)) for r in asynchronous]
+
+
+def receiver_key(receiver: Any) -> str:
+    """``module.qualname`` of a receiver (a bound method by its function's name)."""
+    function = getattr(receiver, "__func__", receiver)
+    name = getattr(function, "__qualname__", type(function).__qualname__)
+    return f"{getattr(function, '__module__', '')}.{name}"
+
+
+def _record(pk: int, token: uuid.UUID, **values: Any) -> None:
+    retry_when_locked(lambda: Notice.objects.filter(pk=pk, claim_token=token).update(**values))
 
 
 def _claim(pk: int, token: uuid.UUID) -> bool:
@@ -273,9 +334,9 @@ def _claim(pk: int, token: uuid.UUID) -> bool:
 
 
 def _deliverable(notices: models.QuerySet[Notice]) -> models.QuerySet[Notice]:
-    # Not delivered, not given up, and not claimed, or claimed by a process
-    # that has had STALE_AFTER seconds (a failed try waits as long).
-    lapsed = timezone.now() - timedelta(seconds=conf.STALE_AFTER)
+    # Not delivered, not given up, and not claimed, or claimed CLAIM_SECONDS ago
+    # (a process that died, or a try that failed).
+    lapsed = timezone.now() - timedelta(seconds=CLAIM_SECONDS)
     return notices.filter(sent_at__isnull=True, attempts__lt=DELIVERY_ATTEMPTS).filter(
         models.Q(claimed_at__isnull=True) | models.Q(claimed_at__lt=lapsed)
     )

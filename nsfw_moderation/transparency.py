@@ -18,23 +18,26 @@ moderators' internal note.
 from __future__ import annotations
 
 import email.utils
+import fcntl
 import json
 import logging
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.client import HTTPException
 from typing import Any
 
+from django.db import connections
 from django.db.models import F, QuerySet
 from django.utils import timezone, translation
 
 from nsfw_moderation import notices
 from nsfw_moderation.conf import conf
-from nsfw_moderation.db import write_transaction
+from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import Statement, TransparencySubmission
 
 logger = logging.getLogger(__name__)
@@ -379,10 +382,49 @@ def submit(client: Client | None = None, retrying: Retrying | None = None) -> Ou
     retrying = retrying or Retrying()
     outcome = Outcome()
     last = 0
-    while batch := list(waiting().filter(pk__gt=last)[:MAX_BATCH]):
-        last = batch[-1].pk
-        _submit_batch(client, retrying, batch, outcome)
+    with one_submission_at_a_time():
+        while batch := list(waiting().filter(pk__gt=last)[:MAX_BATCH]):
+            last = batch[-1].pk
+            _submit_batch(client, retrying, batch, outcome)
     return outcome
+
+
+#: The PostgreSQL advisory lock that one submission holds (any number, the app's own).
+SUBMISSION_LOCK = 0x6E73_6677_5344_4201
+
+
+@contextmanager
+def one_submission_at_a_time() -> Iterator[None]:
+    """Hold the moderation database's submission lock, or raise :class:`SubmissionError`.
+
+    Two runs at once (cron overlapping a slow one) would send the same
+    batches, and the database's puid check is no lock: both could be stored.
+    PostgreSQL: a session advisory lock; SQLite: a lock on a file beside the
+    database; other databases: none.
+    """
+    connection = connections[moderation_db()]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [SUBMISSION_LOCK])
+            if not cursor.fetchone()[0]:
+                raise SubmissionError(BUSY)
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [SUBMISSION_LOCK])
+    elif connection.vendor == "sqlite":
+        with open(f"{connection.settings_dict['NAME']}.nsfw-submit.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SubmissionError(BUSY) from None
+            yield
+    else:
+        yield
+
+
+BUSY = "Another submission to the Transparency Database is running: try again later."
 
 
 def _submit_batch(
@@ -414,6 +456,10 @@ def _call(
         if attempt == retrying.retries:
             break
         delay = retrying.delay(attempt, answer)
+        if answer is None:
+            # No answer: the server may still be storing the call. Sent again
+            # before it is done, the batch would pass its puid check twice.
+            delay = max(delay, client.timeout)
         logger.warning("Transparency Database call failed (%s); retrying in %.1f s", problem, delay)
         retrying.sleep(delay)
     _fail(statements, problem)

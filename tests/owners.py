@@ -19,3 +19,12 @@ def broken_owner(obj: Any) -> User | None:
 class BrokenEmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages: Any) -> int:
         raise ConnectionRefusedError("no mail server")
+
+
+def owner_from_a_broken_query(obj: Any) -> User | None:
+    """An ``OWNER`` whose query fails in the database (a missing table, a statement timeout)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table_for_owner")
+    return None

@@ -173,3 +173,38 @@ def test_another_program_on_the_sqlite_file_is_refused(records):
     finally:
         other.close()
     assert Statement.objects.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
+def test_truncate_is_refused_directly_and_through_cascade(records):
+    for table in ("nsfw_moderation_statement", "auth_user"):
+        with (
+            pytest.raises(IntegrityError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert Statement.objects.count() == 1
+
+
+def test_a_nested_lift_keeps_the_outer_one_and_ends_with_it(records):
+    with append_only.lifted():
+        with append_only.lifted():
+            pass
+        Statement._base_manager.update(user_note="migrated")
+    assert Statement.objects.get().user_note == "migrated"
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        Statement._base_manager.update(user_note="after")
+
+
+def test_a_failing_body_rolls_back_and_leaves_the_triggers_on(records):
+    def broken_migration() -> None:
+        with append_only.lifted():
+            Statement._base_manager.update(user_note="half-way")
+            raise RuntimeError("broken migration")
+
+    with pytest.raises(RuntimeError, match="broken"):
+        broken_migration()
+    assert Statement.objects.get().user_note == "for alice"
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        Statement._base_manager.update(user_note="after")

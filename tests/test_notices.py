@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.core.files.base import ContentFile
+from django.core.management import call_command
 from django.utils import timezone
 
 from nsfw_moderation import notices, review, signals
@@ -281,3 +282,96 @@ def test_a_worker_killed_after_its_commit_loses_no_statement_and_sends_one_email
         assert not notices.deliver(notice.pk)  # delivered already: never twice
     assert Notice.objects.get().sent_at is not None
     assert [message.to for message in mail.outbox] == [["alice@example.com"]]
+
+
+def test_a_failing_receiver_of_the_site_never_makes_the_email_go_twice(owner):
+    def webhook(**kwargs: Any) -> None:
+        raise RuntimeError("webhook down")
+
+    signals.decision_notice.connect(webhook, dispatch_uid="test-webhook")
+    try:
+        blocked_photo()
+        assert len(mail.outbox) == 1
+        for _ in range(2):
+            Notice.objects.update(claimed_at=timezone.now() - timedelta(days=1))
+            notices.deliver_waiting()
+    finally:
+        signals.decision_notice.disconnect(dispatch_uid="test-webhook")
+    notice = Notice.objects.get()
+    assert len(mail.outbox) == 1
+    assert (notice.attempts, notice.sent_at) == (3, None)
+    assert notice.receivers_done == ["nsfw_moderation.notices.email_owner"]
+    assert "webhook down" in notice.error
+
+
+def test_a_failing_owner_query_never_costs_the_verdict(owner):
+    """OWNER runs in the decision's transaction: a failed query (PostgreSQL aborts) is contained."""
+    photo = blocked_photo_owned_by("tests.owners.owner_from_a_broken_query")
+    row = ModeratedImage.objects.of_object(photo, "image").get()
+    assert (row.status, row.verdict) == ("done", Verdict.BLOCKED)
+    assert Statement.objects.get(image=row).owner is None
+
+
+def blocked_photo_owned_by(owner: str) -> Photo:
+    with moderation(**{**OWNED, "OWNER": owner}, BLOCK_THRESHOLD=0.9):
+        return Photo.objects.create(title="alice", image=red())
+
+
+def test_a_delivery_that_fails_after_the_commit_never_reaches_the_decision(owner, monkeypatch):
+    blocked_signals: list[Any] = []
+
+    def receiver(**kwargs: Any) -> None:
+        blocked_signals.append(kwargs)
+
+    def broken(pk: int, token: Any) -> bool:
+        from django.db import OperationalError
+
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(notices, "_claim", broken)
+    signals.image_blocked.connect(receiver, dispatch_uid="test-blocked")
+    try:
+        photo = blocked_photo()
+    finally:
+        signals.image_blocked.disconnect(dispatch_uid="test-blocked")
+    assert ModeratedImage.objects.of_object(photo, "image").get().verdict == Verdict.BLOCKED
+    assert len(blocked_signals) == 1
+    assert Notice.objects.get().sent_at is None  # the outbox's to deliver
+
+
+def test_a_file_that_could_not_be_examined_is_not_said_to_match_a_rejected_one(owner):
+    from tests.admin_fixtures import create_row
+
+    photo = Photo.objects.create(title="alice")
+    row = create_row(photo, status="failed", verdict=Verdict.FLAGGED, score=None, error="bad")
+    with moderation(NOTIFY_FLAGGED=True):
+        statement = notices.issue(row, automated=True)
+    told = notices.reasons(statement)
+    assert "rejected" not in told
+    assert "could not be examined" in told
+
+
+def test_identical_bytes_classified_again_get_no_second_statement(owner):
+    photo = blocked_photo()
+    row = ModeratedImage.objects.of_object(photo, "image").get()
+    with moderation(**OWNED, BLOCK_THRESHOLD=0.9):
+        call_command("nsfw_scan", "--rescan", verbosity=0)
+    assert ModeratedImage.objects.get(pk=row.pk).verdict == Verdict.BLOCKED
+    assert Statement.objects.filter(image=row).count() == 1
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(databases=["default", "moderation"], transaction=True)
+def test_the_owner_is_found_when_the_moderation_tables_live_elsewhere(owner):
+    from django.contrib.contenttypes.models import ContentType
+    from django.test import override_settings
+
+    ContentType.objects.get_for_model(Photo)
+    ContentType.objects.using("moderation").all().delete()
+    ContentType.objects.using("moderation").bulk_create(ContentType.objects.all())
+    # README: the moderation database holds the users too, with the same ids.
+    User.objects.using("moderation").bulk_create([owner])
+    with override_settings(DATABASE_ROUTERS=["tests.routers.ModerationRouter"]):
+        blocked_photo()
+        assert Statement.objects.get().owner_id == owner.pk
+    assert len(mail.outbox) == 1

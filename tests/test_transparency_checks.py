@@ -45,6 +45,8 @@ def ids(**changes: object) -> list[str]:
             ["nsfw_moderation.E035"],
         ),
         ({"TRANSPARENCY_TIMEOUT": 0}, ["nsfw_moderation.E035"]),
+        # The token would cross the network in clear.
+        ({"TRANSPARENCY_API_URL": "http://tdb.example.org/api/v1"}, ["nsfw_moderation.E035"]),
     ],
 )
 def test_a_value_the_database_refuses_is_an_error(changes, expected):

@@ -24,7 +24,9 @@ TOKEN = "tdb-token-do-not-log-7f3a"
 def database() -> Iterator[Database]:
     with (
         running(Database(token=TOKEN)) as served,
-        moderation(TRANSPARENCY_API_URL=served.url, TRANSPARENCY_API_TOKEN=TOKEN),
+        moderation(
+            TRANSPARENCY_API_URL=served.url, TRANSPARENCY_API_TOKEN=TOKEN, TRANSPARENCY_TIMEOUT=1
+        ),
     ):
         yield served
 
@@ -194,3 +196,42 @@ def test_the_local_database_refuses_what_the_real_one_does(db, database):
     assert client.post({"statements": [record, record]}).body["errors"]["existing_puids"]
     assert client.post({"statements": [record]}).status == 201
     assert database.stored == {record["puid"]: database.stored[record["puid"]]}
+
+
+def test_a_lost_answer_is_sent_again_only_after_the_calls_timeout(db, database):
+    """The server may still be storing it: sent earlier, both calls could pass the puid check."""
+    database.faults = {1: "drop-after-store"}
+    make_statements(1)
+    slept: list[float] = []
+    client = transparency.Client(database.url, TOKEN, timeout=9)
+    transparency.submit(client, transparency.Retrying(backoff=0.5, sleep=slept.append))
+    assert slept == [9]
+
+
+def test_one_submission_at_a_time(db, database):
+    """A run that finds another one holding the lock (a connection of its own) stops at once."""
+    import threading
+
+    from django.db import connection
+
+    make_statements(1)
+    held, done = threading.Event(), threading.Event()
+
+    def other_run() -> None:
+        try:
+            with transparency.one_submission_at_a_time():
+                held.set()
+                done.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(CommandError, match="Another submission"):
+            submit()
+    finally:
+        done.set()
+        thread.join()
+    assert "Accepted 1 statements" in submit()

@@ -164,6 +164,10 @@ class Migration(migrations.Migration):
                     "sent_at",
                     models.DateTimeField(blank=True, null=True, verbose_name="delivered at"),
                 ),
+                (
+                    "receivers_done",
+                    models.JSONField(blank=True, default=list, verbose_name="delivered to"),
+                ),
                 ("attempts", models.PositiveIntegerField(default=0, verbose_name="attempts")),
                 ("error", models.TextField(blank=True, verbose_name="last error")),
                 (

@@ -43,7 +43,7 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
-    IF TG_OP = 'DELETE' THEN
+    IF TG_OP IN ('DELETE', 'TRUNCATE') THEN
         RAISE EXCEPTION '% records are append-only: never deleted', TG_TABLE_NAME
             USING ERRCODE = '23000';
     END IF;
@@ -73,6 +73,12 @@ def _pg_install(schema_editor: Any) -> None:
         schema_editor.execute(
             f"CREATE TRIGGER nsfw_moderation_append_only BEFORE UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION nsfw_moderation_append_only({arguments})"
+        )
+        # TRUNCATE fires no row trigger: of these tables, or through CASCADE from
+        # a table they point to (users, moderated images).
+        schema_editor.execute(
+            f"CREATE TRIGGER nsfw_moderation_append_only_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION nsfw_moderation_append_only()"
         )
 
 
@@ -114,6 +120,9 @@ def remove_triggers(apps: Any, schema_editor: Any) -> None:
     for table in TABLES:
         if vendor == "postgresql":
             schema_editor.execute(f"DROP TRIGGER IF EXISTS nsfw_moderation_append_only ON {table}")
+            schema_editor.execute(
+                f"DROP TRIGGER IF EXISTS nsfw_moderation_append_only_truncate ON {table}"
+            )
         elif vendor == "sqlite":
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
