@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import notices, review
+from nsfw_moderation import notices, params, review
 from nsfw_moderation.admin.base import CSS, ReadOnlyForReviewersMixin, admin_url, may_review
 from nsfw_moderation.models import Appeal, ModeratedImage
 
@@ -126,8 +126,8 @@ class AppealAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
     def decide_view(self, request: HttpRequest) -> HttpResponseRedirect:
         """Decide one appeal: ``decide_one=approve:<pk>`` upholds it, ``reject:<pk>`` does not."""
         self._require_reviewer(request)
-        decision, _sep, pk = request.POST.get("decide_one", "").partition(":")
-        appeal = self.pending(request).filter(pk=int(pk) if pk.isdigit() else 0).first()
+        decision, pk = params.parse_pair(request.POST.get("decide_one", ""))
+        appeal = self.pending(request).filter(pk=pk or 0).first()
         if decision not in OUTCOMES or appeal is None:
             messages.error(request, _("This appeal is gone or has been decided already."))
             return HttpResponseRedirect(self._url("queue"))

@@ -31,8 +31,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import enqueue, previews, review, stats
-from nsfw_moderation.admin.base import CSS, admin_url, deny_framing
+from nsfw_moderation import enqueue, params, previews, review, stats
+from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
 from nsfw_moderation.admin.records import ModerationEventInline
@@ -63,7 +63,7 @@ def decided_message(count: int, verdict: str) -> str:
     return message % {"count": count, "verdict": Verdict(verdict).label}
 
 
-class ModeratedImageAdmin(admin.ModelAdmin):
+class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "object_link",
@@ -296,7 +296,7 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         else:
             rows = self.get_queryset(request).filter(pk__in=pks)
             seen = _posted_seen(request)
-            note = request.POST.get("note", "").strip()
+            note = params.clean_text(request.POST.get("note", "")).strip()
             decided = self._decide(request, rows, review.DECISIONS[decision], note=note, seen=seen)
             changed = review.changed_since(rows, seen)
             self._report_changed(request, len(changed))
@@ -473,18 +473,15 @@ class ModeratedImageAdmin(admin.ModelAdmin):
 def _posted_decision(request: HttpRequest) -> tuple[str | None, list[int]]:
     one = request.POST.get("decide_one", "")
     if one:
-        decision, _sep, pk = one.partition(":")
-        return (decision if decision in review.DECISIONS else None), _int_list([pk])
+        decision, pk = params.parse_pair(one)
+        return (decision if decision in review.DECISIONS else None), [] if pk is None else [pk]
     decision = request.POST.get("decision", "")
-    pks = _int_list(request.POST.getlist("ids"))
+    pks = params.parse_ids(request.POST.getlist("ids"))
     return (decision if decision in review.DECISIONS else None), pks
 
 
 def _posted_seen(request: HttpRequest) -> dict[int, str]:
     """``{pk: sha256}`` of the images the page showed (``seen=<pk>:<sha256>``)."""
     pairs = (value.partition(":") for value in request.POST.getlist("seen"))
-    return {int(pk): sha256 for pk, _sep, sha256 in pairs if pk.isdigit()}
-
-
-def _int_list(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
+    parsed = ((params.parse_id(pk), sha256) for pk, _sep, sha256 in pairs)
+    return {pk: sha256 for pk, sha256 in parsed if pk is not None}

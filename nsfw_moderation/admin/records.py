@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from nsfw_moderation import banks, hashlists
-from nsfw_moderation.admin.base import ReadOnlyForReviewersMixin, ReadOnlyMixin
+from nsfw_moderation.admin.base import CleanLookupsMixin, ReadOnlyForReviewersMixin, ReadOnlyMixin
 from nsfw_moderation.models import BankEntry, HashBank, ModerationEvent
 
 
@@ -59,7 +59,7 @@ class StatementAdmin(ReadOnlyForReviewersMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
-class BlockedImageAdmin(admin.ModelAdmin):
+class BlockedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
     """The blocklist: rejected images' bytes (SHA-256). Delete an entry to lift it."""
 
     list_display = ["created_at", "sha256", "file_name", "image"]
@@ -103,7 +103,7 @@ class HashBankForm(forms.ModelForm):
         return entries
 
 
-class HashBankAdmin(admin.ModelAdmin):
+class HashBankAdmin(CleanLookupsMixin, admin.ModelAdmin):
     """Banks of known images' hashes. Entries come from rejections and from imported lists."""
 
     form = HashBankForm
@@ -137,7 +137,7 @@ class HashBankAdmin(admin.ModelAdmin):
         return not getattr(obj, "built_in", False) and super().has_delete_permission(request, obj)
 
 
-class BankEntryAdmin(admin.ModelAdmin):
+class BankEntryAdmin(CleanLookupsMixin, admin.ModelAdmin):
     """Each hash, what it matched, and who removed it. Entries are removed, never deleted."""
 
     list_display = ["pdq", "bank", "label", "quality", "created_at", "removed_at", "removed_by"]
