@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import enqueue, params, previews, review, stats
+from nsfw_moderation import enqueue, imaging, params, previews, review, stats
 from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
@@ -98,6 +98,7 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         "object_link",
         "field_name",
         "file_name",
+        "file_format_display",
         "sha256",
         "status",
         "verdict",
@@ -123,7 +124,17 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["object_link", "field_name", "file_name", "verdict", "audit", "status"]},
+            {
+                "fields": [
+                    "object_link",
+                    "field_name",
+                    "file_name",
+                    "file_format_display",
+                    "verdict",
+                    "audit",
+                    "status",
+                ]
+            },
         ),
         (
             gettext_lazy("Classification"),
@@ -464,6 +475,19 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         if url is None:
             return f"{ct.app_label}.{ct.model} {obj.object_id}"
         return format_html('<a href="{}">{}.{} {}</a>', url, ct.app_label, ct.model, obj.object_id)
+
+    @admin.display(description=gettext_lazy("format"))
+    def file_format_display(self, obj: ModeratedImage) -> str:
+        """The format read from the bytes, and the name's extension where it claims another."""
+        if not obj.file_format:
+            return "–"
+        extension = imaging.named_as_another_format(obj.file_format, obj.file_name)
+        if not extension:
+            return obj.file_format
+        return _("%(format)s, named %(extension)s") % {
+            "format": obj.file_format,
+            "extension": extension,
+        }
 
     @admin.display(description=gettext_lazy("score"), ordering="score")
     def score_display(self, obj: ModeratedImage) -> str:
