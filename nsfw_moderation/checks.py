@@ -524,6 +524,9 @@ def _converted_model_warnings() -> list[CheckMessage]:
         problem = refused
     elif entry is None:
         problem = f"there is no converted model in {model_cache.cache_root()}"
+    elif not entry.meta.get("files"):
+        # Not hashed here (every `manage.py` command runs the checks): only what workers refuse.
+        problem = "the converted model records no SHA-256 of its files (an earlier version's)"
     elif problems := entry.agreement.problems():
         problem = f"the converted model is outside the accuracy limits: {'; '.join(problems)}"
     else:

@@ -404,6 +404,23 @@ def test_a_conversion_without_recorded_hashes_is_refused(copied_cache):
         get_backend()
 
 
+@pytest.mark.django_db
+def test_the_check_warns_of_a_conversion_without_recorded_hashes(copied_cache):
+    import json
+
+    from django.core.checks import run_checks
+
+    def warnings() -> list[str]:
+        return [m.msg for m in run_checks() if m.id == "nsfw_moderation.W007"]
+
+    assert warnings() == []
+    meta = json.loads((copied_cache / "entry.json").read_text())
+    del meta["files"]
+    (copied_cache / "entry.json").write_text(json.dumps(meta))
+    (message,) = warnings()
+    assert "records no SHA-256 of its files" in message
+
+
 # Conversion and the accuracy guard ------------------------------------------------
 
 
