@@ -514,10 +514,20 @@ def _converted_model_warnings() -> list[CheckMessage]:
     version = model_cache.runtime_version()
     if version is None:
         return []
-    key = model_cache.key_for(conf.MODEL, conf.PRECISION, version, conf.MODEL_REVISION)
+    try:
+        key = model_cache.key_for(conf.MODEL, conf.PRECISION, version, conf.MODEL_REVISION)
+    except model_cache.CacheError as exc:
+        key, refused = None, str(exc).rstrip(".")
+    else:
+        refused = ""
     entry = model_cache.load(key) if key else None
-    if entry is None:
+    if refused:
+        problem = refused
+    elif entry is None:
         problem = f"there is no converted model in {model_cache.cache_root()}"
+    elif not entry.meta.get("files"):
+        # Not hashed here (every `manage.py` command runs the checks): only what workers refuse.
+        problem = "the converted model records no SHA-256 of its files (an earlier version's)"
     elif problems := entry.agreement.problems():
         problem = f"the converted model is outside the accuracy limits: {'; '.join(problems)}"
     else:

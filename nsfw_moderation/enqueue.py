@@ -41,6 +41,7 @@ FRESH: dict[str, Any] = {
     "score": None,
     "scores": {},
     "sha256": "",
+    "file_format": "",
     "model_name": "",
     "audit": False,
     "shadow_score": None,

@@ -109,7 +109,7 @@ class ImageRefused(ImageDecodeError):
 
 
 class NameMismatch(ImageRefused):
-    """The file's name claims another format than the one it holds.
+    """The file's name would have it taken for something other than an image (:func:`check_name`).
 
     The pixels themselves may be fine: decode again without the name to show
     them to a person.
@@ -147,6 +147,15 @@ class Limits:
     frame_side: int = 448
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """What :func:`decode` read from a file."""
+
+    frames: list[Image.Image]
+    #: The format read from the bytes (Pillow's name: ``"PNG"``), whatever the name says.
+    format: str
+
+
 def load_frames(
     data: bytes,
     limits: Limits | None = None,
@@ -154,14 +163,25 @@ def load_frames(
     name: str | None = None,
     admit: Callable[[int], AbstractContextManager[object]] | None = None,
 ) -> list[Image.Image]:
-    """Decode ``data`` into RGB frames ready for a classifier.
+    """Decode ``data`` into RGB frames ready for a classifier (:func:`decode`'s frames)."""
+    return decode(data, limits, name=name, admit=admit).frames
+
+
+def decode(
+    data: bytes,
+    limits: Limits | None = None,
+    *,
+    name: str | None = None,
+    admit: Callable[[int], AbstractContextManager[object]] | None = None,
+) -> Decoded:
+    """Decode ``data`` into RGB frames ready for a classifier, and say what format it was.
 
     A still image gives one frame; an animated one gives up to
     ``limits.max_frames`` frames spread evenly over the animation. The frames
     are fully loaded, share nothing with the decoder and fit in a square of
-    ``limits.frame_side``. With ``name``, the file's extension must claim the
-    format found (:func:`check_name`), or :class:`ImageRefused` is raised
-    before any pixel is decoded. With ``admit``, decoding runs inside
+    ``limits.frame_side``. With ``name``, a name that would have the file taken
+    for something other than an image is refused (:func:`check_name`) before
+    any pixel is decoded. With ``admit``, decoding runs inside
     ``admit(canvas pixels)``, called once the header is read, and the
     decoder's canvases are freed before it ends: a :class:`PixelBudget`
     shared by threads bounds what they decode at once.
@@ -177,7 +197,7 @@ def identify(file: IO[bytes], name: str, limits: Limits | None = None) -> str:
     """The format of an image file, from its header only; no pixel is decoded.
 
     Raises :class:`ImageDecodeError` for a file that is not an image in an
-    accepted format, or whose name claims another format.
+    accepted format, or whose name would have it taken for something else.
     """
     limits = limits or Limits()
     source = _CountingFile(file, limits.max_reads)
@@ -267,8 +287,9 @@ def _decode(
     limits: Limits,
     name: str | None,
     admit: Callable[[int], AbstractContextManager[object]],
-) -> list[Image.Image]:
+) -> Decoded:
     image = _open(source, limits, name)
+    image_format = str(image.format)
     count = _frame_count(image, source)
     work = _Work(limits)
     work.plan(count, image.size)
@@ -290,7 +311,7 @@ def _decode(
             image.close()
             del image
     source.check()
-    return frames
+    return Decoded(frames, image_format)
 
 
 @dataclass
@@ -627,19 +648,39 @@ def formats_for_name(name: str) -> frozenset[str] | None:
 
 
 def check_name(image_format: str, name: str) -> None:
-    """Refuse a file whose name claims another format than the one it holds.
+    """Refuse a file whose name would have it taken for something other than an image.
 
     Browsers and storages serve a file by its extension: PNG bytes named
-    ``x.pdf`` pass as an image here and are served as a PDF there.
+    ``x.pdf``, ``x.svg`` or ``x.html`` pass as an image here and are served as
+    a document there, for a PDF reader, an SVG renderer or an HTML page to
+    interpret. An extension that no accepted image format uses is refused
+    (:class:`NameMismatch`). A name without an extension claims nothing (it is
+    served as ``application/octet-stream``, which browsers download). A raster
+    image named as another raster format (a screenshot's PNG named ``.jpg``)
+    is shown as the image it is, as browsers sniff image bytes whatever image
+    type they are served as: it passes, and :func:`named_as_another_format`
+    says so.
     """
     claimed = formats_for_name(name)
-    if claimed is None or image_format in claimed:
+    if claimed is None or claimed:
         return
     extension = os.path.splitext(name)[1].lower()
     raise NameMismatch(
-        f"The file is named {extension}, which is not a name for {image_format} images: "
-        "its name and its contents disagree."
+        f"The file holds a {image_format} image but is named {extension}, which is not a "
+        "name for images: its name and its contents disagree."
     )
+
+
+def named_as_another_format(image_format: str, name: str) -> str:
+    """The extension of ``name`` where it is a raster image's but not ``image_format``'s, else "".
+
+    ``".jpg"`` for a PNG named ``shot.jpg``: what a moderator is told next to
+    the format read from the bytes.
+    """
+    claimed = formats_for_name(name)
+    if not claimed or image_format in claimed:
+        return ""
+    return os.path.splitext(name)[1].lower()
 
 
 def sha256(data: bytes) -> str:

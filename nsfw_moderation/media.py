@@ -65,9 +65,11 @@ def visible_file(name: str) -> FieldFile | None:
 
 def _clean(name: str) -> str:
     # Stored names are relative and normalised; anything else cannot match one,
-    # and is refused before it reaches a query or a storage.
+    # and is refused before it reaches a query or a storage. Nor can a name
+    # with a NUL, which PostgreSQL refuses to compare with at all.
     normal = posixpath.normpath(name) if name else ""
-    if not name or normal != name or name.startswith("/") or normal.startswith(".."):
+    outside = name.startswith("/") or normal.startswith("..")
+    if not name or normal != name or outside or "\x00" in name:
         raise Http404("No such file.")
     return name
 

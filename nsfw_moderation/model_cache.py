@@ -8,13 +8,24 @@ One folder per (model, revision, precision, runtime version), under
       <revision>/
         int8-openvino-2026.4.1/
           model.xml, model.bin        takes RGB uint8 pixels, normalises them itself
-          entry.json                  labels, input size, runtime settings, the guard's scores
+          entry.json                  labels, input size, runtime settings, the guard's scores,
+                                      the SHA-256 of model.xml and model.bin
         int8-openvino-2026.4.1.refused.json   the last refused conversion, if any
 
 The revision is the commit the Hugging Face cache holds for ``MODEL`` or, for
 a local directory, a fingerprint of its files (names, sizes and modification
 times), so a model retrained into the same folder gets a new key. A worker
 that received only this cache, without the source model, uses ``latest``.
+A revision is a folder name, so one read from a file (the Hugging Face
+cache's ``refs/``, ``latest``) must be a full commit hash or a fingerprint:
+anything else (``../elsewhere``) is refused (:class:`CacheError`), never
+joined into a path.
+
+Before a converted model is loaded, its files must have the SHA-256 that the
+conversion recorded in ``entry.json``: a changed or swapped ``model.bin`` is
+refused, not run with the guard's report of another model. (Whoever can
+rewrite ``entry.json`` too can record new hashes: this catches swaps,
+corruption and incomplete copies, not a writer who owns the cache.)
 
 A conversion is written to a staging folder and renamed into place only when
 the accuracy guard accepts it, so workers never see half a model.
@@ -40,9 +51,34 @@ from nsfw_moderation.conf import conf
 RUNTIME = "openvino"
 ENTRY_FILE = "entry.json"
 MODEL_FILE = "model.xml"
+#: The files of a conversion whose SHA-256 ``entry.json`` records (``files``).
+MODEL_FILES = (MODEL_FILE, "model.bin")
 #: Files whose contents and dates make up a local model directory's fingerprint.
 SOURCE_FILES = ("config.json", "preprocessor_config.json")
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
+
+
+class CacheError(ValueError):
+    """The cache holds what must not be loaded: a revision that is no folder of its, changed files.
+
+    The message is for the operator: it names the file and what to do.
+    """
+
+
+#: A revision that may name a folder: a full commit hash, or a local folder's fingerprint.
+REVISION = re.compile(r"[0-9a-f]{40}|local-[0-9a-f]{16}")
+
+
+def checked_revision(revision: str, source: str) -> str:
+    """``revision`` if it is a commit hash or a fingerprint; :class:`CacheError` otherwise."""
+    if not REVISION.fullmatch(revision):
+        raise CacheError(
+            f"The revision {revision!r} read from {source} is not a commit hash (40 lowercase "
+            "hexadecimal digits) nor a local folder's fingerprint: refused, as the cache "
+            "would take it for a folder name. Download the model again "
+            "(`manage.py nsfw_model download`) or remove that file."
+        )
+    return revision
 
 
 def runtime_version() -> str | None:
@@ -71,6 +107,10 @@ class Key:
     revision: str
     precision: str
     runtime_version: str
+
+    def __post_init__(self) -> None:
+        # No key names a folder outside its model's: whatever gave the revision.
+        checked_revision(self.revision, "the cache key")
 
     @property
     def folder(self) -> Path:
@@ -117,12 +157,20 @@ def local_fingerprint(directory: Path) -> str:
 
 
 def hub_commit(model: str, revision: str = "main", hub_cache: Path | None = None) -> str | None:
-    """The commit of ``revision`` (a branch or tag) that the Hugging Face cache holds."""
-    repo = (hub_cache or _hub_cache()) / f"models--{model.replace('/', '--')}"
+    """The commit of ``revision`` (a branch or tag) that the Hugging Face cache holds.
+
+    Raises :class:`CacheError` when the file holds anything but a commit hash.
+    """
+    ref = (hub_cache or _hub_cache()) / f"models--{model.replace('/', '--')}" / "refs" / revision
+    return _read_revision(ref)
+
+
+def _read_revision(path: Path) -> str | None:
     try:
-        return (repo / "refs" / revision).read_text().strip() or None
+        text = path.read_bytes().decode("utf-8", "replace").strip()
     except OSError:
         return None
+    return checked_revision(text, str(path)) if text else None
 
 
 def _hub_cache() -> Path:
@@ -135,10 +183,8 @@ def _hub_cache() -> Path:
 
 
 def latest_revision(model: str) -> str | None:
-    try:
-        return (cache_root() / slug(model) / "latest").read_text().strip() or None
-    except OSError:
-        return None
+    """The revision converted last (``latest``); :class:`CacheError` if it is not one."""
+    return _read_revision(cache_root() / slug(model) / "latest")
 
 
 @dataclass(frozen=True)
@@ -163,6 +209,40 @@ class Entry:
 
     def size(self) -> int:
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+    def verify(self) -> None:
+        """Refuse (:class:`CacheError`) files other than those the conversion wrote.
+
+        Refused, not converted again: a worker has no torch to convert with,
+        and a file that changed under a model that passed the guard is for the
+        operator to look at. ``nsfw_model optimize`` writes a fresh one.
+        """
+        again = "Run `manage.py nsfw_model optimize` again (or copy OPENVINO_CACHE again)."
+        recorded = self.meta.get("files")
+        if not isinstance(recorded, dict) or set(recorded) != set(MODEL_FILES):
+            raise CacheError(
+                f"The converted model in {self.folder} records no SHA-256 of its files "
+                f"(converted by an earlier version, or its {ENTRY_FILE} was edited). {again}"
+            )
+        found = digests(self.folder)
+        for name in MODEL_FILES:
+            if found.get(name) != recorded[name]:
+                raise CacheError(
+                    f"{self.folder / name} does not have the SHA-256 recorded when it was "
+                    f"converted: it was changed, swapped or copied in part. Refused. {again}"
+                )
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """The SHA-256 of each of a conversion's :data:`MODEL_FILES` in ``folder`` that is there."""
+    found = {}
+    for name in MODEL_FILES:
+        try:
+            with (folder / name).open("rb") as file:
+                found[name] = hashlib.file_digest(file, "sha256").hexdigest()
+        except OSError:
+            continue
+    return found
 
 
 def load(key: Key, folder: Path | None = None) -> Entry | None:

@@ -105,7 +105,10 @@ class Converter:
             )
         self.preprocessor = self.original.fast_preprocessor
         self.version = model_cache.runtime_version() or "?"
-        revision = model_cache.source_revision(self.source, pinned)
+        try:
+            revision = model_cache.source_revision(self.source, pinned)
+        except model_cache.CacheError as exc:
+            raise ConversionError(str(exc)) from exc
         if revision is None:
             raise ConversionError(f"Cannot tell the revision of {self.original.name!r}.")
         self.revision = revision
@@ -174,6 +177,8 @@ class Converter:
         path = staging / model_cache.MODEL_FILE
         openvino.save_model(model, str(path), compress_to_fp16=precision != "fp32")
         meta = {
+            # Checked before every load (model_cache.Entry.verify).
+            "files": model_cache.digests(staging),
             "model": key.model,
             "revision": key.revision,
             "precision": precision,

@@ -2,8 +2,12 @@
 
 Django's ``ImageField`` accepts any file Pillow can open under an extension
 Pillow knows, so a valid PNG named ``x.pdf`` (or ``.eps``) passes, and a browser
-or a storage then serves it by its name. These validators read the file's
-header and its size only: no pixel is decoded in the web process::
+or a storage then serves it by its name. :func:`validate_raster_image` refuses
+a name that would have the file taken for something other than an image, and
+lets a raster image named as another raster type (a PNG named ``.jpg``)
+through, as the worker does: browsers show it as the image it is. These
+validators read the file's header and its size only: no pixel is decoded in
+the web process::
 
     from nsfw_moderation.validators import MaxFileSizeValidator, validate_raster_image
 
@@ -32,7 +36,7 @@ from nsfw_moderation.conf import conf
 
 
 def validate_raster_image(file: Any) -> None:
-    """Accept only a raster image in a format the worker decodes, named for that format."""
+    """Accept only a raster image in a format the worker decodes, named as an image."""
     name = str(getattr(file, "name", "") or "")
     try:
         with _rewound(file) as handle:

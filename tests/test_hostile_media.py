@@ -41,7 +41,7 @@ def decoded_frames(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def reads_used(data: bytes, limits: Limits = DEFAULTS) -> tuple[int, list[Image.Image]]:
     """How many reads decoding ``data`` takes, and the frames."""
     source = imaging._CountingFile(io.BytesIO(data), limits.max_reads)
-    frames = imaging._decode(source, limits, None, imaging._admit_all)
+    frames = imaging._decode(source, limits, None, imaging._admit_all).frames
     return limits.max_reads - source._left, frames
 
 
@@ -213,7 +213,10 @@ def test_shrinking_weighs_every_pixel_not_a_sample() -> None:
 PNG = hostile.encode(Image.new("RGB", (32, 32), (10, 200, 10)), "PNG")
 
 
-@pytest.mark.parametrize("name", ["x.pdf", "x.eps", "x.ps", "x.xbm", "x.svg", "x.html", "x.ico"])
+@pytest.mark.parametrize(
+    "name",
+    ["x.pdf", "x.eps", "x.ps", "x.xbm", "x.svg", "x.html", "x.ico", "x.xml", "x.txt", "x.exe"],
+)
 def test_png_named_as_another_format_is_refused_before_decoding(
     name: str, decoded_frames: list[str]
 ) -> None:
@@ -238,6 +241,7 @@ def test_png_named_as_another_format_is_refused_before_decoding(
 def test_names_that_claim_the_format_pass(name: str, fmt: str, options: dict[str, object]) -> None:
     data = hostile.encode(Image.new("RGB", (32, 32), (10, 200, 10)), fmt, **options)
     assert len(load_frames(data, name=name)) == 1
+    assert imaging.named_as_another_format(fmt, name) == ""
 
 
 def test_camera_jpeg_with_several_pictures_passes_under_jpg() -> None:
@@ -245,12 +249,31 @@ def test_camera_jpeg_with_several_pictures_passes_under_jpg() -> None:
     data = hostile.encode(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
     assert Image.open(io.BytesIO(data)).format == "MPO"
     assert len(load_frames(data, name="IMG_0001.jpg")) == 1
+    assert imaging.named_as_another_format("MPO", "IMG_0001.jpg") == ""
 
 
-def test_gif_named_png_is_refused() -> None:
-    gif = hostile.encode(Image.new("P", (8, 8), 0), "GIF")
-    with pytest.raises(ImageRefused, match=r"named \.png, which is not a name for GIF images"):
-        load_frames(gif, name="cat.png")
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("PNG", "screenshot.jpg"),
+        ("JPEG", "photo.png"),
+        ("WEBP", "cdn/photo.JPG"),
+        ("GIF", "cat.png"),
+        ("PNG", "x.webp"),
+        ("BMP", "x.gif"),
+        ("TIFF", "x.jpeg"),
+    ],
+)
+def test_a_raster_image_named_as_another_raster_type_is_decoded_for_what_it_is(
+    fmt: str, name: str
+) -> None:
+    """Browsers show it as the image it is (they sniff image bytes): nothing to refuse."""
+    data = hostile.encode(Image.new("RGB", (32, 32), (10, 200, 10)), fmt)
+    (frame,) = load_frames(data, name=name)
+    assert frame.getpixel((16, 16)) == pytest.approx((10, 200, 10), abs=3)
+    assert imaging.decode(data, name=name).format == fmt
+    assert imaging.identify(io.BytesIO(data), name) == fmt
+    assert imaging.named_as_another_format(fmt, name) == "." + name.rsplit(".", 1)[1].lower()
 
 
 @pytest.mark.parametrize(
@@ -271,6 +294,7 @@ def test_formats_for_name(name: str, claimed: set[str] | None) -> None:
 
 def test_identify_reads_the_header_only(decoded_frames: list[str]) -> None:
     assert imaging.identify(io.BytesIO(hostile.palette_png()), "big.png") == "PNG"
+    assert imaging.identify(io.BytesIO(hostile.palette_png()), "big.jpg") == "PNG"
     with pytest.raises(ImageRefused):
         imaging.identify(io.BytesIO(PNG), "x.pdf")
     with pytest.raises(ImageDecodeError, match="not an image"):

@@ -153,7 +153,15 @@ def test_raster_images_named_for_their_format_pass(name: str, fmt: str) -> None:
     assert file.tell() == 0  # left for the next reader
 
 
-@pytest.mark.parametrize("name", ["a.pdf", "a.eps", "a.svg", "a.jpg"])
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("a.jpg", "PNG"), ("a.png", "JPEG"), ("a.jpg", "WEBP"), ("a.png", "GIF")]
+)
+def test_raster_images_named_as_another_raster_type_pass(name: str, fmt: str) -> None:
+    """Browsers sniff image bytes whatever image type they are served as: nothing to refuse."""
+    validate_raster_image(upload(name, image_bytes(fmt=fmt)))
+
+
+@pytest.mark.parametrize("name", ["a.pdf", "a.eps", "a.svg", "a.html", "a.xml", "a.txt"])
 def test_png_under_another_name_is_refused(name: str) -> None:
     with pytest.raises(ValidationError) as caught:
         validate_raster_image(upload(name, image_bytes(fmt="PNG")))

@@ -241,6 +241,186 @@ def test_a_worker_without_the_source_model_uses_the_latest_conversion(openvino, 
     assert get_backend().classify(IMAGES[:1])
 
 
+# What the cache holds is checked before it runs ---------------------------------------
+
+HUB_MODEL = "someone/model"
+
+
+def int8_entry(model: Path) -> model_cache.Entry:
+    """The tiny ViT's int8 conversion in the session's cache (call inside ``openvino``)."""
+    key = model_cache.key_for(str(model), "int8", model_cache.runtime_version() or "?")
+    entry = model_cache.load(key) if key else None
+    assert entry is not None
+    return entry
+
+
+def copy_entry(entry: model_cache.Entry, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(entry.folder, target, ignore=shutil.ignore_patterns("compiled"))
+    return target
+
+
+@pytest.fixture
+def planted(openvino, tmp_path, monkeypatch) -> Iterator[Path]:
+    """A converted model with a clean guard report, planted outside any model's folder.
+
+    ``HUB_MODEL`` has no conversion of its own; the cache's folder for it is
+    ``<cache>/someone--model/<revision>/``, so a revision ``../planted`` reaches the plant.
+    """
+    entry = int8_entry(openvino)
+    cache = tmp_path / "cache"
+    copy_entry(entry, cache / "planted" / entry.folder.name)
+    (cache / model_cache.slug(HUB_MODEL)).mkdir()  # as any conversion of it leaves
+    monkeypatch.setattr(model_cache, "_hub_cache", lambda: tmp_path / "hub")
+    with moderation(MODEL=HUB_MODEL, OPENVINO_CACHE=str(cache), PRECISION="int8"):
+        yield tmp_path
+
+
+def plant_ref(root: Path, revision: str) -> None:
+    refs = root / "hub" / f"models--{HUB_MODEL.replace('/', '--')}" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_text(revision)
+
+
+@pytest.mark.parametrize("revision", ["../planted", "../planted/", "./../planted"])
+def test_a_revision_in_refs_that_is_not_a_commit_is_refused(planted, revision):
+    plant_ref(planted, revision)
+    with pytest.raises(ModelUnavailable, match=r"not a commit"):
+        get_backend()
+    with pytest.raises(model_cache.CacheError, match=r"refs/main"):
+        model_cache.key_for(HUB_MODEL, "int8", "2026.4.1")
+
+
+@pytest.mark.django_db
+def test_the_check_and_info_say_why_a_revision_is_refused(planted):
+    from io import StringIO
+
+    from django.core.checks import run_checks
+    from django.core.management import CommandError, call_command
+
+    plant_ref(planted, "../planted")
+    (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W007"]
+    assert "is not a commit hash" in message.msg
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"'\.\./planted' read from .* is not a commit hash"):
+        call_command("nsfw_model", "info", stdout=out)
+    assert "converted:   refused: The revision '../planted'" in out.getvalue()
+
+
+def test_a_latest_revision_that_is_not_a_commit_is_refused(planted):
+    # A worker without the source model reads the revision from the cache's `latest`.
+    latest = planted / "cache" / model_cache.slug(HUB_MODEL) / "latest"
+    latest.write_text("../planted\n")
+    with pytest.raises(ModelUnavailable, match=r"not a commit"):
+        get_backend()
+
+
+def test_a_key_holds_only_a_commit_or_a_local_fingerprint():
+    commit = "0123abcd" * 5
+    assert model_cache.Key("m", commit, "int8", "1").revision == commit
+    assert model_cache.Key("m", "local-0123456789abcdef", "int8", "1")
+    for revision in ("../x", "..", "", commit.upper(), commit + "\n", "local-../../x", "a" * 41):
+        with pytest.raises(model_cache.CacheError):
+            model_cache.Key("m", revision, "int8", "1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_revision_leaves_uploads_waiting_not_allowed(planted):
+    from django.core.files.base import ContentFile
+
+    from nsfw_moderation.models import ModeratedImage, Status, Verdict
+    from tests.images import image_bytes
+    from tests.testapp.models import Photo
+
+    plant_ref(planted, "../planted")
+    with moderation(BACKEND="openvino", QUEUE="sync", MAX_ATTEMPTS=1):
+        Photo.objects.create(image=ContentFile(image_bytes(), name="a.png"))
+    row = ModeratedImage.objects.get()
+    assert (row.status, row.verdict) == (Status.QUEUED, Verdict.PENDING)
+    assert row.retry_at is not None
+
+
+@pytest.fixture
+def copied_cache(openvino, openvino_cache, tmp_path) -> Iterator[Path]:
+    """A copy of the converted int8 model in a cache of its own, for a test to spoil."""
+    entry = int8_entry(openvino)
+    cache = tmp_path / "cache"
+    folder = copy_entry(entry, cache / entry.folder.relative_to(openvino_cache))
+    with moderation(OPENVINO_CACHE=str(cache), PRECISION="int8"):
+        yield folder
+
+
+def test_the_conversion_records_the_sha256_of_its_files(copied_cache):
+    import hashlib
+
+    files = get_backend().entry.meta["files"]
+    assert set(files) == {"model.xml", "model.bin"}
+    for name, digest in files.items():
+        assert digest == hashlib.sha256((copied_cache / name).read_bytes()).hexdigest()
+
+
+def flip_a_weight(folder: Path) -> None:
+    weights = folder / "model.bin"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    weights.write_bytes(bytes(data))
+
+
+def rename_the_network(folder: Path) -> None:
+    xml = folder / "model.xml"
+    xml.write_text(xml.read_text().replace('<net name="', '<net name="swapped-', 1))
+
+
+@pytest.mark.parametrize("spoil", [flip_a_weight, rename_the_network], ids=["bin", "xml"])
+def test_a_changed_model_file_is_refused(copied_cache, spoil):
+    assert get_backend().classify(IMAGES[:1])  # loads as it is
+    reset_backend()
+    spoil(copied_cache)
+    with pytest.raises(ModelUnavailable, match=r"SHA-256") as info:
+        get_backend()
+    assert "nsfw_model optimize" in str(info.value)
+
+
+def test_a_swapped_model_file_is_refused(copied_cache, openvino_cache):
+    import shutil
+
+    with moderation(PRECISION="fp32", OPENVINO_CACHE=str(openvino_cache)):
+        fp32 = get_backend().entry.folder
+    reset_backend()
+    for name in ("model.xml", "model.bin"):
+        shutil.copyfile(fp32 / name, copied_cache / name)
+    with pytest.raises(ModelUnavailable, match=r"SHA-256"):
+        get_backend()
+
+
+def test_a_conversion_without_recorded_hashes_is_refused(copied_cache):
+    import json
+
+    meta = json.loads((copied_cache / "entry.json").read_text())
+    meta.pop("files", None)
+    (copied_cache / "entry.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelUnavailable, match=r"records no SHA-256"):
+        get_backend()
+
+
+@pytest.mark.django_db
+def test_the_check_warns_of_a_conversion_without_recorded_hashes(copied_cache):
+    import json
+
+    from django.core.checks import run_checks
+
+    def warnings() -> list[str]:
+        return [m.msg for m in run_checks() if m.id == "nsfw_moderation.W007"]
+
+    assert warnings() == []
+    meta = json.loads((copied_cache / "entry.json").read_text())
+    del meta["files"]
+    (copied_cache / "entry.json").write_text(json.dumps(meta))
+    (message,) = warnings()
+    assert "records no SHA-256 of its files" in message
+
+
 # Conversion and the accuracy guard ------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from nsfw_moderation import imaging, registry, storage
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Preview, Status, Verdict
+from nsfw_moderation.worker.tasks import classify
 from tests import hostile
 from tests.conftest import moderation
 from tests.images import image_bytes
@@ -48,6 +49,50 @@ def test_png_named_as_another_format_is_flagged_even_where_failures_are_allowed(
     assert preview_of(row) is not None
     (event,) = ModerationEvent.objects.filter(image=row)
     assert event.verdict_after == Verdict.FLAGGED
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [("PNG", "screenshot.jpg"), ("JPEG", "photo.png"), ("WEBP", "cdn.jpg"), ("GIF", "a.png")],
+)
+def test_a_raster_image_named_as_another_raster_type_is_classified_as_what_it_is(
+    fmt: str, name: str
+) -> None:
+    with moderation(ON_ERROR="allow"):
+        photo = Photo.objects.create(image=ContentFile(image_bytes(fmt=fmt), name=name))
+    row = row_of(photo)
+    assert (row.status, row.error) == (Status.DONE, "")
+    assert row.score is not None
+    assert row.file_format == fmt
+    assert preview_of(row) is not None
+
+
+def test_every_classified_file_records_its_format() -> None:
+    photo = Photo.objects.create(image=ContentFile(image_bytes(fmt="PNG"), name="a.png"))
+    assert row_of(photo).file_format == "PNG"
+    # A new file under the same field: the row forgets the old format until its
+    # bytes are read (django_q: the task waits in the broker, no cluster runs it).
+    photo.image = ContentFile(image_bytes(fmt="JPEG"), name="b.jpg")
+    with moderation(QUEUE="django_q"):
+        photo.save()
+    assert (row_of(photo).status, row_of(photo).file_format) == (Status.QUEUED, "")
+    classify(row_of(photo).pk)
+    assert row_of(photo).file_format == "JPEG"
+
+
+def test_the_change_page_says_when_the_name_and_the_format_disagree() -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    named = Photo.objects.create(image=ContentFile(image_bytes(fmt="PNG"), name="shot.jpg"))
+    honest = Photo.objects.create(image=ContentFile(image_bytes(fmt="PNG"), name="shot.png"))
+    client = Client()
+    client.force_login(User.objects.create_superuser("root"))
+    url = "/admin/nsfw_moderation/moderatedimage/{}/change/"
+    page = client.get(url.format(row_of(named).pk))
+    assert page.status_code == 200
+    assert "PNG, named .jpg" in page.text
+    assert "PNG, named" not in client.get(url.format(row_of(honest).pk)).text
 
 
 @pytest.mark.parametrize(

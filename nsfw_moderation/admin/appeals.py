@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import notices, review
+from nsfw_moderation import notices, params, review
 from nsfw_moderation.admin.base import (
     CSS,
     DenyFramingMixin,
@@ -156,15 +156,18 @@ class AppealAdmin(
     def decide_view(self, request: HttpRequest) -> HttpResponseRedirect:
         """Decide one appeal: ``decide_one=approve:<pk>`` upholds it, ``reject:<pk>`` does not."""
         self._require_reviewer(request)
-        decision, _sep, pk = request.POST.get("decide_one", "").partition(":")
-        appeal = self.pending(request).filter(pk=int(pk) if pk.isdigit() else 0).first()
+        decision, pk = params.parse_pair(request.POST.get("decide_one", ""))
+        appeal = self.pending(request).filter(pk=pk or 0).first()
         row = None if appeal is None else appeal.statement.image
         if row is not None and not may_review_on(self.admin_site, request, row):
             appeal = None  # as if it were not there: out of this moderator's scope
         if decision not in OUTCOMES or appeal is None:
             messages.error(request, _("This appeal is gone or has been decided already."))
             return HttpResponseRedirect(self._url("queue"))
-        notes = {name: request.POST.get(f"{name}-{appeal.pk}", "").strip() for name in NOTES}
+        notes = {
+            name: params.clean_text(request.POST.get(f"{name}-{appeal.pk}", "")).strip()
+            for name in NOTES
+        }
         try:
             outcome = review.decide_appeal(
                 appeal, user=request.user, upheld=OUTCOMES[decision], **notes

@@ -14,12 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 
+from nsfw_moderation import params
 from nsfw_moderation.models import ModeratedImage
 
 CSS = "nsfw_moderation/admin.css"
@@ -141,7 +144,22 @@ class ScopedByImageMixin:
         return records.filter(**in_scope)
 
 
-class ReadOnlyMixin:
+class CleanLookupsMixin:
+    """A changelist asked to filter or search by text holding a NUL shows its unfiltered page.
+
+    PostgreSQL refuses NUL in any text, so such a filter (the admin's own
+    ``verdict__exact``, ``kind__exact`` as much as ours) would fail as the page
+    renders, a 500. Refused up front, the admin redirects to the list with
+    ``?e=1``, as it does for any lookup it cannot apply.
+    """
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        if params.has_nul(request.GET.lists()):
+            raise IncorrectLookupParameters("A NUL character in the query string.")
+        return super().get_changelist_instance(request)  # type: ignore[misc]
+
+
+class ReadOnlyMixin(CleanLookupsMixin):
     """Pages of a record: nobody adds to it, changes it or deletes from it."""
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:

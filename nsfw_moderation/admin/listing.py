@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any, overload
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
 from django.db import connections
@@ -26,7 +27,7 @@ from django.db.models import F, OrderBy, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy
 
-from nsfw_moderation import counts
+from nsfw_moderation import counts, params
 from nsfw_moderation.models import ModeratedImage
 
 #: Above this many rows (by the planner's estimate), a listing shows the estimate.
@@ -172,7 +173,13 @@ class ContentTypeFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        return queryset.filter(content_type_id=value) if value else queryset
+        if not value:
+            return queryset
+        pk = params.parse_id(value)
+        if pk is None:
+            # The admin redirects to the unfiltered list with ?e=1.
+            raise IncorrectLookupParameters(f"Not a content type: {value!r}")
+        return queryset.filter(content_type_id=pk)
 
 
 class ModelNameFilter(admin.SimpleListFilter):

@@ -31,8 +31,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import enqueue, previews, review, stats
-from nsfw_moderation.admin.base import CSS, admin_url, deny_framing
+from nsfw_moderation import enqueue, imaging, params, previews, review, stats
+from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
 from nsfw_moderation.admin.records import ModerationEventInline
@@ -63,7 +63,7 @@ def decided_message(count: int, verdict: str) -> str:
     return message % {"count": count, "verdict": Verdict(verdict).label}
 
 
-class ModeratedImageAdmin(admin.ModelAdmin):
+class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "object_link",
@@ -98,6 +98,7 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         "object_link",
         "field_name",
         "file_name",
+        "file_format_display",
         "sha256",
         "status",
         "verdict",
@@ -123,7 +124,17 @@ class ModeratedImageAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["object_link", "field_name", "file_name", "verdict", "audit", "status"]},
+            {
+                "fields": [
+                    "object_link",
+                    "field_name",
+                    "file_name",
+                    "file_format_display",
+                    "verdict",
+                    "audit",
+                    "status",
+                ]
+            },
         ),
         (
             gettext_lazy("Classification"),
@@ -296,7 +307,10 @@ class ModeratedImageAdmin(admin.ModelAdmin):
         else:
             rows = self.get_queryset(request).filter(pk__in=pks)
             seen = _posted_seen(request)
-            notes = {name: request.POST.get(name, "").strip() for name in ("note", "user_note")}
+            notes = {
+                name: params.clean_text(request.POST.get(name, "")).strip()
+                for name in ("note", "user_note")
+            }
             decided = self._decide(request, rows, review.DECISIONS[decision], seen=seen, **notes)
             changed = review.changed_since(rows, seen)
             self._report_changed(request, len(changed))
@@ -468,6 +482,19 @@ class ModeratedImageAdmin(admin.ModelAdmin):
             return f"{ct.app_label}.{ct.model} {obj.object_id}"
         return format_html('<a href="{}">{}.{} {}</a>', url, ct.app_label, ct.model, obj.object_id)
 
+    @admin.display(description=gettext_lazy("format"))
+    def file_format_display(self, obj: ModeratedImage) -> str:
+        """The format read from the bytes, and the name's extension where it claims another."""
+        if not obj.file_format:
+            return "–"
+        extension = imaging.named_as_another_format(obj.file_format, obj.file_name)
+        if not extension:
+            return obj.file_format
+        return _("%(format)s, named %(extension)s") % {
+            "format": obj.file_format,
+            "extension": extension,
+        }
+
     @admin.display(description=gettext_lazy("score"), ordering="score")
     def score_display(self, obj: ModeratedImage) -> str:
         return "–" if obj.score is None else f"{obj.score:.3f}"
@@ -476,18 +503,15 @@ class ModeratedImageAdmin(admin.ModelAdmin):
 def _posted_decision(request: HttpRequest) -> tuple[str | None, list[int]]:
     one = request.POST.get("decide_one", "")
     if one:
-        decision, _sep, pk = one.partition(":")
-        return (decision if decision in review.DECISIONS else None), _int_list([pk])
+        decision, pk = params.parse_pair(one)
+        return (decision if decision in review.DECISIONS else None), [] if pk is None else [pk]
     decision = request.POST.get("decision", "")
-    pks = _int_list(request.POST.getlist("ids"))
+    pks = params.parse_ids(request.POST.getlist("ids"))
     return (decision if decision in review.DECISIONS else None), pks
 
 
 def _posted_seen(request: HttpRequest) -> dict[int, str]:
     """``{pk: sha256}`` of the images the page showed (``seen=<pk>:<sha256>``)."""
     pairs = (value.partition(":") for value in request.POST.getlist("seen"))
-    return {int(pk): sha256 for pk, _sep, sha256 in pairs if pk.isdigit()}
-
-
-def _int_list(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
+    parsed = ((params.parse_id(pk), sha256) for pk, _sep, sha256 in pairs)
+    return {pk: sha256 for pk, sha256 in parsed if pk is not None}

@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 
 from nsfw_moderation import banks, hashlists
 from nsfw_moderation.admin.base import (
+    CleanLookupsMixin,
     DenyFramingMixin,
     ReadOnlyForReviewersMixin,
     ReadOnlyMixin,
@@ -73,7 +74,7 @@ class StatementAdmin(
     date_hierarchy = "created_at"
 
 
-class BlockedImageAdmin(ScopedByImageMixin, admin.ModelAdmin):
+class BlockedImageAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
     """The blocklist: rejected images' bytes (SHA-256). Delete an entry to lift it."""
 
     list_display = ["created_at", "sha256", "file_name", "image"]
@@ -182,7 +183,7 @@ class HashBankActionForm(HashBankForm):
         return action
 
 
-class HashBankAdmin(admin.ModelAdmin):
+class HashBankAdmin(CleanLookupsMixin, admin.ModelAdmin):
     """Banks of known images' hashes. Entries come from rejections and from imported lists.
 
     A bank acts on every moderated row, whoever's: a moderator whose site
@@ -247,7 +248,7 @@ class HashBankAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
-class BankEntryAdmin(ScopedByImageMixin, admin.ModelAdmin):
+class BankEntryAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
     """Each hash, what it matched, and who removed it. Entries are removed, never deleted.
 
     An entry of a rejected image is scoped like that image; an imported one

@@ -58,6 +58,11 @@ class OpenVINOBackend:
         self.name = model_name(source, pinned)
         self.precision = precision or conf.PRECISION
         self.entry = entry or find_entry(source, self.precision, pinned)
+        try:
+            # Hashed before the runtime reads a byte of them.
+            self.entry.verify()
+        except model_cache.CacheError as exc:
+            raise ModelUnavailable(str(exc)) from exc
         self.labels = self.entry.labels
         self.preprocessor = FastPreprocessor(**self.entry.meta["preprocess"])
         self.threads = threads or default_threads()
@@ -119,7 +124,11 @@ class OpenVINOBackend:
 def find_entry(model: str, precision: str, pinned: str | None = None) -> model_cache.Entry:
     """The active converted model for ``model`` at ``precision``, usable at the current limits."""
     version = model_cache.runtime_version() or "?"
-    key = model_cache.key_for(model, precision, version, pinned)
+    try:
+        key = model_cache.key_for(model, precision, version, pinned)
+    except model_cache.CacheError as exc:
+        # Never a guess at another revision: the worker's rows wait (DESIGN invariant 4).
+        raise ModelUnavailable(str(exc)) from exc
     entry = model_cache.load(key) if key else None
     if entry is None:
         raise ModelUnavailable(_not_converted(model, precision, version, key))

@@ -83,6 +83,8 @@ class BatchItem:
     match: banks.Match | None = None
     #: The preview, made on the decoding thread when there is only one frame to show.
     preview: bytes | None = None
+    #: The format read from the bytes ("PNG"), whatever the file's name says.
+    file_format: str = ""
 
     def preview_of(self, frame: int | None) -> bytes:
         return self.preview or previews.preview_of(self.frames, frame)
@@ -299,7 +301,7 @@ def _read_and_decode(
     # The bytes live only in this frame: hashed, decoded, then dropped.
     digest = imaging.sha256(data)
     try:
-        frames = imaging.load_frames(
+        decoded = imaging.decode(
             data, limits, name=row.file_name, admit=functools.partial(_admitted, budget)
         )
     except imaging.NameMismatch as exc:
@@ -311,7 +313,8 @@ def _read_and_decode(
         # ON_ERROR may let damaged bytes through, never refused ones.
         refused = isinstance(exc, imaging.ImageRefused)
         return Refused(row, str(exc), flag=refused, sha256=digest)
-    return _prepared(BatchItem(row=row, sha256=digest, frames=frames))
+    item = BatchItem(row=row, sha256=digest, frames=decoded.frames, file_format=decoded.format)
+    return _prepared(item)
 
 
 def _prepared(item: BatchItem) -> BatchItem:
@@ -444,6 +447,7 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
         **_hash_fields(item),
         reused_from=original,
         sha256=item.sha256,
+        file_format=item.file_format,
         model_name=model_name,
         # Filled in once the live verdict is stored (see _run_shadow); emptied
         # here, so that a row classified again keeps no other model's scores.

@@ -294,7 +294,10 @@ def _converted_model(model: str, precision: str, revision: str | None) -> list[t
     if version is None:
         return [("runtime", "OpenVINO is not installed (pip install 'nsfw-moderation[openvino]')")]
     lines = [("runtime", f"OpenVINO {version}"), ("precision", precision)]
-    key = model_cache.key_for(model, precision, version, revision)
+    try:
+        key = model_cache.key_for(model, precision, version, revision)
+    except model_cache.CacheError as exc:
+        return [*lines, ("converted", f"refused: {exc}")]
     entry = model_cache.load(key) if key else None
     if key is None or entry is None:
         lines.append(("converted", "none (run: manage.py nsfw_model optimize)"))
