@@ -21,7 +21,7 @@ from django.urls import include, path, reverse
 from nsfw_moderation import notices
 from nsfw_moderation.appeals import file_appeal
 from nsfw_moderation.media import serve_visible
-from nsfw_moderation.models import Appeal, AppealOutcome, ModerationEvent, Verdict
+from nsfw_moderation.models import Appeal, AppealOutcome, ModerationEvent, Statement, Verdict
 from tests.conftest import moderation
 from tests.images import blue
 from tests.testapp.models import Photo
@@ -92,8 +92,9 @@ def test_a_nul_in_the_decision_note_is_not_stored(reviewer: User, flagged: Any) 
         },
     )
     assert response.status_code == 302
-    event = ModerationEvent.objects.filter(image=flagged, verdict_after=Verdict.REJECTED).get()
+    event = ModerationEvent.objects.filter(image=flagged, kind="reviewed").get()
     assert event.note == "seen twice"
+    assert Statement.objects.get(image=flagged).user_note == "not here"
 
 
 def test_a_nul_in_a_decision_name_is_refused(reviewer: User, flagged: Any) -> None:
