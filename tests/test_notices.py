@@ -375,3 +375,25 @@ def test_the_owner_is_found_when_the_moderation_tables_live_elsewhere(owner):
         blocked_photo()
         assert Statement.objects.get().owner_id == owner.pk
     assert len(mail.outbox) == 1
+
+
+def test_a_notice_given_up_is_delivered_again_from_the_admin(owner, settings, superuser):
+    from django.test import Client
+
+    settings.EMAIL_BACKEND = "tests.owners.BrokenEmailBackend"
+    blocked_photo()
+    Notice.objects.update(attempts=notices.DELIVERY_ATTEMPTS)  # given up
+    assert notices.deliver_waiting() == {"notices_delivered": 0}
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    client = Client()
+    client.force_login(superuser)
+    listed = client.get("/admin/nsfw_moderation/notice/")
+    assert listed.status_code == 200
+    assert listed.headers["X-Frame-Options"] == "DENY"
+    notice = Notice.objects.get()
+    client.post(
+        "/admin/nsfw_moderation/notice/",
+        {"action": "deliver_again", "_selected_action": [notice.pk]},
+    )
+    assert Notice.objects.get().sent_at is not None
+    assert [message.to for message in mail.outbox] == [["alice@example.com"]]

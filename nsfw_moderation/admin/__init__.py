@@ -23,6 +23,7 @@ from nsfw_moderation.admin.records import (
     BlockedImageAdmin,
     HashBankAdmin,
     ModerationEventAdmin,
+    NoticeAdmin,
     StatementAdmin,
 )
 from nsfw_moderation.models import (
@@ -32,6 +33,7 @@ from nsfw_moderation.models import (
     HashBank,
     ModeratedImage,
     ModerationEvent,
+    Notice,
     Statement,
 )
 
@@ -44,6 +46,7 @@ __all__ = [
     "ModeratedImageInline",
     "ModerationEventAdmin",
     "ModerationStatusMixin",
+    "NoticeAdmin",
     "StatementAdmin",
 ]
 
@@ -52,5 +55,6 @@ admin.site.register(ModerationEvent, ModerationEventAdmin)
 admin.site.register(BlockedImage, BlockedImageAdmin)
 admin.site.register(Appeal, AppealAdmin)
 admin.site.register(Statement, StatementAdmin)
+admin.site.register(Notice, NoticeAdmin)
 admin.site.register(HashBank, HashBankAdmin)
 admin.site.register(BankEntry, BankEntryAdmin)

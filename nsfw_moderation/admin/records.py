@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from nsfw_moderation import banks, hashlists
+from nsfw_moderation import banks, hashlists, notices
 from nsfw_moderation.admin.base import (
     CleanLookupsMixin,
     DenyFramingMixin,
@@ -26,7 +26,7 @@ from nsfw_moderation.admin.base import (
     sees_every_row,
     visible_rows,
 )
-from nsfw_moderation.models import BankEntry, HashBank, ModerationEvent
+from nsfw_moderation.models import BankEntry, HashBank, ModerationEvent, Notice
 
 
 class ModerationEventInline(ScopedByImageMixin, ReadOnlyForReviewersMixin, admin.TabularInline):
@@ -72,6 +72,29 @@ class StatementAdmin(
     list_select_related = ["decided_by", "owner"]
     search_fields = ["public_id", "object_id", "file_name", "note"]
     date_hierarchy = "created_at"
+
+
+class NoticeAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.ModelAdmin):
+    """The outbox: which notices reached the owner, which wait, and why.
+
+    A notice given up (its receivers kept failing, e.g. a mail server down for
+    hours) is delivered again with the *Deliver again* action, by anyone who
+    may view notices; the receivers that took it already are not called again.
+    """
+
+    image_path = "statement__image"
+    list_display = ["created_at", "statement", "outcome", "sent_at", "attempts", "error"]
+    list_filter = [("sent_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["statement", "outcome"]
+    actions = ["deliver_again"]
+
+    @admin.action(description=_("Deliver again"), permissions=["view"])
+    def deliver_again(self, request: HttpRequest, queryset: QuerySet[Notice]) -> None:
+        waiting = queryset.filter(sent_at__isnull=True)
+        waiting.update(attempts=0, claimed_at=None, claim_token=None)
+        delivered = sum(notices.deliver(pk) for pk in waiting.values_list("pk", flat=True))
+        message = ngettext("%(count)d notice delivered.", "%(count)d notices delivered.", delivered)
+        self.message_user(request, message % {"count": delivered}, messages.SUCCESS)
 
 
 class BlockedImageAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
