@@ -36,6 +36,7 @@ from nsfw_moderation.admin import (
     ModeratedImageAdmin,
     ModeratedImageInline,
     ModerationEventAdmin,
+    NoticeAdmin,
     StatementAdmin,
 )
 from nsfw_moderation.appeals import file_appeal
@@ -47,6 +48,7 @@ from nsfw_moderation.models import (
     HashBank,
     ModeratedImage,
     ModerationEvent,
+    Notice,
     Statement,
     Verdict,
 )
@@ -104,6 +106,7 @@ tenant_site = admin.AdminSite(name="tenant")
 tenant_site.register(ModeratedImage, TenantImageAdmin)
 tenant_site.register(Appeal, AppealAdmin)
 tenant_site.register(Statement, StatementAdmin)
+tenant_site.register(Notice, NoticeAdmin)
 tenant_site.register(ModerationEvent, ModerationEventAdmin)
 tenant_site.register(BlockedImage, BlockedImageAdmin)
 tenant_site.register(HashBank, HashBankAdmin)
@@ -121,7 +124,7 @@ tenant_site.register(Photo, PhotoAdmin)
 urlpatterns = [path("tenant/", tenant_site.urls)]
 
 #: Every moderation record admin of the site, by model.
-RECORDS = (Appeal, Statement, ModerationEvent, BlockedImage, BankEntry)
+RECORDS = (Appeal, Statement, Notice, ModerationEvent, BlockedImage, BankEntry)
 
 
 def url(model: type[Any], view: str, *args: Any) -> str:
@@ -149,6 +152,7 @@ class Tenant:
 REVIEWER_PERMS = (
     "nsfw_moderation.review_moderatedimage",
     "nsfw_moderation.view_moderationevent",
+    "nsfw_moderation.view_notice",
     "nsfw_moderation.view_blockedimage",
     "nsfw_moderation.view_bankentry",
     "nsfw_moderation.change_bankentry",
@@ -191,10 +195,17 @@ def make_tenant(letter: str, root: User) -> Tenant:
         BlockedImage: set(BlockedImage.objects.filter(image=rejected).values_list("pk", flat=True)),
         BankEntry: set(BankEntry.objects.filter(image=rejected).values_list("pk", flat=True)),
     }
+    statements = tenant.records[Statement]
+    tenant.records[Notice] = set(
+        Notice.objects.filter(statement__in=statements).values_list("pk", flat=True)
+    )
     orphan_events = ModerationEvent.objects.filter(object_id=gone.object_id, image__isnull=True)
     tenant.orphans = {
         Appeal: {orphan_appeal.pk},
         Statement: {orphan_appeal.statement_id},
+        Notice: set(
+            Notice.objects.filter(statement=orphan_appeal.statement_id).values_list("pk", flat=True)
+        ),
         ModerationEvent: set(orphan_events.values_list("pk", flat=True)),
     }
     assert all(tenant.records[model] for model in RECORDS), tenant.records
@@ -255,7 +266,7 @@ def test_each_list_shows_the_tenants_own_records_only(world: World) -> None:
 def test_records_whose_row_is_gone_are_for_site_wide_moderators_only(world: World) -> None:
     # Nothing tells a tenant's reviewer whose they were: they are hidden (fail closed).
     root = client_for(world.root)
-    for model in (Appeal, Statement, ModerationEvent):
+    for model in (Appeal, Statement, Notice, ModerationEvent):
         orphans = world.a.orphans[model] | world.b.orphans[model]
         assert orphans <= listed(root, model)
         for tenant in (world.a, world.b):
