@@ -30,6 +30,8 @@ from typing import IO
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from nsfw_moderation.formats import formats_for_name
+
 #: Transparent pixels are composited onto this neutral grey.
 BACKGROUND = (128, 128, 128)
 
@@ -625,28 +627,6 @@ def _scale_to_l(image: Image.Image, value_range: tuple[float, float] | None = No
     return image.point(lambda v: (v - low) * 255.0 / span).convert("L")
 
 
-# Pillow tells these apart, but a name claiming one is honest about the other:
-# cameras write multi-picture JPEGs under .jpg.
-_SAME_FAMILY = {"JPEG": frozenset({"JPEG", "MPO"}), "MPO": frozenset({"JPEG", "MPO"})}
-
-
-def formats_for_name(name: str) -> frozenset[str] | None:
-    """The image formats that ``name``'s extension claims (Pillow's registered extensions).
-
-    ``None`` for a name without an extension, which claims nothing: such a file
-    is served as ``application/octet-stream``. An empty set for an extension
-    that no accepted image format uses (``.pdf``, ``.svg``, ``.html``).
-    """
-    extension = os.path.splitext(name)[1].lower()
-    if not extension:
-        return None
-    Image.init()
-    claimed = Image.registered_extensions().get(extension)
-    if claimed not in ALLOWED_FORMATS:
-        return frozenset()
-    return _SAME_FAMILY.get(claimed, frozenset({claimed}))
-
-
 def check_name(image_format: str, name: str) -> None:
     """Refuse a file whose name would have it taken for something other than an image.
 
@@ -658,7 +638,7 @@ def check_name(image_format: str, name: str) -> None:
     served as ``application/octet-stream``, which browsers download). A raster
     image named as another raster format (a screenshot's PNG named ``.jpg``)
     is shown as the image it is, as browsers sniff image bytes whatever image
-    type they are served as: it passes, and :func:`named_as_another_format`
+    type they are served as: it passes, and :func:`nsfw_moderation.formats.named_as_another_format`
     says so.
     """
     claimed = formats_for_name(name)
@@ -669,18 +649,6 @@ def check_name(image_format: str, name: str) -> None:
         f"The file holds a {image_format} image but is named {extension}, which is not a "
         "name for images: its name and its contents disagree."
     )
-
-
-def named_as_another_format(image_format: str, name: str) -> str:
-    """The extension of ``name`` where it is a raster image's but not ``image_format``'s, else "".
-
-    ``".jpg"`` for a PNG named ``shot.jpg``: what a moderator is told next to
-    the format read from the bytes.
-    """
-    claimed = formats_for_name(name)
-    if not claimed or image_format in claimed:
-        return ""
-    return os.path.splitext(name)[1].lower()
 
 
 def sha256(data: bytes) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from nsfw_moderation import imaging
+from nsfw_moderation import formats, imaging
 from nsfw_moderation.imaging import ImageDecodeError, ImageRefused, Limits, load_frames
 from tests import hostile
 
@@ -241,7 +241,7 @@ def test_png_named_as_another_format_is_refused_before_decoding(
 def test_names_that_claim_the_format_pass(name: str, fmt: str, options: dict[str, object]) -> None:
     data = hostile.encode(Image.new("RGB", (32, 32), (10, 200, 10)), fmt, **options)
     assert len(load_frames(data, name=name)) == 1
-    assert imaging.named_as_another_format(fmt, name) == ""
+    assert formats.named_as_another_format(fmt, name) == ""
 
 
 def test_camera_jpeg_with_several_pictures_passes_under_jpg() -> None:
@@ -249,7 +249,7 @@ def test_camera_jpeg_with_several_pictures_passes_under_jpg() -> None:
     data = hostile.encode(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
     assert Image.open(io.BytesIO(data)).format == "MPO"
     assert len(load_frames(data, name="IMG_0001.jpg")) == 1
-    assert imaging.named_as_another_format("MPO", "IMG_0001.jpg") == ""
+    assert formats.named_as_another_format("MPO", "IMG_0001.jpg") == ""
 
 
 @pytest.mark.parametrize(
@@ -273,7 +273,7 @@ def test_a_raster_image_named_as_another_raster_type_is_decoded_for_what_it_is(
     assert frame.getpixel((16, 16)) == pytest.approx((10, 200, 10), abs=3)
     assert imaging.decode(data, name=name).format == fmt
     assert imaging.identify(io.BytesIO(data), name) == fmt
-    assert imaging.named_as_another_format(fmt, name) == "." + name.rsplit(".", 1)[1].lower()
+    assert formats.named_as_another_format(fmt, name) == "." + name.rsplit(".", 1)[1].lower()
 
 
 @pytest.mark.parametrize(
@@ -289,7 +289,21 @@ def test_a_raster_image_named_as_another_raster_type_is_decoded_for_what_it_is(
     ],
 )
 def test_formats_for_name(name: str, claimed: set[str] | None) -> None:
-    assert imaging.formats_for_name(name) == (None if claimed is None else frozenset(claimed))
+    assert formats.formats_for_name(name) == (None if claimed is None else frozenset(claimed))
+
+
+def test_the_name_table_is_what_pillow_registers() -> None:
+    """formats.py writes Pillow's table out (the admin must not import Pillow): kept equal."""
+    from PIL import Image
+
+    Image.init()
+    registered: dict[str, set[str]] = {}
+    for extension, image_format in Image.registered_extensions().items():
+        if image_format in imaging.ALLOWED_FORMATS:
+            registered.setdefault(image_format, set()).add(extension)
+    for image_format, extensions in registered.items():
+        assert extensions == formats.EXTENSIONS[image_format], image_format
+    assert set(formats.EXTENSIONS) == set(imaging.ALLOWED_FORMATS)
 
 
 def test_identify_reads_the_header_only(decoded_frames: list[str]) -> None:

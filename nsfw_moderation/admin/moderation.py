@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import enqueue, imaging, params, previews, review, stats
+from nsfw_moderation import enqueue, formats, params, previews, review, stats
 from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
@@ -487,7 +487,7 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         """The format read from the bytes, and the name's extension where it claims another."""
         if not obj.file_format:
             return "–"
-        extension = imaging.named_as_another_format(obj.file_format, obj.file_name)
+        extension = formats.named_as_another_format(obj.file_format, obj.file_name)
         if not extension:
             return obj.file_format
         return _("%(format)s, named %(extension)s") % {
