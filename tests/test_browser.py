@@ -461,7 +461,7 @@ def test_the_owner_appeals_and_another_moderator_lifts_the_restriction(
             title="alice", image=ContentFile(picture(*REDS[0], 0), "beach.png")
         )
         row = ModeratedImage.objects.get(object_id=str(photo.pk))
-        review.reject(row, user=first, note="looks explicit")
+        review.reject(row, user=first, note="seen in case 12", user_note="looks explicit")
         statement = Statement.objects.get(image=row)
 
         # The owner (a site user, not staff) is logged in by the host site.
@@ -481,6 +481,7 @@ def test_the_owner_appeals_and_another_moderator_lifts_the_restriction(
         owner_page.goto("/moderation/decisions/")
         owner_page.click(f'a[href$="{statement.public_id}/"]')
         assert "looks explicit" in owner_page.inner_text("main")
+        assert "case 12" not in owner_page.content()  # the internal note stays inside
         found["statement"] = serious_violations(owner_page, axe_source)
         owner_page.fill("textarea[name=text]", "It is a painting of a beach.")
         owner_page.click("button[type=submit]")
