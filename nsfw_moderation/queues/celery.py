@@ -1,0 +1,103 @@
+"""QUEUE = "celery": Celery tasks of this app, sent through the site's own Celery app.
+
+The site's app is ``CELERY_APP`` (a dotted path, e.g. ``"mysite.celery.app"``)
+or else ``celery.current_app``: the app a standard Django project creates in
+``mysite/celery.py`` and imports from ``mysite/__init__.py``. Tasks go to the
+queue ``CELERY_QUEUE`` (default: the app's ``task_default_queue``), so a site
+can give moderation workers of their own (``celery worker -Q moderation``).
+
+The tasks are registered on every Celery app with ``shared_task`` when this
+module is imported, which :class:`~nsfw_moderation.apps.NsfwModerationConfig`
+does when ``QUEUE = "celery"``: a worker that sets Django up has them. They
+are named by the stable dotted paths (``nsfw_moderation.tasks.classify`` …).
+
+``acks_late``: a message is acknowledged after its task ran, so a worker lost
+mid-task leaves it to the broker to deliver again (Redis: after its
+``visibility_timeout``). Running a task twice is harmless: a row is claimed
+once. Nothing relies on that redelivery: the row of a lost task is found by
+the maintenance job (``maintenance_schedule()`` for beat).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, current_app, shared_task
+from celery.signals import worker_process_init
+from django.utils.module_loading import import_string
+
+from nsfw_moderation.conf import conf
+
+#: Every task: acknowledged when done (redelivered if the worker is lost) and
+#: no result stored (the row is the result).
+OPTIONS: dict[str, Any] = {"acks_late": True, "ignore_result": True}
+
+
+@shared_task(name="nsfw_moderation.tasks.classify", **OPTIONS)
+def classify(pk: int | None = None) -> dict[str, int]:
+    from nsfw_moderation.worker import tasks
+
+    return tasks.classify(pk)
+
+
+@shared_task(name="nsfw_moderation.tasks.maintain", **OPTIONS)
+def maintain() -> dict[str, int]:
+    from nsfw_moderation.worker import tasks
+
+    return tasks.maintain()
+
+
+@shared_task(name="nsfw_moderation.tasks.requeue_stale", **OPTIONS)
+def requeue_stale(older_than: float | None = None) -> dict[str, int]:
+    from nsfw_moderation.worker import tasks
+
+    return tasks.requeue_stale(older_than)
+
+
+@shared_task(name="nsfw_moderation.tasks.match_stored", **OPTIONS)
+def match_stored(bank_pk: int, after: int = 0) -> dict[str, int]:
+    from nsfw_moderation.worker import tasks
+
+    return tasks.match_stored(bank_pk, after)
+
+
+@worker_process_init.connect(weak=False, dispatch_uid="nsfw_moderation:celery-child")
+def forget_inherited_model(**kwargs: Any) -> None:
+    """In each prefork child: a model the parent loaded (it should not) is loaded anew here."""
+    from nsfw_moderation.backends import reset_backend
+
+    reset_backend()
+
+
+def celery_app() -> Celery:
+    """The site's Celery app: ``CELERY_APP``, or ``celery.current_app``."""
+    if conf.CELERY_APP:
+        return import_string(conf.CELERY_APP)
+    return current_app._get_current_object()
+
+
+def send(task: str, *args: Any) -> None:
+    _send(task, args)
+
+
+def send_later(task: str, delay: float, *args: Any) -> None:
+    _send(task, args, countdown=delay)
+
+
+def _send(task: str, args: tuple[Any, ...], **options: Any) -> None:
+    if conf.CELERY_QUEUE:
+        options["queue"] = conf.CELERY_QUEUE
+    # retry=False: a broker that is down fails this call at once (logged by
+    # enqueue, found again by maintenance) instead of holding the upload.
+    celery_app().send_task(task, args=args, retry=False, **options)
+
+
+def maintenance_schedule(minutes: float = 5) -> dict[str, dict[str, Any]]:
+    """The beat entry of the maintenance job, for the site's ``beat_schedule``.
+
+    ``app.conf.beat_schedule = {**app.conf.beat_schedule, **maintenance_schedule()}``
+    """
+    entry: dict[str, Any] = {"task": "nsfw_moderation.tasks.maintain", "schedule": minutes * 60}
+    if conf.CELERY_QUEUE:
+        entry["options"] = {"queue": conf.CELERY_QUEUE}
+    return {"nsfw_moderation: maintenance": entry}

@@ -1,0 +1,122 @@
+"""Every queue, with real workers: batches, one model per worker process, a lost broker.
+
+Each test runs once per queue this suite has (tests/workers.py's ``kinds_here``):
+django-q2 and the Tasks framework on the database everywhere; RQ and Celery
+where the suite runs on Redis (``make pytest-postgres-redis``). The load,
+fault and scale-out tests are parametrised the same way (test_load.py,
+test_recovery.py, test_scale_out.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count
+
+from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status
+from tests.conftest import moderation
+from tests.images import image_file
+from tests.testapp.models import Photo
+from tests.workers import Cluster, kinds_here, purge_queues, queue_settings, wait_until
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_broker"),
+]
+
+COUNTING = "tests.backends.CountingColourBackend"
+ROWS, BATCH = 24, 8
+
+
+@pytest.fixture(autouse=True)
+def _empty_queues() -> None:
+    purge_queues()
+
+
+def done() -> int:
+    return ModeratedImage.objects.filter(status=Status.DONE).count()
+
+
+def upload(kind: str, count: int) -> None:
+    """``count`` uploads sent to ``kind``'s queue (one task each) while no worker runs."""
+    with moderation(**queue_settings(kind)):
+        for i in range(count):
+            Photo.objects.create(image=image_file(f"p{i}.png", color=(i * 9 % 256, 60, 120)))
+    assert ModeratedImage.objects.filter(status=Status.QUEUED).count() == count
+
+
+def read_calls(path: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """(pid of each model load, (pid, images) of each model call), from CountingColourBackend."""
+    loads, calls = [], []
+    for line in path.read_text().splitlines():
+        what, pid, *size = line.split()
+        if what == "load":
+            loads.append(pid)
+        else:
+            calls.append((pid, int(size[0])))
+    return loads, calls
+
+
+@pytest.mark.parametrize("kind", kinds_here())
+def test_one_task_per_upload_still_classifies_in_batches(kind: str, tmp_path: Path):
+    """24 tasks, one per upload: the model sees batches, and each process loads it once."""
+    upload(kind, ROWS)
+    log = tmp_path / "calls.log"
+    env = {"NSFW_TEST_BACKEND": COUNTING, "NSFW_TEST_CALLS_LOG": str(log)}
+    env |= {"NSFW_TEST_BATCH_SIZE": str(BATCH), "NSFW_TEST_WORKERS": "2"}
+    with Cluster(tmp_path / "worker.log", kind=kind, **env) as worker:
+        assert wait_until(lambda: done() == ROWS, timeout=120), worker.log()
+        main_pid = str(worker.process.pid) if worker.process else ""
+
+    loads, calls = read_calls(log)
+    assert sum(size for _pid, size in calls) == ROWS, "an image was classified twice"
+    # A batch per claim (split between busy workers): far fewer model calls
+    # than tasks, one per upload.
+    assert len(calls) <= ROWS // 3, calls
+    assert max(size for _pid, size in calls) > 1, calls
+    # Loaded once per worker process, in the process that classifies: a forking
+    # worker (qcluster, Celery's prefork pool) loads it in its children only.
+    assert len(loads) == len(set(loads)), f"a process loaded the model twice: {loads}"
+    assert {pid for pid, _size in calls} <= set(loads)
+    if kind in ("django_q", "celery"):
+        assert main_pid not in loads, "the parent process loaded the model"
+    per_row = ModerationEvent.objects.values("image").annotate(n=Count("pk"))
+    assert {entry["n"] for entry in per_row} == {1}
+    print(f"\n{kind}: {len(calls)} model calls for {ROWS} tasks, loads in {len(loads)} process(es)")
+
+
+@pytest.mark.parametrize("kind", kinds_here())
+def test_a_flushed_broker_loses_nothing_once_maintenance_runs(kind: str, tmp_path: Path):
+    upload(kind, ROWS)
+    flush(kind)
+    env = {"NSFW_TEST_BACKEND": "tests.backends.ColourBackend"}
+    with Cluster(tmp_path / "worker.log", kind=kind, **env) as worker:
+        time.sleep(3)
+        assert done() == 0, "the flushed tasks still reached the worker"
+        # What cron (or beat, or django-q2's Schedule) runs every few minutes.
+        with moderation(**queue_settings(kind), STALE_AFTER=0):
+            call_command("nsfw_maintain", verbosity=0)
+        assert wait_until(lambda: done() == ROWS, timeout=120), worker.log()
+    per_row = ModerationEvent.objects.values("image").annotate(n=Count("pk"))
+    assert len(per_row) == ROWS
+    assert {entry["n"] for entry in per_row} == {1}
+
+
+def flush(kind: str) -> None:
+    """Lose every task waiting in ``kind``'s broker: Redis flushed, the task table emptied."""
+    if kind == "django_q":
+        from django_q.brokers import get_broker
+        from django_q.conf import Conf
+
+        get_broker(Conf.PREFIX).purge_queue()
+    elif kind == "tasks-db":
+        from django_tasks_db.models import DBTaskResult
+
+        assert DBTaskResult.objects.exists()
+        DBTaskResult.objects.all().delete()
+    else:
+        purge_queues()
