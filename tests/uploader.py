@@ -12,7 +12,8 @@ import os
 import sys
 import time
 
-MODEL_MODULES = ("torch", "transformers", "openvino", "onnxruntime")
+#: The model's libraries, and the worker code that would import them.
+MODEL_MODULES = ("torch", "transformers", "openvino", "onnxruntime", "nsfw_moderation.worker")
 
 
 def main(count: int, tag: str) -> None:

@@ -57,14 +57,17 @@ def worker_command(kind: str, env: dict[str, str]) -> list[str]:
     if kind == "django_q":
         return [*manage, "qcluster", "--settings=tests.settings"]
     if kind == "tasks-db":
-        return [*manage, "db_worker", "--queue-name", queue, "--interval", "0.1",
-                "--no-startup-delay", "--no-reload", "--settings=tests.settings"]  # fmt: skip
+        options = ["--interval", "0.1", "--no-startup-delay", "--no-reload"]
+        return [*manage, "db_worker", "--queue-name", queue, *options, "--settings=tests.settings"]
     if kind == "tasks-rq":
-        return [*manage, "rqworker", queue, "--worker-class", "rq.worker.SimpleWorker",
-                "--job-class", "django_tasks_rq.backend.Job", "--settings=tests.settings"]  # fmt: skip
-    return [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-Q", queue,
-            "--pool=prefork", f"--concurrency={workers}", "--loglevel=WARNING",
-            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+        # RQ forks a work horse per job by default, which would load the model
+        # for every task: SimpleWorker runs them in the worker process.
+        options = ["--worker-class", env.get("NSFW_TEST_RQ_WORKER", "rq.worker.SimpleWorker")]
+        options += ["--job-class", "django_tasks_rq.backend.Job"]
+        return [*manage, "rqworker", queue, *options, "--settings=tests.settings"]
+    options = ["-Q", queue, "--pool=prefork", f"--concurrency={workers}", "--loglevel=WARNING"]
+    options += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", *options]
 
 
 def kinds_here() -> list[str]:
