@@ -57,7 +57,7 @@ def register_celery_tasks() -> None:
 
     from nsfw_moderation.conf import conf
 
-    if conf.QUEUE == "celery" and importlib.util.find_spec("celery"):
+    if conf.QUEUE == "celery" and importlib.util.find_spec("celery") is not None:
         import nsfw_moderation.queues.celery  # noqa: F401
 
 

@@ -91,11 +91,21 @@ QUEUE_NAME = os.environ.setdefault("NSFW_TEST_QUEUE_NAME", f"nsfw-tests-{uuid.uu
 QUEUE_REDIS_URL = os.environ.get("NSFW_TEST_QUEUE_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 # Django's Tasks framework: "default" on the database (db_worker), "rq" on Redis (rqworker).
+# "unreachable": RQ on a port where nothing listens (a broker that is down).
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 TASKS = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": [QUEUE_NAME]},
     "rq": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [QUEUE_NAME]},
+    "unreachable": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["nsfw-unreachable"]},
+    "immediate": {
+        "BACKEND": ("django.tasks" if django.VERSION >= (6,) else "django_tasks")
+        + ".backends.immediate.ImmediateBackend"
+    },
 }
-RQ_QUEUES = {QUEUE_NAME: {"URL": QUEUE_REDIS_URL}}
+RQ_QUEUES = {
+    QUEUE_NAME: {"URL": QUEUE_REDIS_URL},
+    "nsfw-unreachable": {"URL": UNREACHABLE_REDIS_URL, "SOCKET_CONNECT_TIMEOUT": 1},
+}
 
 # Celery (tests/celery_app.py reads the CELERY_ settings): one task at a time
 # per child, so that a killed worker holds as little as possible.

@@ -17,6 +17,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any, Protocol, cast
 
+from django.utils.module_loading import import_string
+
 from nsfw_moderation.conf import conf
 
 #: The module of each ``QUEUE`` value, imported on first use only: a site
@@ -56,3 +58,13 @@ def short_name(task: str) -> str:
     if task not in TASKS:
         raise ValueError(f"Not a moderation task: {task}")
     return task.rsplit(".", 1)[1]
+
+
+def run(task: str, *args: Any) -> dict[str, int]:
+    """Run ``task`` here: what each queue's task does in its worker.
+
+    Found by its stable dotted path, so that the adapters, which the web
+    process imports, never import the worker.
+    """
+    result: dict[str, int] = import_string(task)(*args)
+    return result

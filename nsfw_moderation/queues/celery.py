@@ -27,38 +27,32 @@ from celery.signals import worker_process_init
 from django.utils.module_loading import import_string
 
 from nsfw_moderation.conf import conf
+from nsfw_moderation.queues import run
 
 #: Every task: acknowledged when done (redelivered if the worker is lost) and
 #: no result stored (the row is the result).
 OPTIONS: dict[str, Any] = {"acks_late": True, "ignore_result": True}
+NO_RETRY = {"max_retries": 0}
 
 
 @shared_task(name="nsfw_moderation.tasks.classify", **OPTIONS)
 def classify(pk: int | None = None) -> dict[str, int]:
-    from nsfw_moderation.worker import tasks
-
-    return tasks.classify(pk)
+    return run("nsfw_moderation.tasks.classify", pk)
 
 
 @shared_task(name="nsfw_moderation.tasks.maintain", **OPTIONS)
 def maintain() -> dict[str, int]:
-    from nsfw_moderation.worker import tasks
-
-    return tasks.maintain()
+    return run("nsfw_moderation.tasks.maintain")
 
 
 @shared_task(name="nsfw_moderation.tasks.requeue_stale", **OPTIONS)
 def requeue_stale(older_than: float | None = None) -> dict[str, int]:
-    from nsfw_moderation.worker import tasks
-
-    return tasks.requeue_stale(older_than)
+    return run("nsfw_moderation.tasks.requeue_stale", older_than)
 
 
 @shared_task(name="nsfw_moderation.tasks.match_stored", **OPTIONS)
 def match_stored(bank_pk: int, after: int = 0) -> dict[str, int]:
-    from nsfw_moderation.worker import tasks
-
-    return tasks.match_stored(bank_pk, after)
+    return run("nsfw_moderation.tasks.match_stored", bank_pk, after)
 
 
 @worker_process_init.connect(weak=False, dispatch_uid="nsfw_moderation:celery-child")
@@ -87,16 +81,23 @@ def send_later(task: str, delay: float, *args: Any) -> None:
 def _send(task: str, args: tuple[Any, ...], **options: Any) -> None:
     if conf.CELERY_QUEUE:
         options["queue"] = conf.CELERY_QUEUE
-    # retry=False: a broker that is down fails this call at once (logged by
-    # enqueue, found again by maintenance) instead of holding the upload.
-    celery_app().send_task(task, args=args, retry=False, **options)
+    app = celery_app()
+    # A broker that is down fails this call at once (logged by enqueue, found
+    # again by maintenance) instead of holding the upload: no retry of the
+    # message (retry=False), nor of the connection (max_retries=0), which
+    # kombu would otherwise retry for broker_connection_timeout seconds.
+    with app.connection_for_write(transport_options=NO_RETRY) as connection:
+        app.send_task(task, args=args, retry=False, connection=connection, **options)
 
 
-def maintenance_schedule(minutes: float = 5) -> dict[str, dict[str, Any]]:
+def maintenance_schedule(minutes: float | None = None) -> dict[str, dict[str, Any]]:
     """The beat entry of the maintenance job, for the site's ``beat_schedule``.
 
-    ``app.conf.beat_schedule = {**app.conf.beat_schedule, **maintenance_schedule()}``
+    ``app.conf.beat_schedule = {**app.conf.beat_schedule, **maintenance_schedule()}``;
+    every ``minutes`` (default: as django-q2's Schedule, ``STALE_AFTER`` / 120, at least 1).
     """
+    if minutes is None:
+        minutes = max(1, int(conf.STALE_AFTER // 120))
     entry: dict[str, Any] = {"task": "nsfw_moderation.tasks.maintain", "schedule": minutes * 60}
     if conf.CELERY_QUEUE:
         entry["options"] = {"queue": conf.CELERY_QUEUE}

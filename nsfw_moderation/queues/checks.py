@@ -43,7 +43,7 @@ def check_queue_package(**kwargs: Any) -> list[CheckMessage]:
 
 def _queue_package_installed(queue: str) -> bool:
     if queue == "celery":
-        return importlib.util.find_spec("celery") is not None
+        return _has_module("celery")
     return _has_module("django.tasks") or _has_module("django_tasks")
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from django.utils import timezone
 
 from nsfw_moderation.conf import conf
-from nsfw_moderation.queues import short_name
+from nsfw_moderation.queues import run, short_name
 from nsfw_moderation.queues.framework import task, task_backends
 
 
@@ -35,30 +35,22 @@ def _framework_task(function: Callable[..., Any]) -> Any:
 
 @_framework_task
 def classify(pk: int | None = None) -> dict[str, int]:
-    from nsfw_moderation.worker import tasks
-
-    return tasks.classify(pk)
+    return run("nsfw_moderation.tasks.classify", pk)
 
 
 @_framework_task
 def maintain() -> dict[str, int]:
-    from nsfw_moderation.worker import tasks
-
-    return tasks.maintain()
+    return run("nsfw_moderation.tasks.maintain")
 
 
 @_framework_task
 def requeue_stale(older_than: float | None = None) -> dict[str, int]:
-    from nsfw_moderation.worker import tasks
-
-    return tasks.requeue_stale(older_than)
+    return run("nsfw_moderation.tasks.requeue_stale", older_than)
 
 
 @_framework_task
 def match_stored(bank_pk: int, after: int = 0) -> dict[str, int]:
-    from nsfw_moderation.worker import tasks
-
-    return tasks.match_stored(bank_pk, after)
+    return run("nsfw_moderation.tasks.match_stored", bank_pk, after)
 
 
 def send(task_path: str, *args: Any) -> None:
