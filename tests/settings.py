@@ -135,6 +135,10 @@ NSFW_MODERATION = {
     "QUEUE": os.environ.get("NSFW_TEST_QUEUE", "sync"),
     "BATCH_SIZE": int(os.environ.get("NSFW_TEST_BATCH_SIZE", "8")),
     "RETRY_DELAY": 1,
+    # Threads per worker process (benchmarks/queues.py gives each worker its share).
+    "TORCH_THREADS": int(os.environ["NSFW_TEST_TORCH_THREADS"])
+    if os.environ.get("NSFW_TEST_TORCH_THREADS")
+    else None,
     "TASKS_BACKEND": os.environ.get("NSFW_TEST_TASKS_BACKEND", "default"),
     "TASKS_QUEUE": QUEUE_NAME,
     "CELERY_APP": "tests.celery_app.app",

@@ -16,6 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count
 
+from nsfw_moderation.backends import available_cores
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status
 from tests.conftest import moderation
 from tests.images import image_file
@@ -49,15 +50,17 @@ def upload(kind: str, count: int) -> None:
     assert ModeratedImage.objects.filter(status=Status.QUEUED).count() == count
 
 
-def read_calls(path: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    """(pid of each model load, (pid, images) of each model call), from CountingColourBackend."""
-    loads, calls = [], []
+def read_calls(path: Path) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """({pid: threads} of each model load, [(pid, images)] of each call), as noted."""
+    loads: dict[str, int] = {}
+    calls = []
     for line in path.read_text().splitlines():
-        what, pid, *size = line.split()
+        what, pid, number = line.split()
         if what == "load":
-            loads.append(pid)
+            assert pid not in loads, f"process {pid} loaded the model twice"
+            loads[pid] = int(number)
         else:
-            calls.append((pid, int(size[0])))
+            calls.append((pid, int(number)))
     return loads, calls
 
 
@@ -82,8 +85,9 @@ def test_one_task_per_upload_still_classifies_in_batches(kind: str, tmp_path: Pa
     # worker (qcluster, Celery's prefork pool) loads it in its children only.
     processes = 2 if kind in ("django_q", "celery") else 1
     assert len(loads) <= processes, f"loaded more often than there are workers: {loads}"
-    assert len(loads) == len(set(loads)), f"a process loaded the model twice: {loads}"
     assert {pid for pid, _size in calls} <= set(loads)
+    # Each process gives the model its share of the cores (TORCH_THREADS unset).
+    assert set(loads.values()) == {max(1, available_cores() // processes)}, loads
     if kind in ("django_q", "celery"):
         assert main_pid not in loads, "the parent process loaded the model"
     per_row = ModerationEvent.objects.values("image").annotate(n=Count("pk"))

@@ -14,6 +14,7 @@ knows which adapter called it: each queue's task runs the same function of
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 from typing import Any, Protocol, cast
 
@@ -68,3 +69,15 @@ def run(task: str, *args: Any) -> dict[str, int]:
     """
     result: dict[str, int] = import_string(task)(*args)
     return result
+
+
+def worker_processes() -> int:
+    """How many worker processes of this queue share this machine's cores, as far as known.
+
+    A Celery worker's prefork pool says (its size, noted before the fork); a
+    ``db_worker`` or ``rqworker`` is one process, which cannot know of others
+    beside it: set ``TORCH_THREADS`` when running several on one machine.
+    """
+    celery_adapter = sys.modules.get("nsfw_moderation.queues.celery")
+    pool = getattr(celery_adapter, "pool_processes", None)
+    return pool if conf.QUEUE == "celery" and isinstance(pool, int) and pool > 0 else 1

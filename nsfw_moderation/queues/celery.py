@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, current_app, shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from django.utils.module_loading import import_string
 
 from nsfw_moderation.conf import conf
@@ -53,6 +53,19 @@ def requeue_stale(older_than: float | None = None) -> dict[str, int]:
 @shared_task(name="nsfw_moderation.tasks.match_stored", **OPTIONS)
 def match_stored(bank_pk: int, after: int = 0) -> dict[str, int]:
     return run("nsfw_moderation.tasks.match_stored", bank_pk, after)
+
+
+#: The size of this worker's prefork pool, noted in its main process before the
+#: children are forked: each child gives the model its share of the cores.
+pool_processes: int | None = None
+
+
+@worker_init.connect(weak=False, dispatch_uid="nsfw_moderation:celery-pool")
+def note_pool_size(sender: Any = None, **kwargs: Any) -> None:
+    """In the worker's main process, once its concurrency is known (``--concurrency``)."""
+    global pool_processes
+    concurrency = getattr(sender, "concurrency", None)
+    pool_processes = concurrency if isinstance(concurrency, int) else None
 
 
 @worker_process_init.connect(weak=False, dispatch_uid="nsfw_moderation:celery-child")
