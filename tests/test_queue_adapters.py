@@ -163,10 +163,35 @@ def test_e037_no_celery_app_to_send_to(monkeypatch):
     assert "nsfw_moderation.E037" in checks_with(
         monkeypatch, QUEUE="celery", CELERY_APP="tests.celery_app.os"
     )
-    monkeypatch.setattr(_state._tls, "current_app", None)
-    assert "nsfw_moderation.E037" in checks_with(monkeypatch, QUEUE="celery", CELERY_APP=None)
-    monkeypatch.setattr(_state._tls, "current_app", app)
+    # Unset: the site's app (tests.celery_app.app) is found…
     assert "nsfw_moderation.E037" not in checks_with(monkeypatch, QUEUE="celery", CELERY_APP=None)
+    # …and where the site created none, there is none to find.
+    monkeypatch.setattr(_state._tls, "current_app", None)
+    monkeypatch.setattr(app, "set_as_current", False)
+    assert "nsfw_moderation.E037" in checks_with(monkeypatch, QUEUE="celery", CELERY_APP=None)
+
+
+def test_the_sites_celery_app_is_found_from_any_thread():
+    """A threaded server's request thread: celery.current_app there is Celery's fallback."""
+    import threading
+
+    from celery import current_app
+
+    from nsfw_moderation.queues.celery import celery_app
+    from tests.celery_app import app
+
+    found: dict[str, Any] = {}
+
+    def request_thread() -> None:
+        with moderation(QUEUE="celery", CELERY_APP=None):
+            found["current_app"] = current_app._get_current_object()
+            found["ours"] = celery_app()
+
+    thread = threading.Thread(target=request_thread)
+    thread.start()
+    thread.join()
+    assert found["current_app"] is not app  # why celery.current_app is not enough
+    assert found["ours"] is app
 
 
 def test_e038_an_in_process_tasks_backend_outside_tests(monkeypatch):

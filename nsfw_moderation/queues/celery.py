@@ -1,8 +1,8 @@
 """QUEUE = "celery": Celery tasks of this app, sent through the site's own Celery app.
 
 The site's app is ``CELERY_APP`` (a dotted path, e.g. ``"mysite.celery.app"``)
-or else ``celery.current_app``: the app a standard Django project creates in
-``mysite/celery.py`` and imports from ``mysite/__init__.py``. Tasks go to the
+or else the app a standard Django project creates in ``mysite/celery.py`` and
+imports from ``mysite/__init__.py`` (:func:`site_app`). Tasks go to the
 queue ``CELERY_QUEUE`` (default: the app's ``task_default_queue``), so a site
 can give moderation workers of their own (``celery worker -Q moderation``).
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery, current_app, shared_task
+from celery import Celery, _state, shared_task
 from celery.signals import worker_init, worker_process_init
 from django.utils.module_loading import import_string
 
@@ -77,10 +77,31 @@ def forget_inherited_model(**kwargs: Any) -> None:
 
 
 def celery_app() -> Celery:
-    """The site's Celery app: ``CELERY_APP``, or ``celery.current_app``."""
+    """The site's Celery app: ``CELERY_APP``, else :func:`site_app`."""
     if conf.CELERY_APP:
         return import_string(conf.CELERY_APP)
-    return current_app._get_current_object()
+    app = site_app()
+    if app is None:  # check nsfw_moderation.E037
+        raise LookupError("No Celery app of the site: set NSFW_MODERATION['CELERY_APP'].")
+    return app
+
+
+def site_app() -> Celery | None:
+    """The app the site created, whichever thread asks.
+
+    ``celery.current_app`` is per thread: in any thread but the one that
+    created the site's app (a threaded server's request threads) it is
+    Celery's fallback app, which sends to a broker at its default address. So:
+    this thread's current app, else the app the site made the default
+    (``app.set_default()``), else the one app created as current.
+    """
+    current = getattr(_state._tls, "current_app", None)
+    if current is not None:
+        return current
+    if _state.default_app is not None and _state.default_app.set_as_current:
+        return _state.default_app
+    candidates = [app for app in _state._get_active_apps() if app.set_as_current]
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def send(task: str, *args: Any) -> None:

@@ -67,27 +67,25 @@ def check_celery_app(**kwargs: Any) -> list[CheckMessage]:
             f"{PREFIX}['QUEUE'] is 'celery' but {problem}",
             hint="Set NSFW_MODERATION['CELERY_APP'] to the dotted path of your Celery app "
             "(e.g. 'mysite.celery.app'), or import that app in your project's __init__.py "
-            "as Celery's Django guide shows, so that it is celery.current_app.",
+            "as Celery's Django guide shows.",
             id="nsfw_moderation.E037",
         )
     ]
 
 
 def _celery_app_problem() -> str:
-    from celery import Celery, _state
+    from celery import Celery
 
-    if conf.CELERY_APP:
-        try:
-            app = import_string(conf.CELERY_APP)
-        except ImportError as exc:
-            return f"CELERY_APP {conf.CELERY_APP!r} cannot be imported: {exc}"
-        if not isinstance(app, Celery):
-            return f"CELERY_APP {conf.CELERY_APP!r} is not a Celery app."
-        return ""
-    # Without a site app, current_app is Celery's fallback, which sends to a
-    # broker at its default address: tasks that no worker of the site reads.
-    if getattr(_state._tls, "current_app", None) is None:
-        return "no Celery app of the site was found (celery.current_app is Celery's fallback)."
+    from nsfw_moderation.queues.celery import site_app
+
+    if not conf.CELERY_APP:
+        return "" if site_app() is not None else "no Celery app of the site was found."
+    try:
+        app = import_string(conf.CELERY_APP)
+    except ImportError as exc:
+        return f"CELERY_APP {conf.CELERY_APP!r} cannot be imported: {exc}"
+    if not isinstance(app, Celery):
+        return f"CELERY_APP {conf.CELERY_APP!r} is not a Celery app."
     return ""
 
 
