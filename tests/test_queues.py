@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import Count
 
 from nsfw_moderation.backends import available_cores
@@ -42,12 +43,13 @@ def done() -> int:
     return ModeratedImage.objects.filter(status=Status.DONE).count()
 
 
-def upload(kind: str, count: int) -> None:
-    """``count`` uploads sent to ``kind``'s queue (one task each) while no worker runs."""
+def upload(kind: str, count: int, first: int = 0, *, idle: bool = True) -> None:
+    """``count`` uploads sent to ``kind``'s queue (one task each); ``idle``: no worker runs."""
     with moderation(**queue_settings(kind)):
-        for i in range(count):
+        for i in range(first, first + count):
             Photo.objects.create(image=image_file(f"p{i}.png", color=(i * 9 % 256, 60, 120)))
-    assert ModeratedImage.objects.filter(status=Status.QUEUED).count() == count
+    if idle:
+        assert ModeratedImage.objects.filter(status=Status.QUEUED).count() == count
 
 
 def read_calls(path: Path) -> tuple[dict[str, int], list[tuple[str, int]]]:
@@ -126,3 +128,21 @@ def flush(kind: str) -> None:
         DBTaskResult.objects.all().delete()
     else:
         purge_queues()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL ends the connections")
+@pytest.mark.parametrize("kind", kinds_here())
+def test_a_worker_outlives_its_dropped_database_connection(kind: str, tmp_path: Path):
+    """The database drops the worker's connection (a restart, a failover) between tasks."""
+    env = {"NSFW_TEST_BACKEND": "tests.backends.ColourBackend"}
+    with Cluster(tmp_path / "worker.log", kind=kind, **env) as worker:
+        upload(kind, 4, idle=False)
+        assert wait_until(lambda: done() == 4, timeout=60), worker.log()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchall(), "no worker connection to end"
+        upload(kind, 4, first=4, idle=False)
+        assert wait_until(lambda: done() == 8, timeout=60), worker.log()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.db import close_old_connections
 from django.utils import timezone
 
 from nsfw_moderation.conf import conf
@@ -35,22 +36,33 @@ def _framework_task(function: Callable[..., Any]) -> Any:
 
 @_framework_task
 def classify(pk: int | None = None) -> dict[str, int]:
-    return run("nsfw_moderation.tasks.classify", pk)
+    return _run("nsfw_moderation.tasks.classify", pk)
 
 
 @_framework_task
 def maintain() -> dict[str, int]:
-    return run("nsfw_moderation.tasks.maintain")
+    return _run("nsfw_moderation.tasks.maintain")
 
 
 @_framework_task
 def requeue_stale(older_than: float | None = None) -> dict[str, int]:
-    return run("nsfw_moderation.tasks.requeue_stale", older_than)
+    return _run("nsfw_moderation.tasks.requeue_stale", older_than)
 
 
 @_framework_task
 def match_stored(bank_pk: int, after: int = 0) -> dict[str, int]:
-    return run("nsfw_moderation.tasks.match_stored", bank_pk, after)
+    return _run("nsfw_moderation.tasks.match_stored", bank_pk, after)
+
+
+def _run(task_path: str, *args: Any) -> dict[str, int]:
+    # RQ's SimpleWorker never closes Django's database connections between
+    # tasks (db_worker does, as Celery's Django fix-up does): one the database
+    # dropped (a restart, a failover) would fail every later task.
+    close_old_connections()
+    try:
+        return run(task_path, *args)
+    finally:
+        close_old_connections()
 
 
 def send(task_path: str, *args: Any) -> None:
