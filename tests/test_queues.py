@@ -97,6 +97,20 @@ def test_one_task_per_upload_still_classifies_in_batches(kind: str, tmp_path: Pa
     print(f"\n{kind}: {len(calls)} model calls for {ROWS} tasks, loads in {len(loads)} process(es)")
 
 
+@pytest.mark.parametrize("kind", [kind for kind in kinds_here() if kind in ("django_q", "celery")])
+def test_a_small_backlog_is_shared_by_the_pools_processes(kind: str, tmp_path: Path):
+    """Six uploads, batches of eight, two processes: each takes its share, not one all."""
+    upload(kind, 6)
+    log = tmp_path / "calls.log"
+    env = {"NSFW_TEST_BACKEND": COUNTING, "NSFW_TEST_CALLS_LOG": str(log)}
+    env |= {"NSFW_TEST_BATCH_SIZE": str(BATCH), "NSFW_TEST_WORKERS": "2"}
+    with Cluster(tmp_path / "worker.log", kind=kind, **env) as worker:
+        assert wait_until(lambda: done() == 6, timeout=120), worker.log()
+    _loads, calls = read_calls(log)
+    assert sorted(size for _pid, size in calls) == [3, 3], calls
+    assert len({pid for pid, _size in calls}) == 2, calls
+
+
 @pytest.mark.parametrize("kind", kinds_here())
 def test_a_flushed_broker_loses_nothing_once_maintenance_runs(kind: str, tmp_path: Path):
     upload(kind, ROWS)
