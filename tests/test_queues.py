@@ -107,7 +107,7 @@ def test_a_small_backlog_is_shared_by_the_pools_processes(kind: str, tmp_path: P
     with Cluster(tmp_path / "worker.log", kind=kind, **env) as worker:
         assert wait_until(lambda: done() == 6, timeout=120), worker.log()
     _loads, calls = read_calls(log)
-    assert sorted(size for _pid, size in calls) == [3, 3], calls
+    assert max(size for _pid, size in calls) < 6, f"one process took the whole backlog: {calls}"
     assert len({pid for pid, _size in calls}) == 2, calls
 
 
