@@ -171,15 +171,22 @@ def test_e037_no_celery_app_to_send_to(monkeypatch):
     assert "nsfw_moderation.E037" in checks_with(monkeypatch, QUEUE="celery", CELERY_APP=None)
 
 
-def test_the_sites_celery_app_is_found_from_any_thread():
-    """A threaded server's request thread: celery.current_app there is Celery's fallback."""
+def test_the_sites_celery_app_is_found_from_any_thread(monkeypatch):
+    """A request thread, where Celery's fallback app became the default before the site's.
+
+    ``celery.current_app`` is per thread; Celery's Django fix-up makes the
+    site's app the default for other threads, unless something asked for
+    ``current_app`` before the site's app existed: then it is the fallback.
+    """
     import threading
 
-    from celery import current_app
+    from celery import Celery, _state, current_app
 
     from nsfw_moderation.queues.celery import celery_app
     from tests.celery_app import app
 
+    fallback = Celery("default", fixups=[], set_as_current=False)
+    monkeypatch.setattr(_state, "default_app", fallback)
     found: dict[str, Any] = {}
 
     def request_thread() -> None:
@@ -190,7 +197,7 @@ def test_the_sites_celery_app_is_found_from_any_thread():
     thread = threading.Thread(target=request_thread)
     thread.start()
     thread.join()
-    assert found["current_app"] is not app  # why celery.current_app is not enough
+    assert found["current_app"] is fallback  # why celery.current_app is not enough
     assert found["ours"] is app
 
 

@@ -89,11 +89,12 @@ def celery_app() -> Celery:
 def site_app() -> Celery | None:
     """The app the site created, whichever thread asks.
 
-    ``celery.current_app`` is per thread: in any thread but the one that
-    created the site's app (a threaded server's request threads) it is
-    Celery's fallback app, which sends to a broker at its default address. So:
-    this thread's current app, else the app the site made the default
-    (``app.set_default()``), else the one app created as current.
+    ``celery.current_app`` is per thread: in other threads (a threaded
+    server's request threads) it is the default app, which Celery's Django
+    fix-up makes the site's app, unless something asked for ``current_app``
+    before the site's app existed: then it is Celery's fallback app, which
+    sends to a broker at its default address. So: this thread's current app,
+    else the default app if a site made it, else the one app created as current.
     """
     current = getattr(_state._tls, "current_app", None)
     if current is not None:
