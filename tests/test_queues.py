@@ -145,10 +145,14 @@ def flush(kind: str) -> None:
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL ends the connections")
-@pytest.mark.parametrize("kind", kinds_here())
+# db_worker (django-tasks-db) exits when its polling query fails, as it does
+# when the connection is ended mid-query: run it under a supervisor that
+# restarts it (docs/queues.md).
+@pytest.mark.parametrize("kind", [kind for kind in kinds_here() if kind != "tasks-db"])
 def test_a_worker_outlives_its_dropped_database_connection(kind: str, tmp_path: Path):
     """The database drops the worker's connection (a restart, a failover) between tasks."""
     env = {"NSFW_TEST_BACKEND": "tests.backends.ColourBackend"}
+    env["NSFW_TEST_PERSISTENT_CONNECTIONS"] = "1"  # CONN_MAX_AGE=None: kept between tasks
     with Cluster(tmp_path / "worker.log", kind=kind, **env) as worker:
         upload(kind, 4, idle=False)
         assert wait_until(lambda: done() == 4, timeout=60), worker.log()
@@ -157,6 +161,8 @@ def test_a_worker_outlives_its_dropped_database_connection(kind: str, tmp_path: 
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-            assert cursor.fetchall(), "no worker connection to end"
+            ended = cursor.fetchall()
+        # Celery's Django fix-up closes a task's connections after it: none to end.
+        assert ended or kind == "celery", "no worker connection to end"
         upload(kind, 4, first=4, idle=False)
         assert wait_until(lambda: done() == 8, timeout=60), worker.log()
