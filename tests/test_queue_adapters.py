@@ -25,7 +25,7 @@ from tests.conftest import moderation
 from tests.images import red
 from tests.testapp.models import Photo
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
 def check_ids() -> set[str]:
