@@ -112,7 +112,9 @@ services:
 pytest: install browser gettext
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The same suite on PostgreSQL, every worker test on the Redis broker.
+# The same suite on PostgreSQL, every worker test on the Redis broker; the
+# queue tests also run RQ and Celery workers there (Redis db 5, a queue name
+# of their own per run: NSFW_TEST_QUEUE_REDIS_URL to change).
 pytest-postgres-redis: install browser gettext services
 	DATABASE_URL=$(DATABASE_URL_PG) NSFW_TEST_BROKER=redis REDIS_URL=$(REDIS_URL) \
 		NSFW_TEST_CLUSTER_NAME=nsfw-tests-$$$$ $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -100,15 +100,20 @@ def snapshot(database: Database) -> dict[str, int]:
     return {"photos": len(rows), "without_row": missing, "not_done": not_done}
 
 
-def base_env(database: Database, workdir: Path) -> dict[str, str]:
+def base_env(database: Database, workdir: Path, kind: str = "django_q") -> dict[str, str]:
+    """The environment of a round's processes; ``kind``: the queue (tests/workers.py's KINDS)."""
+    from tests.workers import queue_env
+
+    run = uuid.uuid4().hex[:8]
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "NSFW_TEST_MEDIA_ROOT": str(workdir / "media"),
-        "NSFW_TEST_QUEUE": "django_q",
         "NSFW_TEST_BACKEND": "tests.backends.ColourBackend",
-        "NSFW_TEST_CLUSTER_NAME": f"nsfw-load-{uuid.uuid4().hex[:8]}",
+        "NSFW_TEST_CLUSTER_NAME": f"nsfw-load-{run}",
+        "NSFW_TEST_QUEUE_NAME": f"nsfw-load-{run}",
         "PYTHONUNBUFFERED": "1",
+        **queue_env(kind),
         **database.env(),
     }
 
@@ -135,14 +140,15 @@ def run_round(
     per_uploader: int = 60,
     migrate: bool = True,
     timeout: float = 240,
+    kind: str = "django_q",
 ) -> dict[str, Any]:
-    """One round; returns its measurements (raises if it never settles)."""
-    env = base_env(database, workdir)
+    """One round on the queue ``kind``; returns its measurements (raises if it never settles)."""
+    env = base_env(database, workdir, kind)
     if migrate:
         manage(env, "migrate", "--verbosity=0")
     from tests.workers import Cluster
 
-    with Cluster(workdir / "qcluster.log", base_env=env):
+    with Cluster(workdir / "worker.log", base_env=env, kind=kind):
         processes = [
             subprocess.Popen(
                 [sys.executable, "-m", "tests.uploader", str(per_uploader), f"u{i}"],
@@ -172,6 +178,7 @@ def run_round(
         "without_row_after": after_reconciliation["without_row"],
         "photos": final["photos"],
         "not_done": final["not_done"] + final["without_row"],
+        "uploaders_with_model_code": sum(bool(report["model_modules"]) for report in reports),
     }
 
 

@@ -1,4 +1,4 @@
-"""Wiring at start-up: the registry from settings, the receivers, the periodic Schedule."""
+"""Wiring at start-up: the registry from settings, the receivers, the periodic jobs, tasks."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class NsfwModerationConfig(AppConfig):
             registry,
             signals,
         )
+        from nsfw_moderation.queues import checks as queue_checks  # noqa: F401
 
         # Before any query: the records' triggers ask every SQLite connection.
         connection_created.connect(
@@ -42,6 +43,22 @@ class NsfwModerationConfig(AppConfig):
         connect_notices(signals, notices)
         setting_changed.connect(settings_changed, dispatch_uid="nsfw_moderation:settings")
         post_migrate.connect(install_schedule, sender=self, dispatch_uid="nsfw_moderation:schedule")
+        register_celery_tasks()
+
+
+def register_celery_tasks() -> None:
+    """With ``QUEUE = "celery"``: this app's tasks, on every Celery app (``shared_task``).
+
+    Imported here, in every process that sets Django up, so that a Celery
+    worker knows them without ``autodiscover_tasks``. Without Celery
+    installed, check ``nsfw_moderation.E036`` says so instead of a crash.
+    """
+    import importlib.util
+
+    from nsfw_moderation.conf import conf
+
+    if conf.QUEUE == "celery" and importlib.util.find_spec("celery") is not None:
+        import nsfw_moderation.queues.celery  # noqa: F401
 
 
 def connect_notices(signals: Any, notices: Any) -> None:

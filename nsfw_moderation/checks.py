@@ -438,7 +438,7 @@ SQLITE_OPTIONS_FOR_WORKERS: dict[str, Any] = {
 @register(Tags.compatibility)
 def check_sqlite_for_workers(**kwargs: Any) -> list[CheckMessage]:
     """W003: a SQLite database shared with a worker, without the options that make it work."""
-    if conf.QUEUE != "django_q":
+    if conf.QUEUE == "sync":
         return []
     from nsfw_moderation.models import ModeratedImage
 

@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "BLOCK_THRESHOLD": None,
     "QUEUE": "django_q",
     "CLUSTER": None,
+    "TASKS_BACKEND": "default",
+    "TASKS_QUEUE": "default",
+    "CELERY_APP": None,
+    "CELERY_QUEUE": None,
     "MAX_ATTEMPTS": 3,
     "RETRY_DELAY": 30,
     "RETRY_MAX_DELAY": 3600,
@@ -66,7 +70,7 @@ AUDITED_VERDICTS = ("allowed", "blocked")
 #: Keys a ``SHADOW_MODEL`` mapping may have: the live model's settings of the same names.
 SHADOW_KEYS = ("BACKEND", "MODEL", "MODEL_REVISION", "PRECISION", "UNSAFE_LABELS", "FLAG_THRESHOLD")
 
-QUEUES = ("django_q", "sync")
+QUEUES = ("django_q", "tasks", "celery", "sync")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ON_ERROR_CHOICES = ("flag", "allow")
@@ -135,6 +139,22 @@ class Settings:
     @property
     def CLUSTER(self) -> str | None:
         return self._get("CLUSTER")
+
+    @property
+    def TASKS_BACKEND(self) -> str:
+        return self._get("TASKS_BACKEND")
+
+    @property
+    def TASKS_QUEUE(self) -> str:
+        return self._get("TASKS_QUEUE")
+
+    @property
+    def CELERY_APP(self) -> str | None:
+        return self._get("CELERY_APP")
+
+    @property
+    def CELERY_QUEUE(self) -> str | None:
+        return self._get("CELERY_QUEUE")
 
     @property
     def MAX_ATTEMPTS(self) -> int:

@@ -1,28 +1,22 @@
 """Getting work onto the queue: rows for new files, and tasks for those rows.
 
-``QUEUE`` picks how a row's pk reaches a worker:
+``QUEUE`` picks how a row's pk reaches a worker: django-q2 (the default),
+Django's Tasks framework, Celery, or ``"sync"`` (classified in this process,
+for development and tests); each is an adapter in :mod:`nsfw_moderation.queues`.
 
-- ``"django_q"`` (default): a django-q2 task, run by ``manage.py qcluster``.
-- ``"sync"``: classified in this process, right after the transaction commits.
-  Meant for development and tests: it loads the model in the web process.
-
-Either way the task is named by its dotted path (:data:`TASK`), so this module
-never imports the worker.
+Whatever the queue, the task is named by its dotted path (:data:`TASK`), so
+this module never imports the worker.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from nsfw_moderation import registry
-from nsfw_moderation.conf import conf
+from nsfw_moderation import queues, registry
 from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict, row_key
 
@@ -32,7 +26,6 @@ logger = logging.getLogger(__name__)
 # nsfw_moderation.worker.tasks.classify): queued tasks and Schedules name it,
 # so it must survive upgrades of the code behind it.
 TASK = "nsfw_moderation.tasks.classify"
-TASK_GROUP = "nsfw_moderation"
 
 #: What a row is reset to when its file changes.
 FRESH: dict[str, Any] = {
@@ -164,10 +157,7 @@ def dispatch(task: str, *args: Any) -> None:
     against a bank's new hashes. Never raises: a lost task is logged.
     """
     try:
-        if conf.QUEUE == "sync":
-            import_string(task)(*args)
-        else:
-            _async(task, *args)
+        queues.adapter().send(task, *args)
     except Exception:
         logger.exception("Could not run %s%r", task, args)
 
@@ -179,46 +169,12 @@ def enqueue(pk: int, *, delay: float = 0) -> None:
     stale-row sweep (``requeue_stale``) enqueues it again.
     """
     try:
-        if conf.QUEUE == "sync":
-            import_string(TASK)(pk)
-        elif delay > 0:
-            _schedule(pk, delay)
+        if delay > 0:
+            queues.adapter().send_later(TASK, delay, pk)
         else:
-            _async_task(pk)
+            queues.adapter().send(TASK, pk)
     except Exception:
         logger.exception("Could not enqueue moderated image %s", pk)
-
-
-def _async_task(pk: int) -> None:
-    _async(TASK, pk)
-
-
-def _async(task: str, *args: Any) -> None:
-    from django_q.conf import Conf
-    from django_q.tasks import async_task
-
-    options: dict[str, object] = {"group": TASK_GROUP}
-    if conf.CLUSTER:
-        options["cluster"] = conf.CLUSTER
-    # django-q2's ORM broker closes the database connection before enqueueing
-    # unless it runs inside a transaction: with CONN_MAX_AGE=0 that would mean
-    # a new connection for every upload.
-    with transaction.atomic(using=Conf.ORM) if Conf.ORM else contextlib.nullcontext():
-        async_task(task, *args, q_options=options)
-
-
-def _schedule(pk: int, delay: float) -> None:
-    from django_q.models import Schedule
-
-    Schedule.objects.create(
-        name=f"nsfw_moderation retry {pk} {timezone.now().timestamp()}",
-        func=TASK,
-        args=repr((pk,)),
-        schedule_type=Schedule.ONCE,
-        repeats=-1,  # django-q2 deletes a ONCE schedule after its run only when negative
-        next_run=timezone.now() + timedelta(seconds=delay),
-        cluster=conf.CLUSTER,
-    )
 
 
 def requeue(rows: models.QuerySet[ModeratedImage], *, user: Any = None, note: str = "") -> int:

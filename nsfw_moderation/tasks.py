@@ -1,7 +1,8 @@
-"""Stable dotted paths for django-q2: ``nsfw_moderation.tasks.classify``, ``.maintain``…
+"""Stable dotted paths of the work: ``nsfw_moderation.tasks.classify``, ``.maintain``…
 
-Queued tasks and ``Schedule`` rows name these paths, so they outlive any move
-of the code behind them, which lives in :mod:`nsfw_moderation.worker.tasks`.
+django-q2's queued tasks and ``Schedule`` rows name these paths, and Celery's
+tasks carry them as names (:mod:`nsfw_moderation.queues`), so they outlive
+any move of the code behind them, which lives in :mod:`nsfw_moderation.worker.tasks`.
 """
 
 from __future__ import annotations

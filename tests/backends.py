@@ -38,6 +38,29 @@ class SlowColourBackend(ColourBackend):
         return super().classify(images)
 
 
+class CountingColourBackend(ColourBackend):
+    """ColourBackend that notes, in the file ``NSFW_TEST_CALLS_LOG``, each load and each call.
+
+    Lines are ``load PID THREADS`` and ``call PID BATCH``: how many times each
+    worker process loaded the model and with how many threads it would run it,
+    and how many images each model call had.
+    """
+
+    def __init__(self) -> None:
+        from nsfw_moderation.backends import default_threads
+
+        _note(f"load {os.getpid()} {default_threads()}")
+
+    def classify(self, images: Sequence[Image.Image]) -> list[dict[str, float]]:
+        _note(f"call {os.getpid()} {len(images)}")
+        return super().classify(images)
+
+
+def _note(line: str) -> None:
+    with open(os.environ["NSFW_TEST_CALLS_LOG"], "a") as log:
+        log.write(line + "\n")
+
+
 class BrokenBackend:
     """A backend whose model cannot be loaded."""
 

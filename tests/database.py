@@ -57,4 +57,6 @@ def _postgres(url: str) -> dict[str, Any]:
         "HOST": parts.hostname or "127.0.0.1",
         "PORT": str(parts.port or 5432),
         "TEST": {"NAME": f"test_{name}" if not os.environ.get("NSFW_TEST_DB_NAME") else name},
+        # Persistent connections, for the test that ends a worker's connection.
+        "CONN_MAX_AGE": None if os.environ.get("NSFW_TEST_PERSISTENT_CONNECTIONS") else 0,
     }

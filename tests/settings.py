@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import uuid
 from pathlib import Path
+
+import django
 
 from tests.database import database_from_env, moderation_database
 
@@ -28,6 +31,17 @@ INSTALLED_APPS = [
     "django_q",
     "nsfw_moderation",
     "tests.testapp",
+]
+# The other queues' apps, where installed (make install brings them): Django's
+# Tasks framework (the backport before Django 6), its database and RQ backends.
+INSTALLED_APPS += [
+    app
+    for app in (
+        "django_tasks" if django.VERSION < (6,) else "",
+        "django_tasks_db",
+        "django_rq",
+    )
+    if app and importlib.util.find_spec(app)
 ]
 
 MIDDLEWARE = [
@@ -70,6 +84,37 @@ MEDIA_ROOT = os.environ.get("NSFW_TEST_MEDIA_ROOT", str(BASE_DIR / ".media"))
 # with save_pretrained and loaded through the real transformers code path.
 TINY_MODEL_DIR = os.environ.get("NSFW_TEST_MODEL_DIR", str(BASE_DIR / ".tiny-vit"))
 
+# The queue of this test run on Redis, Celery and the Tasks framework: its own
+# name, inherited by the worker processes the tests start, so that test runs
+# side by side on one Redis never take each other's tasks.
+QUEUE_NAME = os.environ.setdefault("NSFW_TEST_QUEUE_NAME", f"nsfw-tests-{uuid.uuid4().hex[:8]}")
+QUEUE_REDIS_URL = os.environ.get("NSFW_TEST_QUEUE_REDIS_URL", "redis://127.0.0.1:6379/5")
+
+# Django's Tasks framework: "default" on the database (db_worker), "rq" on Redis (rqworker).
+# "unreachable": RQ on a port where nothing listens (a broker that is down).
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": [QUEUE_NAME]},
+    "rq": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [QUEUE_NAME]},
+    "unreachable": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["nsfw-unreachable"]},
+    "immediate": {
+        "BACKEND": ("django.tasks" if django.VERSION >= (6,) else "django_tasks")
+        + ".backends.immediate.ImmediateBackend"
+    },
+}
+RQ_QUEUES = {
+    QUEUE_NAME: {"URL": QUEUE_REDIS_URL},
+    "nsfw-unreachable": {"URL": UNREACHABLE_REDIS_URL, "SOCKET_CONNECT_TIMEOUT": 1},
+}
+
+# Celery (tests/celery_app.py reads the CELERY_ settings): one task at a time
+# per child, so that a killed worker holds as little as possible.
+CELERY_BROKER_URL = QUEUE_REDIS_URL
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_NAME
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
 NSFW_MODERATION = {
     "MODELS": {
         "testapp.Photo": ["image"],
@@ -90,6 +135,14 @@ NSFW_MODERATION = {
     "QUEUE": os.environ.get("NSFW_TEST_QUEUE", "sync"),
     "BATCH_SIZE": int(os.environ.get("NSFW_TEST_BATCH_SIZE", "8")),
     "RETRY_DELAY": 1,
+    # Threads per worker process (benchmarks/queues.py gives each worker its share).
+    "TORCH_THREADS": int(os.environ["NSFW_TEST_TORCH_THREADS"])
+    if os.environ.get("NSFW_TEST_TORCH_THREADS")
+    else None,
+    "TASKS_BACKEND": os.environ.get("NSFW_TEST_TASKS_BACKEND", "default"),
+    "TASKS_QUEUE": QUEUE_NAME,
+    "CELERY_APP": "tests.celery_app.app",
+    "CELERY_QUEUE": QUEUE_NAME,
 }
 
 Q_CLUSTER = {

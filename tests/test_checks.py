@@ -37,7 +37,7 @@ def test_project_settings_are_clean():
         ({"FLAG_THRESHOLD": "0.5"}, ["nsfw_moderation.E004"]),
         ({"BLOCK_THRESHOLD": -0.1}, ["nsfw_moderation.E005"]),
         ({"BLOCK_THRESHOLD": 0.3, "FLAG_THRESHOLD": 0.5}, ["nsfw_moderation.W001"]),
-        ({"QUEUE": "celery"}, ["nsfw_moderation.E006"]),
+        ({"QUEUE": "rabbit"}, ["nsfw_moderation.E006"]),
         ({"PRECISION": "fp8"}, ["nsfw_moderation.E008"]),
         ({"DEVICE": "tpu"}, ["nsfw_moderation.E009"]),
         ({"ON_ERROR": "ignore"}, ["nsfw_moderation.E010"]),

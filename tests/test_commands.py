@@ -16,9 +16,9 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
-from nsfw_moderation import enqueue
 from nsfw_moderation.management.commands.nsfw_scan import configured_model_name
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
+from nsfw_moderation.queues import django_q as django_q_queue
 from tests.conftest import TINY_MAX_DIFFERENCE, moderation
 from tests.images import blue, image_bytes, red
 from tests.testapp.models import Document, Photo, Slide
@@ -140,7 +140,7 @@ def test_dry_run_writes_nothing():
 @pytest.mark.usefixtures("colour_backend")
 def test_scan_goes_through_the_queue(monkeypatch):
     enqueued: list[int] = []
-    monkeypatch.setattr(enqueue, "_async_task", enqueued.append)
+    monkeypatch.setattr(django_q_queue, "send", lambda task, pk: enqueued.append(pk))
     bulk_photos(red(), blue())
     with moderation(QUEUE="django_q"):
         run("nsfw_scan")
@@ -152,7 +152,7 @@ def test_scan_goes_through_the_queue(monkeypatch):
 @pytest.mark.usefixtures("colour_backend")
 def test_sync_classifies_in_process_without_the_queue(monkeypatch):
     enqueued: list[int] = []
-    monkeypatch.setattr(enqueue, "_async_task", enqueued.append)
+    monkeypatch.setattr(django_q_queue, "send", lambda task, pk: enqueued.append(pk))
     bulk_photos(red(), blue(), blue("b2.png"), red("r2.png"), blue("b3.png"))
     with moderation(QUEUE="django_q", BATCH_SIZE=2):
         out = run("nsfw_scan", "--sync", "--chunk-size", "3")

@@ -11,6 +11,7 @@ from django.test import override_settings
 
 from nsfw_moderation import enqueue
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
+from nsfw_moderation.queues import django_q as django_q_queue
 from tests.conftest import moderation
 from tests.images import blue, red
 from tests.testapp.models import Banner, Document, Photo, Profile, ProxyPhoto, Slide
@@ -233,10 +234,10 @@ def test_save_never_fails_when_moderation_fails(monkeypatch, caplog):
 
 
 def test_enqueue_failure_is_logged_not_raised(monkeypatch, caplog):
-    def broken(pk: int) -> None:
+    def broken(task: str, pk: int) -> None:
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(enqueue, "_async_task", broken)
+    monkeypatch.setattr(django_q_queue, "send", broken)
     with override_settings(NSFW_MODERATION={"QUEUE": "django_q"}):
         enqueue.enqueue(1)
     assert "Could not enqueue moderated image 1" in caplog.text

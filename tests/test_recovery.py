@@ -1,4 +1,8 @@
-"""A worker machine dies mid-batch: after a restart every row gets exactly one verdict."""
+"""A worker machine dies mid-batch: after a restart every row gets exactly one verdict.
+
+On every queue (tests/workers.py's ``kinds_here``): the killed worker's rows
+come back through the maintenance job, whatever the broker did with its tasks.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from nsfw_moderation.apps import SCHEDULE_NAME
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status
 from tests.conftest import moderation
 from tests.images import image_file
-from tests.workers import Cluster, wait_until
+from tests.workers import Cluster, kinds_here, purge_queues, queue_settings, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,8 +35,10 @@ def counts() -> dict[str, int]:
     )
 
 
-def test_sigkill_mid_batch_then_restart(tmp_path: Path):
-    with moderation(QUEUE="django_q"):
+@pytest.mark.parametrize("kind", kinds_here())
+def test_sigkill_mid_batch_then_restart(tmp_path: Path, kind: str):
+    purge_queues()
+    with moderation(**queue_settings(kind)):
         for i in range(ROWS):
             create_photo(i)
     slow = {"NSFW_TEST_BACKEND": "tests.backends.SlowColourBackend", "NSFW_TEST_SLOW": "1.0"}
@@ -40,6 +46,7 @@ def test_sigkill_mid_batch_then_restart(tmp_path: Path):
 
     first = Cluster(
         tmp_path / "first.log",
+        kind=kind,
         NSFW_TEST_WORKER_TAG="first",
         NSFW_TEST_WORKER_LOG=str(worker_log),
         **slow,
@@ -57,12 +64,13 @@ def test_sigkill_mid_batch_then_restart(tmp_path: Path):
     assert at_kill.get(Status.PROCESSING, 0) >= 1
 
     # The periodic job (here run by its command) re-queues what the dead worker held.
-    with moderation(QUEUE="django_q"):
+    with moderation(**queue_settings(kind)):
         call_command("nsfw_requeue", "--older-than", "0", verbosity=0)
     assert counts().get(Status.PROCESSING, 0) == 0
 
     with Cluster(
         tmp_path / "second.log",
+        kind=kind,
         NSFW_TEST_WORKER_TAG="second",
         NSFW_TEST_WORKER_LOG=str(worker_log),
         **{**slow, "NSFW_TEST_SLOW": "0"},
@@ -80,7 +88,7 @@ def test_sigkill_mid_batch_then_restart(tmp_path: Path):
     # that signal (documented): only rows it held can be missing from the log.
     assert len(pks) >= ROWS - at_kill[Status.PROCESSING]
     assert {"first", "second"} <= set(finished[1::2])
-    print(f"rows={ROWS} killed_mid_batch={at_kill} verdicts={len(per_row)} duplicates=0")
+    print(f"{kind}: rows={ROWS} killed_mid_batch={at_kill} verdicts={len(per_row)} duplicates=0")
 
 
 def create_photo(i: int) -> None:

@@ -1,4 +1,7 @@
-"""Two worker machines on one database and one broker share the work, never a row."""
+"""Two worker machines on one database and one broker share the work, never a row.
+
+On every queue: two qclusters, two db_workers, two rqworkers, two Celery workers.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status
 from tests.conftest import moderation
 from tests.images import image_file
 from tests.testapp.models import Photo
-from tests.workers import Cluster, wait_until
+from tests.workers import Cluster, kinds_here, purge_queues, queue_settings, wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,7 +27,9 @@ pytestmark = [
 IMAGES = int(os.environ.get("NSFW_TEST_SCALE_IMAGES", "300"))
 
 
-def test_two_clusters_share_the_queue(tmp_path: Path, worker_backend):
+@pytest.mark.parametrize("kind", kinds_here())
+def test_two_clusters_share_the_queue(tmp_path: Path, worker_backend, kind: str):
+    purge_queues()
     worker_log = tmp_path / "workers.log"
     # Several workers per cluster, small batches: plenty of chances to collide.
     env = {
@@ -33,13 +38,13 @@ def test_two_clusters_share_the_queue(tmp_path: Path, worker_backend):
         "NSFW_TEST_WORKERS": "2",
         "NSFW_TEST_BATCH_SIZE": "4",
     }
-    with moderation(QUEUE="django_q"):
+    with moderation(**queue_settings(kind)):
         for i in range(IMAGES):
             Photo.objects.create(image=image_file(f"p{i}.png", color=(i % 256, 80, 160)))
 
     with (
-        Cluster(tmp_path / "a.log", NSFW_TEST_WORKER_TAG="a", **env) as a,
-        Cluster(tmp_path / "b.log", NSFW_TEST_WORKER_TAG="b", **env) as b,
+        Cluster(tmp_path / "a.log", kind=kind, NSFW_TEST_WORKER_TAG="a", **env) as a,
+        Cluster(tmp_path / "b.log", kind=kind, NSFW_TEST_WORKER_TAG="b", **env) as b,
     ):
         done = wait_until(
             lambda: ModeratedImage.objects.filter(status=Status.DONE).count() == IMAGES,
@@ -56,5 +61,6 @@ def test_two_clusters_share_the_queue(tmp_path: Path, worker_backend):
     by_cluster = {tag: tags.count(tag) for tag in ("a", "b")}
     assert all(by_cluster.values()), by_cluster
     print(
-        f"\nscale-out on {connection.vendor}: {IMAGES} rows, by cluster {by_cluster}, duplicates 0"
+        f"\nscale-out on {connection.vendor}, {kind}: {IMAGES} rows, "
+        f"by cluster {by_cluster}, duplicates 0"
     )

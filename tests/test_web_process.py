@@ -19,6 +19,9 @@ WEB_MODULES = [
     "nsfw_moderation.media",
     "nsfw_moderation.previews",
     "nsfw_moderation.query",
+    "nsfw_moderation.queues.celery",
+    "nsfw_moderation.queues.django_q",
+    "nsfw_moderation.queues.tasks",
     "nsfw_moderation.review",
     "nsfw_moderation.templatetags.nsfw_moderation",
 ]

@@ -1,7 +1,8 @@
 """One uploading web process for the load tests: ``python -m tests.uploader COUNT TAG``.
 
 Saves COUNT photos (each a distinct generated PNG) through the ORM, as a view
-would, and prints JSON: every save's duration and every save that failed.
+would, and prints JSON: every save's duration, every save that failed, and
+which of the model's libraries (torch, openvino …) the process imported.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import json
 import os
 import sys
 import time
+
+#: The model's libraries, and the worker code that would import them.
+MODEL_MODULES = ("torch", "transformers", "openvino", "onnxruntime", "nsfw_moderation.worker")
 
 
 def main(count: int, tag: str) -> None:
@@ -31,7 +35,10 @@ def main(count: int, tag: str) -> None:
         except Exception as exc:
             failures.append(repr(exc))
         durations.append(time.perf_counter() - start)
-    print(json.dumps({"durations": durations, "failures": failures}))
+    # The web process never imports the model's libraries, whatever the queue.
+    model_modules = sorted(name for name in MODEL_MODULES if name in sys.modules)
+    report = {"durations": durations, "failures": failures, "model_modules": model_modules}
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

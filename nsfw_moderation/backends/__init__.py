@@ -201,13 +201,22 @@ def available_cores() -> int:
 
 
 def default_threads() -> int:
-    """Threads per worker: the machine's cores shared among django-q2 workers.
+    """Threads per worker: the machine's cores shared among the queue's worker processes.
 
     More threads than cores per worker makes every worker slower, not faster.
     """
     if conf.TORCH_THREADS:
         return int(conf.TORCH_THREADS)
-    return max(1, available_cores() // cluster_workers())
+    return max(1, available_cores() // processes_sharing_cores())
+
+
+def processes_sharing_cores() -> int:
+    """Worker processes on this machine: django-q2's cluster, Celery's pool, or one."""
+    if conf.QUEUE in ("tasks", "celery"):
+        from nsfw_moderation.queues import worker_processes
+
+        return worker_processes()
+    return cluster_workers()
 
 
 def cluster_workers() -> int:

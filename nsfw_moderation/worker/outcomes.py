@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from nsfw_moderation import enqueue, notices, policy, signals
-from nsfw_moderation.backends import cluster_workers
+from nsfw_moderation.backends import processes_sharing_cores
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, retry_when_locked, write_transaction
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Preview, Status, Verdict
@@ -91,7 +91,8 @@ def _fair_share(due: models.QuerySet[ModeratedImage]) -> int:
     takes the last batch alone while the other waits. (Counted without row
     locks: PostgreSQL refuses ``COUNT … FOR UPDATE``.)
     """
-    workers = cluster_workers() if conf.QUEUE == "django_q" else 1
+    # The workers this one knows of: django-q2's cluster, Celery's prefork pool.
+    workers = 1 if conf.QUEUE == "sync" else processes_sharing_cores()
     if workers == 1:
         return conf.BATCH_SIZE
     # Counted up to a batch for every worker: past that, the share is a batch

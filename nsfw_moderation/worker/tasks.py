@@ -1,4 +1,4 @@
-"""The django-q2 entry points (named by the stable paths in :mod:`nsfw_moderation.tasks`)."""
+"""The entry points of every queue (named by the stable paths in :mod:`nsfw_moderation.tasks`)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,9 @@ def requeue_stale(older_than: float | None = None) -> dict[str, int]:
 def maintain() -> dict[str, int]:
     """The periodic job: recover dropped rows, reconcile files, fold counts, deliver notices.
 
-    Installed by ``migrate`` as a django-q2 ``Schedule``; also run by
-    ``manage.py nsfw_requeue``.
+    Installed by ``migrate`` as a django-q2 ``Schedule``; a Celery beat entry
+    (``queues.celery.maintenance_schedule``); run by ``manage.py nsfw_maintain``
+    from cron on any queue.
     """
     results: dict[str, int] = {}
     # Each part runs even when another fails: a sweep that breaks must not
