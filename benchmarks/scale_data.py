@@ -26,9 +26,8 @@ VERDICT_CASE = """CASE
 def build(size: int, reviewer_id: int) -> None:
     """Empty the benchmark's tables, then fill them with ``size`` moderation rows."""
     from benchmarks.benchapp.models import ScaleAvatar, ScalePhoto
-    from nsfw_moderation.models import BlockedImage, ModeratedImage, ModerationEvent
-
     from nsfw_moderation import append_only
+    from nsfw_moderation.models import BlockedImage, ModeratedImage, ModerationEvent
 
     tables = [m._meta.db_table for m in (ScalePhoto, ScaleAvatar, ModeratedImage, BlockedImage)]
     tables.append(ModerationEvent._meta.db_table)
