@@ -35,6 +35,13 @@ def rejected_bytes(sha256: str) -> bool:
     return bool(sha256) and BlockedImage.objects.filter(sha256=sha256).exists()
 
 
+def _label(row: ModeratedImage) -> str:
+    # An upload's name may be long or hold control characters: one line, within the field.
+    text = " ".join(f"{row} ({row.file_name})".split())
+    most = BankEntry._meta.get_field("label").max_length or len(text)
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def remember_decision(row: ModeratedImage) -> None:
     """A rejection joins the blocklist and the built-in bank; approving the image lifts both."""
     if not (row.sha256 or row.pdq):
@@ -44,8 +51,8 @@ def remember_decision(row: ModeratedImage) -> None:
             image=row, sha256=row.sha256, defaults={"file_name": row.file_name}
         )
         if row.pdq and banks.usable(row.pdq_quality):
-            label = f"{row} ({row.file_name})"
-            banks.add_entries(banks.builtin_bank(), [(row.pdq, row.pdq_quality, label)], image=row)
+            entry = (row.pdq, row.pdq_quality, _label(row))
+            banks.add_entries(banks.builtin_bank(), [entry], image=row)
     elif row.verdict == Verdict.APPROVED:
         BlockedImage.objects.filter(image=row, sha256=row.sha256).delete()
         banks.remove_entries(BankEntry.objects.filter(bank__built_in=True, image=row, pdq=row.pdq))

@@ -108,3 +108,16 @@ def test_a_changed_action_reloads_the_workers_index(bank_manager):
     before = banks.version()
     banks.set_action(bank, HashBank.Action.BLOCK, bank_manager)
     assert banks.version() != before
+
+
+def test_a_rejected_upload_with_a_long_odd_name_joins_the_built_in_bank(make_row, reviewer):
+    """Its label is one line within the field: a 600-character name failed on PostgreSQL."""
+    from nsfw_moderation import review
+    from nsfw_moderation.models import BankEntry
+
+    name = "photos/" + "x" * 300 + "\nline two\t" + "y" * 300 + ".png"
+    row = make_row(file_name=name, sha256="e" * 64, pdq="0f" * 32, pdq_quality=100)
+    review.reject(row, user=reviewer)
+    label = BankEntry.objects.get(bank__built_in=True, image=row).label
+    assert len(label) <= 255
+    assert label.isprintable()
