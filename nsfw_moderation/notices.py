@@ -47,10 +47,6 @@ from nsfw_moderation.models import (
 
 logger = logging.getLogger(__name__)
 
-#: Verdicts that restrict an image, and so need a statement of reasons.
-RESTRICTIONS = (Verdict.BLOCKED, Verdict.REJECTED, Verdict.FLAGGED)
-
-
 # --- Statements, in the decision's transaction ----------------------------------------
 
 
