@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "ON_REJECT": None,
     "QUARANTINE_STORAGE": None,
     "SHOW_PENDING": False,
+    # nsfw_moderation.contrib.wagtail: withheld images in the image chooser.
+    "WAGTAIL_CHOOSER": "hide",
     "OWNER": None,
     "NOTIFY_FLAGGED": False,
     "APPEAL_SAME_REVIEWER": False,
@@ -74,6 +76,8 @@ QUEUES = ("django_q", "tasks", "celery", "sync")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ON_ERROR_CHOICES = ("flag", "allow")
+#: What the Wagtail image chooser does with withheld images (nsfw_moderation.contrib.wagtail).
+WAGTAIL_CHOOSER_CHOICES = ("hide", "mark")
 #: Where the Transparency Database's API token is read when ``TRANSPARENCY_API_TOKEN`` is unset.
 TOKEN_ENVIRONMENT_VARIABLE = "DSA_TRANSPARENCY_API_TOKEN"
 
@@ -216,6 +220,10 @@ class Settings:
     @property
     def SHOW_PENDING(self) -> bool:
         return bool(self._get("SHOW_PENDING"))
+
+    @property
+    def WAGTAIL_CHOOSER(self) -> str:
+        return self._get("WAGTAIL_CHOOSER")
 
     @property
     def OWNER(self) -> str | None:

@@ -14,6 +14,7 @@ import functools
 import io
 from collections.abc import Sequence
 
+from django.http import HttpResponse
 from PIL import Image, ImageDraw
 
 from nsfw_moderation.models import ModeratedImage, Preview
@@ -37,6 +38,28 @@ def stored_preview(row: ModeratedImage) -> tuple[bytes, str]:
     if jpeg is None:
         return placeholder_jpeg(), "placeholder"
     return bytes(jpeg), "image"
+
+
+def preview_response(row: ModeratedImage, shown_sha256: str | None) -> HttpResponse:
+    """The preview of ``row`` as a response, for any review page (Django admin, Wagtail).
+
+    ``shown_sha256`` is the hash the page was rendered for (``None``: not given).
+    The caller checks the review permission first.
+    """
+    if shown_sha256 is not None and shown_sha256 != row.sha256:
+        # The page was rendered for other bytes: never show the new ones
+        # under a card the decision buttons of which mean the old ones.
+        data, kind = placeholder_jpeg(), "changed"
+    else:
+        # The stored preview the worker made: this process never opens the upload.
+        data, kind = stored_preview(row)
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = 'inline; filename="preview.jpg"'
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Moderation-Preview"] = kind
+    return response
 
 
 def preview_of(frames: Sequence[Image.Image], frame: int | None) -> bytes:

@@ -31,7 +31,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import enqueue, formats, params, previews, review, stats
+from nsfw_moderation import enqueue, formats, previews, review, stats
+from nsfw_moderation.admin import decisions
 from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
@@ -53,14 +54,6 @@ class Card:
     change_url: str | None
     object_url: str | None
     object_label: str
-
-
-def decided_message(count: int, verdict: str) -> str:
-    """ "N image(s) marked <verdict>." — after a decision in the queue or by an admin action."""
-    message = ngettext(
-        "%(count)d image marked %(verdict)s.", "%(count)d images marked %(verdict)s.", count
-    )
-    return message % {"count": count, "verdict": Verdict(verdict).label}
 
 
 class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
@@ -299,51 +292,12 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         post ``decision=<decision>`` with the ticked ``ids``.
         """
         self._require_reviewer(request)
-        decision, pks = _posted_decision(request)
-        if decision is None:
-            messages.error(request, _("Choose approve or reject."))
-        elif not pks:
-            messages.warning(request, _("Select at least one image."))
-        else:
-            rows = self.get_queryset(request).filter(pk__in=pks)
-            seen = _posted_seen(request)
-            notes = {
-                name: params.clean_text(request.POST.get(name, "")).strip()
-                for name in ("note", "user_note")
-            }
-            decided = self._decide(request, rows, review.DECISIONS[decision], seen=seen, **notes)
-            changed = review.changed_since(rows, seen)
-            self._report_changed(request, len(changed))
-            self._report_skipped(request, len(pks) - decided - len(changed))
+        decisions.decide_posted(
+            request,
+            self.get_queryset(request),
+            lambda row: self.has_review_permission(request, row),
+        )
         return HttpResponseRedirect(self._next_url(request))
-
-    @staticmethod
-    def _report_changed(request: HttpRequest, changed: int) -> None:
-        if changed:
-            messages.warning(
-                request,
-                ngettext(
-                    "%(count)d image was not decided: its file changed after the page was "
-                    "shown. Look at it again.",
-                    "%(count)d images were not decided: their files changed after the page "
-                    "was shown. Look at them again.",
-                    changed,
-                )
-                % {"count": changed},
-            )
-
-    @staticmethod
-    def _report_skipped(request: HttpRequest, skipped: int) -> None:
-        if skipped:
-            messages.warning(
-                request,
-                ngettext(
-                    "%(count)d image was not decided: it is missing or being classified.",
-                    "%(count)d images were not decided: they are missing or being classified.",
-                    skipped,
-                )
-                % {"count": skipped},
-            )
 
     def _next_url(self, request: HttpRequest) -> str:
         target = request.POST.get("next", "")
@@ -368,21 +322,7 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         row = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_review_permission(request, row):
             raise PermissionDenied
-        shown = request.GET.get("sha256")
-        if shown is not None and shown != row.sha256:
-            # The page was rendered for other bytes: never show the new ones
-            # under a card the decision buttons of which mean the old ones.
-            data, kind = previews.placeholder_jpeg(), "changed"
-        else:
-            # The stored preview the worker made: this process never opens the upload.
-            data, kind = previews.stored_preview(row)
-        response = HttpResponse(data, content_type="image/jpeg")
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Disposition"] = 'inline; filename="preview.jpg"'
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        response["X-Moderation-Preview"] = kind
-        return response
+        return previews.preview_response(row, request.GET.get("sha256"))
 
     # --- Dashboard ---------------------------------------------------------------
 
@@ -469,7 +409,9 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
             rows, verdict, user=request.user, note=note, user_note=user_note, seen=seen
         )
         if events:
-            self.message_user(request, decided_message(len(events), verdict), messages.SUCCESS)
+            self.message_user(
+                request, decisions.decided_message(len(events), verdict), messages.SUCCESS
+            )
         return len(events)
 
     # --- Columns -----------------------------------------------------------------
@@ -498,20 +440,3 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("score"), ordering="score")
     def score_display(self, obj: ModeratedImage) -> str:
         return "–" if obj.score is None else f"{obj.score:.3f}"
-
-
-def _posted_decision(request: HttpRequest) -> tuple[str | None, list[int]]:
-    one = request.POST.get("decide_one", "")
-    if one:
-        decision, pk = params.parse_pair(one)
-        return (decision if decision in review.DECISIONS else None), [] if pk is None else [pk]
-    decision = request.POST.get("decision", "")
-    pks = params.parse_ids(request.POST.getlist("ids"))
-    return (decision if decision in review.DECISIONS else None), pks
-
-
-def _posted_seen(request: HttpRequest) -> dict[int, str]:
-    """``{pk: sha256}`` of the images the page showed (``seen=<pk>:<sha256>``)."""
-    pairs = (value.partition(":") for value in request.POST.getlist("seen"))
-    parsed = ((params.parse_id(pk), sha256) for pk, _sep, sha256 in pairs)
-    return {pk: sha256 for pk, sha256 in parsed if pk is not None}

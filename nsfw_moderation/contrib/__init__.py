@@ -1,0 +1,1 @@
+"""Optional integrations with other frameworks, each an installed app of its own."""
