@@ -108,9 +108,14 @@ services:
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 && redis-cli ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
 		echo "PostgreSQL or Redis did not start" >&2; exit 1
 
+# The Wagtail suite (nsfw_moderation.contrib.wagtail) needs Wagtail's apps
+# installed, so it runs under settings of its own, after each main suite.
+WAGTAIL_SUITE := -m pytest tests/wagtail --ds=tests.wagtail_settings
+
 # SQLite and django-q2's ORM broker: the embedded default.
 pytest: install browser gettext
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python $(WAGTAIL_SUITE) $(PYTEST_ARGS)
 
 # The same suite on PostgreSQL, every worker test on the Redis broker; the
 # queue tests also run RQ and Celery workers there (Redis db 5, a queue name
@@ -118,6 +123,7 @@ pytest: install browser gettext
 pytest-postgres-redis: install browser gettext services
 	DATABASE_URL=$(DATABASE_URL_PG) NSFW_TEST_BROKER=redis REDIS_URL=$(REDIS_URL) \
 		NSFW_TEST_CLUSTER_NAME=nsfw-tests-$$$$ $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(DATABASE_URL_PG) $(BIN)/python $(WAGTAIL_SUITE) $(PYTEST_ARGS)
 
 # Django 6 on Python 3.12+, without torch: workers use the opennsfw backend.
 pytest-django6:
@@ -133,7 +139,8 @@ pytest-django6:
 	echo "Django 6 suite on $$python"; \
 	$(MAKE) --no-print-directory browser gettext && \
 	$(MAKE) --no-print-directory PYTHON_NEW="$$python" $(VENV_NEW)/.installed && \
-	$(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS) && \
+	$(VENV_NEW)/bin/python $(WAGTAIL_SUITE) $(PYTEST_ARGS)
 
 # The timm backend's tests in .venv-timm. NSFW_TEST_REQUIRE_TIMM turns their
 # skip (where timm is missing) into a failure: this suite cannot pass without them.
