@@ -10,7 +10,7 @@ from __future__ import annotations
 import django
 
 from tests.settings import *  # noqa: F403
-from tests.settings import INSTALLED_APPS, MIDDLEWARE, NSFW_MODERATION, TASKS
+from tests.settings import INSTALLED_APPS, NSFW_MODERATION, TASKS
 
 INSTALLED_APPS = [
     # Before wagtail.images: its templates add the badges to Wagtail's own.
@@ -25,7 +25,6 @@ INSTALLED_APPS = [
     "modelcluster",
     "taggit",
 ]
-MIDDLEWARE = list(MIDDLEWARE)
 ROOT_URLCONF = "tests.wagtail_urls"
 
 DATABASES = {
@@ -34,7 +33,7 @@ DATABASES = {
     # on SQLite in memory, where Wagtail's few hundred migrations run fastest.
     "default": {
         **DATABASES["default"],  # noqa: F405
-        "TEST": {"NAME": "test_nsfw_moderation_wagtail"}
+        "TEST": {"NAME": f"test_{DATABASES['default']['NAME']}_wagtail"}  # noqa: F405
         if not DATABASES["default"]["ENGINE"].endswith("sqlite3")  # noqa: F405
         else {},
     },

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import SystemCheckError
+from django.core import checks
 from django.test import Client
 from wagtail.images.api.fields import ImageRenditionField
 from wagtail.images.views.serve import generate_image_url
@@ -158,9 +157,13 @@ def test_the_chooser_marks_them_when_told(client: Client, make_image: Any, edito
 
 
 def test_a_bad_chooser_setting_is_an_error() -> None:
-    with moderation(WAGTAIL_CHOOSER="blur"), pytest.raises(SystemCheckError) as raised:
-        call_command("check")
-    assert "nsfw_moderation_wagtail.E001" in str(raised.value)
+    from nsfw_moderation.contrib.wagtail.checks import check_chooser
+
+    assert check_chooser in checks.registry.registry.get_checks()
+    assert check_chooser() == []
+    with moderation(WAGTAIL_CHOOSER="blur"):
+        (error,) = check_chooser()
+    assert (error.id, error.hint) == ("nsfw_moderation_wagtail.E001", "Choose one of: hide, mark.")
 
 
 def test_the_app_after_wagtail_images_is_a_warning() -> None:
