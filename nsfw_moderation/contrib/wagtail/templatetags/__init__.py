@@ -1,0 +1,1 @@
+"""Template tags of the Wagtail integration: ``{% load nsfw_moderation_wagtail %}``."""
