@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     *INSTALLED_APPS,
     "tests.wagtailapp",
     "wagtail.users",
+    "modelsearch",
     "wagtail.images",
     "wagtail.documents",
     "wagtail.admin",

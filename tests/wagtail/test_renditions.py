@@ -174,3 +174,32 @@ def test_the_app_after_wagtail_images_is_a_warning() -> None:
     assert app_order_warnings([app, "wagtail.images"]) == []
     warnings = app_order_warnings(["wagtail.images", app])
     assert [warning.id for warning in warnings] == ["nsfw_moderation_wagtail.W001"]
+
+
+def test_choosing_a_withheld_image_gives_the_not_found_preview(
+    client: Client, make_image: Any, moderator: Any
+) -> None:
+    red = make_image("red")
+    client.force_login(moderator)
+    response = client.get(f"/cms/images/chooser/{red.pk}/")
+    assert response.status_code == 200
+    chosen = response.json()["result"]
+    assert (chosen["id"], chosen["preview"]["url"]) == (red.pk, "/media/not-found")
+    assert not red.renditions.exists()
+
+
+def test_an_upload_in_the_chooser_is_chosen_before_its_verdict(client: Client, editor: Any) -> None:
+    from tests.images import image_file
+
+    client.force_login(editor)
+    response = client.post(
+        "/cms/images/chooser/create/",
+        {
+            "image-chooser-upload-title": "new",
+            "image-chooser-upload-file": image_file("new.png", color=(0, 0, 255)),
+            "image-chooser-upload-collection": "1",
+        },
+    )
+    assert response.status_code == 200
+    assert response.json()["step"] == "chosen"
+    assert response.json()["result"]["preview"]["url"] == "/media/not-found"

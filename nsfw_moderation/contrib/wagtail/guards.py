@@ -11,6 +11,8 @@ them pass through, once, at start-up:
 - ``ServeView.get`` (``wagtail.images.views.serve``) answers 404 — raised, so no
   public ``Cache-Control`` is added;
 - ``ImageRenditionField`` (Wagtail's API) gives ``null``;
+- the image chooser's "chosen" step (which asks for a preview rendition
+  without Wagtail's "not found" fallback) gets that fallback;
 - ``WagtailAdminModelForm.clean`` (every page, snippet and settings form of
   Wagtail's admin, their inline panels too) refuses an image newly put in a
   field or a StreamField, unless the editor may review.
@@ -33,11 +35,14 @@ from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext as _
 from wagtail.admin.forms.models import WagtailAdminModelForm
+from wagtail.admin.views.generic.chooser import ChosenResponseMixin
 from wagtail.blocks import StreamValue
 from wagtail.blocks.stream_block import StreamBlockValidationError
 from wagtail.images.api.fields import ImageRenditionField
 from wagtail.images.models import AbstractImage, SourceImageIOError
+from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.images.utils import verify_signature
+from wagtail.images.views.chooser import ImageChosenResponseMixin
 from wagtail.images.views.serve import ServeView
 
 from nsfw_moderation.admin.base import may_review
@@ -62,6 +67,7 @@ def install() -> None:
     _wrap(AbstractImage, "get_renditions", _guard_rendition)
     _wrap(ServeView, "get", _guard_serve)
     _wrap(ImageRenditionField, "to_representation", _guard_api)
+    _wrap(ImageChosenResponseMixin, "get_chosen_response_data", _guard_chosen)
     _wrap(WagtailAdminModelForm, "clean", _guard_form)
 
 
@@ -109,6 +115,22 @@ def _guard_api(original: Callable[..., Any], field: Any, image: Any) -> Any:
     if is_moderated(image) and is_withheld(image):
         return None
     return original(field, image)
+
+
+def _guard_chosen(
+    original: Callable[..., Any], view: Any, image: Any, *args: Any, **kwargs: Any
+) -> Any:
+    try:
+        return original(view, image, *args, **kwargs)
+    except RenditionWithheld:
+        # What Wagtail's widget does for an image without a file: the "not
+        # found" preview, so that a moderator (or, with "mark", an editor)
+        # can still choose it, and a new upload can be chosen before its verdict.
+        data: dict[str, Any] = ChosenResponseMixin.get_chosen_response_data(view, image)
+        preview = get_rendition_or_not_found(image, "max-165x165")
+        data["preview"] = {"url": preview.url, "width": preview.width, "height": preview.height}
+        data["default_alt_text"] = image.default_alt_text
+        return data
 
 
 # --- Admin forms ------------------------------------------------------------------
