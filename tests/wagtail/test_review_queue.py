@@ -145,3 +145,14 @@ def test_the_dashboard_counts(client: Client, moderator: Any, make_image: Any) -
     assert response.status_code == 200
     assert response.context["awaiting_review"] == 1
     assert 'data-stat="awaiting_review">1<' in response.content.decode()
+
+
+def test_wagtails_group_editor_offers_the_review_permission() -> None:
+    from wagtail import hooks
+
+    offered = {
+        f"{permission.content_type.app_label}.{permission.codename}"
+        for hook in hooks.get_hooks("register_permissions")
+        for permission in hook()
+    }
+    assert "nsfw_moderation.review_moderatedimage" in offered

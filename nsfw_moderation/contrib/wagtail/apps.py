@@ -16,7 +16,7 @@ class NsfwModerationWagtailConfig(AppConfig):
         from nsfw_moderation.contrib.wagtail import checks, guards  # noqa: F401
 
         guards.install()
-        for signal in (signals.image_flagged, signals.image_blocked, signals.image_reviewed):
-            signal.connect(
-                guards.drop_renditions, dispatch_uid=f"nsfw_moderation_wagtail:{id(signal)}"
+        for name in ("image_flagged", "image_blocked", "image_reviewed"):
+            getattr(signals, name).connect(
+                guards.drop_renditions, dispatch_uid=f"nsfw_moderation_wagtail:{name}"
             )
