@@ -181,10 +181,10 @@ def test_choosing_a_withheld_image_gives_the_not_found_preview(
 ) -> None:
     red = make_image("red")
     client.force_login(moderator)
-    response = client.get(f"/cms/images/chooser/{red.pk}/")
+    response = client.get(f"/cms/images/chooser/chosen/{red.pk}/")
     assert response.status_code == 200
     chosen = response.json()["result"]
-    assert (chosen["id"], chosen["preview"]["url"]) == (red.pk, "/media/not-found")
+    assert (chosen["id"], chosen["preview"]["url"]) == (str(red.pk), "/media/not-found")
     assert not red.renditions.exists()
 
 
