@@ -46,7 +46,7 @@ from wagtail.images.views.chooser import ImageChosenResponseMixin
 from wagtail.images.views.serve import ServeView
 
 from nsfw_moderation.admin.base import may_review
-from nsfw_moderation.contrib.wagtail.withheld import is_moderated, is_withheld
+from nsfw_moderation.contrib.wagtail.withheld import is_withheld
 from nsfw_moderation.models import ModeratedImage
 from nsfw_moderation.query import shown_verdicts
 
@@ -88,7 +88,7 @@ def _wrap(owner: type, name: str, guard: Callable[..., Any]) -> None:
 
 
 def _guard_rendition(original: Callable[..., Any], image: Any, *filters: Any) -> Any:
-    if is_moderated(image) and is_withheld(image):
+    if is_withheld(image):
         raise RenditionWithheld(f"Image {image.pk} is withheld by moderation.")
     return original(image, *filters)
 
@@ -106,13 +106,13 @@ def _guard_serve(
     # A bad signature stays Wagtail's 403: only a signed URL learns anything.
     if verify_signature(signature.encode(), image_id, filter_spec, key=view.key):
         image = view.model._default_manager.filter(id=image_id).first()
-        if image is not None and is_moderated(image) and is_withheld(image):
+        if image is not None and is_withheld(image):
             raise Http404
     return original(view, request, signature, image_id, filter_spec, *args, **kwargs)
 
 
 def _guard_api(original: Callable[..., Any], field: Any, image: Any) -> Any:
-    if is_moderated(image) and is_withheld(image):
+    if is_withheld(image):
         return None
     return original(field, image)
 
@@ -144,9 +144,7 @@ def _guard_form(original: Callable[..., Any], form: forms.ModelForm) -> Any:
     for name, value in list(form.cleaned_data.items()):
         before = {image.pk for image in images_in(getattr(form.instance, name, None))}
         refused = [
-            image
-            for image in images_in(value)
-            if image.pk not in before and is_moderated(image) and is_withheld(image)
+            image for image in images_in(value) if image.pk not in before and is_withheld(image)
         ]
         if refused:
             form.add_error(name, _refusal(value, refused))

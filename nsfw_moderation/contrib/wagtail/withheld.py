@@ -18,7 +18,7 @@ _M = TypeVar("_M", bound=models.Model)
 
 
 def is_withheld(image: models.Model) -> bool:
-    """Must ``image`` be kept from the public (its renditions, pages, the API)?"""
+    """Must ``image`` be kept from the public? (No query for a model that is not moderated.)"""
     return any(not query.is_visible(image, name) for name in registry.fields_for(type(image)))
 
 
