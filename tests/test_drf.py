@@ -416,6 +416,7 @@ def test_the_schema_describes_the_endpoints_and_validates(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))
 
 
+@pytest.mark.django_db(databases="__all__")  # some checks read the databases
 def test_the_check_warns_without_owner():
     from django.core.checks import run_checks
 
