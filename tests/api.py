@@ -37,6 +37,19 @@ class VisiblePhotoList(PhotoList):
     filter_backends = [VisibleOnlyFilter]
 
 
+class PhotoUploadSerializer(serializers.ModelSerializer):
+    image = ModeratedImageField()  # writable: uploads are validated as images
+
+    class Meta:
+        model = Photo
+        fields = ["id", "title", "image"]
+
+
+class PhotoUpload(generics.CreateAPIView):
+    serializer_class = PhotoUploadSerializer
+    permission_classes = []
+
+
 class ProfileSerializer(serializers.ModelSerializer):
     avatar = ModeratedImageField(read_only=True, placeholder=PLACEHOLDER)
     banner = ModeratedImageField(read_only=True)
@@ -54,6 +67,7 @@ class ProfileList(generics.ListAPIView):
 urlpatterns = [
     path("photos/", PhotoList.as_view()),
     path("visible-photos/", VisiblePhotoList.as_view()),
+    path("upload/", PhotoUpload.as_view()),
     path("profiles/", ProfileList.as_view()),
     path("moderation/", include("nsfw_moderation.contrib.rest_framework.urls")),
     path("schema/", SpectacularAPIView.as_view()),

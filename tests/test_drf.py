@@ -157,6 +157,36 @@ def test_a_placeholder_instead_of_null():
     )
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("colour_backend")
+def test_an_upload_through_the_field_reads_back_by_its_verdict():
+    from django.core.files.base import ContentFile
+
+    from tests.images import blue, red
+
+    answers = {
+        name: APIClient().post("/api/upload/", {"title": name, "image": content}).json()
+        for name, content in (("blue", blue()), ("red", red()))
+    }
+    # The sync queue classified each upload as it was saved: red is unsafe to the backend.
+    assert answers["blue"]["image"].startswith("http://testserver/media/photos/blue")
+    assert answers["red"]["image"] is None
+    refused = APIClient().post(
+        "/api/upload/", {"title": "x", "image": ContentFile(b"text", "x.png")}
+    )
+    assert (refused.status_code, list(refused.json())) == (400, ["image"])
+
+
+@pytest.mark.django_db
+def test_one_object_costs_one_query_for_its_verdict(django_assert_num_queries):
+    from tests.api import PhotoSerializer
+
+    [shown, hidden] = photos_with([Verdict.APPROVED, Verdict.BLOCKED])
+    with django_assert_num_queries(2):
+        assert PhotoSerializer(shown).data["image"] == "/media/photos/p0.png"
+        assert PhotoSerializer(hidden).data["image"] is None
+
+
 def queries_for(url: str) -> int:
     client = APIClient()
     client.get(url)  # content types and the like, cached once per process
