@@ -240,7 +240,7 @@ def status_url(photo_pk: Any) -> str:
     return f"{API}/status/testapp.photo/{photo_pk}/"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_the_owner_polls_reads_and_appeals(owner, reviewer):
     statement = rejected(reviewer)
     client = client_for(owner)
@@ -287,7 +287,7 @@ def test_the_owner_polls_reads_and_appeals(owner, reviewer):
     assert (read["appealable"], read["appeal"]["text"]) == (False, "Art.")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_the_status_follows_the_verdict(owner, reviewer):
     from tests.admin_fixtures import create_row
 
@@ -308,7 +308,7 @@ def test_the_status_follows_the_verdict(owner, reviewer):
     assert "score" not in json.dumps(approved)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_nobody_else_gets_anything(owner, stranger, reviewer):
     statement = rejected(reviewer)
     for user in (stranger, reviewer):
@@ -330,14 +330,14 @@ def test_nobody_else_gets_anything(owner, stranger, reviewer):
         assert client_for(owner).get(url).status_code == 404, url
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_without_owner_nobody_owns_anything(owner, reviewer):
     statement = rejected(reviewer)
     with moderation(OWNER=None):
         assert client_for(owner).get(status_url(statement.object_id)).status_code == 404
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_an_appeal_over_a_session_needs_the_csrf_token(owner, reviewer):
     statement = rejected(reviewer)
     client = client_for(owner, enforce_csrf_checks=True)
@@ -353,7 +353,7 @@ def test_an_appeal_over_a_session_needs_the_csrf_token(owner, reviewer):
     assert Appeal.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_basic_auth_needs_no_csrf_token(owner, reviewer):
     statement = rejected(reviewer)
     client = APIClient(enforce_csrf_checks=True)
@@ -367,7 +367,7 @@ def test_basic_auth_needs_no_csrf_token(owner, reviewer):
     assert client.get(f"{API}/statements/").status_code == 403
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_appeals_are_rate_limited_with_a_429(owner, reviewer):
     statements = [rejected(reviewer) for _ in range(3)]
     client = client_for(owner)
@@ -381,7 +381,7 @@ def test_appeals_are_rate_limited_with_a_429(owner, reviewer):
     assert Appeal.objects.count() == 2
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_an_appeal_is_short_and_not_empty(owner, reviewer):
     statement = rejected(reviewer)
     url = f"{API}/statements/{statement.public_id}/appeal/"
@@ -391,7 +391,7 @@ def test_an_appeal_is_short_and_not_empty(owner, reviewer):
     assert Appeal.objects.count() == 0
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_no_internal_note_in_any_response(owner, reviewer, second_reviewer):
     statement = rejected(reviewer)
     client = client_for(owner)
