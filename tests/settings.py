@@ -46,16 +46,16 @@ INSTALLED_APPS += [
 # The REST framework integration and the schema that describes it, where installed.
 if importlib.util.find_spec("rest_framework"):
     INSTALLED_APPS += ["rest_framework", "nsfw_moderation.contrib.rest_framework"]
-if importlib.util.find_spec("drf_spectacular"):
-    INSTALLED_APPS += ["drf_spectacular"]
 # As a site would configure them: sessions (with their CSRF check) and HTTP Basic.
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+if importlib.util.find_spec("drf_spectacular"):
+    INSTALLED_APPS += ["drf_spectacular"]
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
