@@ -11,6 +11,7 @@ Environment overrides (all optional):
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -37,6 +38,18 @@ INSTALLED_APPS = [
     "demo_site.gallery",
     "demo_site.accounts",
 ]
+# The REST API (demo_site/gallery/api.py), where Django REST framework is installed.
+if importlib.util.find_spec("rest_framework"):
+    INSTALLED_APPS += ["rest_framework", "nsfw_moderation.contrib.rest_framework"]
+    REST_FRAMEWORK = {
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "rest_framework.authentication.SessionAuthentication",
+            "rest_framework.authentication.BasicAuthentication",
+        ],
+    }
+    if importlib.util.find_spec("drf_spectacular"):
+        INSTALLED_APPS += ["drf_spectacular"]
+        REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib.util
+
 from django.contrib import admin
 from django.urls import include, path
 
@@ -15,3 +17,8 @@ urlpatterns = [
     # see the review pages' safe previews instead).
     path("media/<path:path>", serve_visible, name="media"),
 ]
+
+# The gallery's REST API, where Django REST framework is installed (pip install
+# "nsfw-moderation[drf]").
+if importlib.util.find_spec("rest_framework"):
+    urlpatterns.append(path("api/", include("demo_site.gallery.api")))

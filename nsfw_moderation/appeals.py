@@ -19,7 +19,7 @@ from uuid import UUID
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, connections
+from django.db import IntegrityError, connections, models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -49,6 +49,10 @@ class AppealRefused(Exception):
     """The appeal cannot be filed; the message says why."""
 
 
+class TooManyAppeals(AppealRefused):
+    """The user has filed ``APPEALS_PER_HOUR`` appeals in the last hour."""
+
+
 def appealable(statement: Statement) -> bool:
     """Is ``statement`` still open to an appeal: none yet, same bytes, restriction still on?"""
     row = statement.image
@@ -69,7 +73,7 @@ def file_appeal(statement: Statement, user: Any, text: str) -> Appeal:
             # Counted and written in one transaction, under the user's lock.
             lock_appeals_of(user)
             if _sent_last_hour(user) >= conf.APPEALS_PER_HOUR:
-                raise AppealRefused(_("You have sent too many appeals. Try again in an hour."))
+                raise TooManyAppeals(_("You have sent too many appeals. Try again in an hour."))
             if not appealable(statement):
                 raise AppealRefused(_("This decision can no longer be appealed."))
             appeal = Appeal.objects.create(statement=statement, owner=user, text=text)
@@ -114,9 +118,19 @@ def _lock_key(pk: Any) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _own_statement(request: HttpRequest, public_id: UUID) -> Statement:
+def statements_of(user: Any) -> models.QuerySet[Statement]:
+    """The statements of reasons whose owner is ``user``, newest first."""
+    return Statement.objects.filter(owner_id=user.pk)
+
+
+def own_statement(user: Any, public_id: UUID | str) -> Statement:
+    """``user``'s statement ``public_id``; :class:`~django.http.Http404` for anyone else's.
+
+    One answer for "not yours" and "no such statement", so that nobody can
+    probe which statements exist.
+    """
     statement = Statement.objects.select_related("image").filter(public_id=public_id).first()
-    if statement is None or statement.owner_id != request.user.pk:
+    if statement is None or statement.owner_id is None or statement.owner_id != user.pk:
         raise Http404
     return statement
 
@@ -126,7 +140,7 @@ def _own_statement(request: HttpRequest, public_id: UUID) -> Statement:
 @require_http_methods(["GET"])
 def statement_list_view(request: HttpRequest) -> TemplateResponse:
     """The user's statements of reasons, newest first."""
-    statements = Statement.objects.filter(owner_id=request.user.pk)[:100]
+    statements = statements_of(request.user)[:100]
     context = {"title": _("Decisions about your images"), "statements": statements}
     return TemplateResponse(request, "nsfw_moderation/appeals/statement_list.html", context)
 
@@ -136,7 +150,7 @@ def statement_list_view(request: HttpRequest) -> TemplateResponse:
 @require_http_methods(["GET", "POST"])
 def statement_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """One statement of reasons; its owner may appeal against it here, once."""
-    statement = _own_statement(request, public_id)
+    statement = own_statement(request.user, public_id)
     form = AppealForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

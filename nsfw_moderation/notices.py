@@ -182,10 +182,15 @@ def owner_of(row: ModeratedImage) -> Any:
     try:
         with transaction.atomic(using=using):
             obj = model._default_manager.db_manager(using).filter(pk=row.object_id).first()
-            return None if obj is None else import_string(conf.OWNER)(obj)
+            return None if obj is None else owner_of_object(obj)
     except Exception:
         logger.exception("OWNER %s failed for moderated image %s", conf.OWNER, row.pk)
         return None
+
+
+def owner_of_object(obj: models.Model) -> Any:
+    """The user ``OWNER`` names for ``obj``, or ``None`` when ``OWNER`` is unset."""
+    return import_string(conf.OWNER)(obj) if conf.OWNER else None
 
 
 def reasons(statement: Statement, *, public: bool = False) -> str:

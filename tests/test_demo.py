@@ -78,6 +78,10 @@ staff = Client()
 staff.force_login(User.objects.create_superuser("moderator"))
 result["raw_media_status_for_staff"] = staff.get("/media/" + uploaded.image.name).status_code
 result["visible_raw_media_status"] = client.get("/media/" + photo.image.name).status_code
+import importlib.util
+if importlib.util.find_spec("rest_framework"):
+    listed = client.get("/api/photos/").json()["results"]
+    result["api_images"] = {str(item["id"]): item["image"] for item in listed}
 
 ModeratedImage.objects.filter(object_id=str(photo.pk), content_type__model="photo").update(
     verdict="pending", status="queued"
@@ -98,6 +102,8 @@ refused = client.post("/", {"title": "Polyglot", "image": pdf})
 misnamed = "does not match its contents" in refused.content.decode()
 result["misnamed"] = [refused.status_code, misnamed]
 result["refused_saved"] = Photo.objects.count() - count
+result["uploaded_pk"], result["photo_pk"] = str(uploaded.pk), str(photo.pk)
+result["photo_url"] = photo.image.url
 print("RESULT " + json.dumps(result))
 """
 
@@ -162,6 +168,9 @@ def test_uploads_get_a_verdict_and_the_gallery_shows_it(demo_env: dict[str, str]
     assert result["raw_media_status"] == 404
     assert result["raw_media_status_for_staff"] == 404
     assert result["visible_raw_media_status"] == 200
+    if "api_images" in result:  # the REST API, where DRF is installed: same rule
+        assert result["api_images"][result["uploaded_pk"]] is None
+        assert result["api_images"][result["photo_pk"]].endswith(result["photo_url"])
     # Pending images wait unseen: a card without the picture.
     assert result["pending_card"]
     assert not result["pending_image_in_page"]
