@@ -260,7 +260,7 @@ def owner_state(statement: Statement) -> OwnerState:
     of the image since (lifted by another decision, replaced, gone); else the
     restriction as it was stated. Codes: ``appeal_pending``,
     ``restored_after_appeal``, ``upheld_after_appeal``, ``restored``,
-    ``replaced``, ``gone``, and the statement's verdict (``rejected``,
+    ``replaced``, ``superseded``, ``gone``, and the statement's verdict (``rejected``,
     ``blocked``, ``flagged``). For the owner's pages and an API alike.
     """
     appeal = _appeal_of(statement)
@@ -278,6 +278,8 @@ def owner_state(statement: Statement) -> OwnerState:
         return OwnerState("gone", _("No longer on the site"))
     if row.sha256 != statement.sha256:
         return OwnerState("replaced", _("Replaced by another image since"))
+    if row.verdict != statement.verdict:  # e.g. flagged, then rejected: a newer statement says
+        return OwnerState("superseded", _("Followed by a later decision"))
     return OwnerState(statement.verdict, str(_RESTRICTED.get(statement.verdict, _("Restricted"))))
 
 

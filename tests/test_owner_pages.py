@@ -185,3 +185,21 @@ def test_the_why_link_is_for_the_owner_only(owner, reviewer):
     assert render_link(photo, reviewer) == "[]"
     assert render_link(photo, AnonymousUser()) == "[]"
     assert render_link(Photo.objects.create(title="alice"), owner) == "[]"  # no decision
+
+
+def test_a_statement_followed_by_a_later_decision_says_so(owner, reviewer):
+    from tests.admin_fixtures import create_row
+
+    with moderation(NOTIFY_FLAGGED=True):
+        row = create_row(Photo.objects.create(title="alice"), sha256="a" * 64)
+        flagged = notices.issue(row, automated=True)
+        assert notices.owner_state(flagged).code == "flagged"
+        review.reject(row, user=reviewer)
+    flagged = Statement.objects.get(pk=flagged.pk)
+    assert notices.owner_state(flagged) == notices.OwnerState(
+        "superseded", "Followed by a later decision"
+    )
+    assert [s.code for s in map(notices.owner_state, Statement.objects.all())] == [
+        "rejected",
+        "superseded",
+    ]
