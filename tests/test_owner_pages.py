@@ -23,7 +23,7 @@ from tests.conftest import moderation
 from tests.testapp.models import Photo
 
 pytest_plugins = ["tests.admin_fixtures"]
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 LIST = "/moderation/decisions/"
 
