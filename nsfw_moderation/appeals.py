@@ -137,6 +137,7 @@ def statement_list_view(request: HttpRequest) -> TemplateResponse:
     objects = notices.hosted_objects(statements)
     context = {
         **_page_context(_("Decisions about your images")),
+        "statements": statements,  # as before, for templates a site overrode
         "decisions": [_decision(s, objects.get(_key(s))) for s in statements],
     }
     return TemplateResponse(request, "nsfw_moderation/appeals/statement_list.html", context)
