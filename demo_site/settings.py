@@ -67,7 +67,9 @@ WSGI_APPLICATION = "demo_site.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The site's own templates come first: its layout for nsfw_moderation's
+        # owner pages (templates/nsfw_moderation/layouts/base.html).
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -102,7 +104,10 @@ MAX_UPLOAD_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_SIZE
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_SIZE
 
-LOGIN_URL = "admin:login"
+# Site users (not staff) log in here; the admin has its own login page.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 NSFW_DEMO_CHOICE = choose_backend()
 
