@@ -191,7 +191,7 @@ def _page_context(title: str) -> dict[str, Any]:
 @require_http_methods(["GET"])
 def statement_preview_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """The stored preview of the image a statement is about, for its owner only (else 404)."""
-    statement = _own_statement(request, public_id)
+    statement = own_statement(request.user, public_id)
     # The worker's re-encoded thumbnail: this process never serves the upload's bytes.
     return previews.preview_response(*previews.statement_preview(statement))
 

@@ -124,7 +124,7 @@ def test_hash_banks_need_pdqhash(monkeypatch):
     assert ids() == []  # every command of a fresh project stays quiet
     with moderation():
         found = run_checks(include_deployment_checks=True)
-    assert [m.id for m in found if m.id and m.id.startswith("nsfw_moderation")] == [
+    assert [m.id for m in found if m.id and m.id.startswith("nsfw_moderation.")] == [
         "nsfw_moderation.W006"
     ]
 
