@@ -270,6 +270,7 @@ def test_the_owner_polls_reads_and_appeals(owner, reviewer):
     read = client.get(f"{API}/statements/{statement.public_id}/").json()
     assert "nudity" in read["reasons"]
     assert (read["verdict"], read["appealable"], read["appeal"]) == ("rejected", True, None)
+    assert (read["state"], read["state_display"]) == ("rejected", "Removed by a moderator")
 
     appealed = client.post(f"{API}/statements/{statement.public_id}/appeal/", {"text": "Art."})
     assert appealed.status_code == 201
@@ -285,6 +286,9 @@ def test_the_owner_polls_reads_and_appeals(owner, reviewer):
     assert Appeal.objects.count() == 1
     read = client.get(f"{API}/statements/{statement.public_id}/").json()
     assert (read["appealable"], read["appeal"]["text"]) == (False, "Art.")
+    assert (read["state"], read["state_display"]) == ("appeal_pending", "Appeal pending")
+    listed = client.get(f"{API}/statements/").json()  # the same words as the owner's pages
+    assert listed["results"][0]["state"] == "appeal_pending"
 
 
 @pytest.mark.django_db

@@ -35,6 +35,16 @@ class StatementSummarySerializer(serializers.Serializer):
     verdict = serializers.ChoiceField(choices=Verdict.choices, read_only=True)
     verdict_display = serializers.CharField(source="get_verdict_display", read_only=True)
     automated = serializers.BooleanField(read_only=True)
+    #: Where the decision stands now (after an appeal, a later decision, a new
+    #: file), in the words of the owner's HTML pages: :func:`notices.owner_state`.
+    state = serializers.SerializerMethodField()
+    state_display = serializers.SerializerMethodField()
+
+    def get_state(self, statement: Statement) -> str:
+        return notices.owner_state(statement).code
+
+    def get_state_display(self, statement: Statement) -> str:
+        return notices.owner_state(statement).label
 
     def get_model(self, statement: Statement) -> str | None:
         content_type = statement.content_type

@@ -61,7 +61,9 @@ class StatementList(OwnerView, generics.ListAPIView):
     queryset = Statement.objects.none()  # for the schema: the real one is get_queryset()'s
 
     def get_queryset(self) -> models.QuerySet[Statement]:
-        return appeals.statements_of(self.request.user).select_related("content_type")
+        return appeals.statements_of(self.request.user).select_related(
+            "content_type", "image", "appeal__outcome"
+        )
 
 
 class StatementDetail(OwnerView):
