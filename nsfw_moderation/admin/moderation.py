@@ -33,6 +33,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from nsfw_moderation import enqueue, formats, params, previews, review, stats
 from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
+from nsfw_moderation.admin.display import (
+    HostLabelsMixin,
+    format_score,
+    label_all,
+    object_label,
+    scores_table,
+)
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
 from nsfw_moderation.admin.records import ModerationEventInline
@@ -53,6 +60,8 @@ class Card:
     change_url: str | None
     object_url: str | None
     object_label: str
+    #: Why the verdict is what it is, where the score does not say it ("" where it does).
+    reason: str = ""
 
 
 def decided_message(count: int, verdict: str) -> str:
@@ -63,7 +72,26 @@ def decided_message(count: int, verdict: str) -> str:
     return message % {"count": count, "verdict": Verdict(verdict).label}
 
 
-class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
+def verdict_reason(row: ModeratedImage) -> str:
+    """Why ``row`` got its verdict when not for its score: a hash bank, a look-alike, an error.
+
+    Moderators may read a bank's internal name (the owner is told its public
+    description only); the bank comes with ``select_related("bank_entry__bank")``.
+    """
+    entry = row.bank_entry
+    if entry is not None:
+        return _("Matched hash bank “%(bank)s” (%(distance)s of 256 bits differ).") % {
+            "bank": entry.bank.name,
+            "distance": "–" if row.bank_distance is None else row.bank_distance,
+        }
+    if row.similar_to_id is not None:
+        return _("Looks like an image a moderator rejected.")
+    if row.error:
+        return _("Could not be classified: %(error)s") % {"error": row.error}
+    return ""
+
+
+class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "object_link",
@@ -103,8 +131,9 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         "status",
         "verdict",
         "audit",
-        "score",
-        "scores",
+        "score_display",
+        "scores_display",
+        "reason_display",
         "frame",
         "model_name",
         "reused_from",
@@ -140,8 +169,9 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
             gettext_lazy("Classification"),
             {
                 "fields": [
-                    "score",
-                    "scores",
+                    "score_display",
+                    "scores_display",
+                    "reason_display",
                     "frame",
                     "model_name",
                     "sha256",
@@ -257,27 +287,28 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         self._require_reviewer(request)
         visible = self.get_queryset(request)
         form = queue_filters(request, visible)
-        rows = form.filter(visible.select_related("content_type", "reviewed_by"))
+        related = ("content_type", "reviewed_by", "bank_entry__bank")
+        rows = form.filter(visible.select_related(*related))
         page = CountingPaginator(rows, PAGE_SIZE).get_page(request.GET.get("p"))
         context = self._context(
             request,
             _("Review queue"),
             form=form,
             page=page,
-            cards=[self._card(row) for row in page.object_list],
+            cards=[self._card(row) for row in label_all(list(page.object_list))],
             preferences=self._preferences(request),
             decisions=review.DECISIONS,
         )
         return TemplateResponse(request, self.review_queue_template, context)
 
     def _card(self, row: ModeratedImage) -> Card:
-        ct = row.content_type
         return Card(
             row=row,
             preview_url=f"{self._url('preview', row.pk)}?{urlencode({'sha256': row.sha256})}",
             change_url=self._url("change", row.pk),
             object_url=self._object_url(row),
-            object_label=f"{ct.name} {row.object_id}",
+            object_label=object_label(row),
+            reason=verdict_reason(row),
         )
 
     def _object_url(self, row: ModeratedImage) -> str | None:
@@ -424,6 +455,14 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        # Every field is the worker's or a decision's: no Save buttons on a page with
+        # nothing to save (decisions have their own buttons).
+        context["nothing_to_save"] = not editable(context)
+        return super().render_change_form(request, context, *args, **kwargs)
+
     @method_decorator(deny_framing)
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
@@ -476,11 +515,9 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("object"))
     def object_link(self, obj: ModeratedImage) -> str:
-        ct = obj.content_type
         url = self._object_url(obj)
-        if url is None:
-            return f"{ct.app_label}.{ct.model} {obj.object_id}"
-        return format_html('<a href="{}">{}.{} {}</a>', url, ct.app_label, ct.model, obj.object_id)
+        label = object_label(obj)
+        return label if url is None else format_html('<a href="{}">{}</a>', url, label)
 
     @admin.display(description=gettext_lazy("format"))
     def file_format_display(self, obj: ModeratedImage) -> str:
@@ -497,7 +534,24 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("score"), ordering="score")
     def score_display(self, obj: ModeratedImage) -> str:
-        return "–" if obj.score is None else f"{obj.score:.3f}"
+        return format_score(obj.score)
+
+    @admin.display(description=gettext_lazy("scores"))
+    def scores_display(self, obj: ModeratedImage) -> str:
+        return scores_table(obj.scores)
+
+    @admin.display(description=gettext_lazy("why"))
+    def reason_display(self, obj: ModeratedImage) -> str:
+        return verdict_reason(obj) or "–"
+
+
+def editable(context: dict[str, Any]) -> bool:
+    """Does a change page's ``context`` hold a field that can be changed and saved?"""
+    form = context.get("adminform")
+    inlines = context.get("inline_admin_formsets", [])
+    return bool(form is not None and form.form.fields) or any(
+        inline.has_add_permission or inline.has_change_permission for inline in inlines
+    )
 
 
 def _posted_decision(request: HttpRequest) -> tuple[str | None, list[int]]:

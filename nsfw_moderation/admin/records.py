@@ -26,10 +26,29 @@ from nsfw_moderation.admin.base import (
     sees_every_row,
     visible_rows,
 )
+from nsfw_moderation.admin.display import HostLabelsMixin, format_score, object_label
 from nsfw_moderation.models import BankEntry, HashBank, ModerationEvent, Notice
 
 
-class ModerationEventInline(ScopedByImageMixin, ReadOnlyForReviewersMixin, admin.TabularInline):
+class ScoreMixin:
+    """A record's unsafe score, as moderators read it (``0.076``)."""
+
+    @admin.display(description=_("unsafe score"), ordering="score")
+    def score_display(self, obj: Any) -> str:
+        return format_score(obj.score)
+
+
+class ObjectMixin:
+    """A record's host object, by its own name (read in bulk by :class:`HostLabelsMixin`)."""
+
+    @admin.display(description=_("object"))
+    def object_display(self, obj: Any) -> str:
+        return object_label(obj)
+
+
+class ModerationEventInline(
+    ScoreMixin, ScopedByImageMixin, ReadOnlyForReviewersMixin, admin.TabularInline
+):
     model = ModerationEvent
     extra = 0
     can_delete = False
@@ -39,35 +58,56 @@ class ModerationEventInline(ScopedByImageMixin, ReadOnlyForReviewersMixin, admin
         "actor",
         "verdict_before",
         "verdict_after",
-        "score",
+        "score_display",
         "note",
     )
     fields = readonly_fields
     ordering = ["-created_at", "-pk"]
 
 
-class ModerationEventAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ModerationEventAdmin(
+    HostLabelsMixin,
+    ScoreMixin,
+    ObjectMixin,
+    ScopedByImageMixin,
+    DenyFramingMixin,
+    ReadOnlyMixin,
+    admin.ModelAdmin,
+):
     list_display = [
         "created_at",
-        "image",
+        "object_display",
+        "field_name",
         "kind",
         "actor",
         "verdict_before",
         "verdict_after",
-        "score",
+        "score_display",
     ]
     list_filter = ["kind", "verdict_after", "created_at"]
-    list_select_related = ["image__content_type", "actor"]
+    list_select_related = ["actor"]
     search_fields = ["note", "file_name", "image__object_id"]
     date_hierarchy = "created_at"
 
 
 class StatementAdmin(
-    ScopedByImageMixin, DenyFramingMixin, ReadOnlyForReviewersMixin, admin.ModelAdmin
+    HostLabelsMixin,
+    ObjectMixin,
+    ScopedByImageMixin,
+    DenyFramingMixin,
+    ReadOnlyForReviewersMixin,
+    admin.ModelAdmin,
 ):
-    """Statements of reasons as written: what the owner was told."""
+    """Statements of reasons as written: what the owner was told, about which object, to whom."""
 
-    list_display = ["created_at", "verdict", "automated", "model_name", "decided_by", "owner"]
+    list_display = [
+        "created_at",
+        "object_display",
+        "owner",
+        "verdict",
+        "automated",
+        "decided_by",
+    ]
     list_filter = ["verdict", "automated", "created_at"]
     list_select_related = ["decided_by", "owner"]
     search_fields = ["public_id", "object_id", "file_name", "note"]

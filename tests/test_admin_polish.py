@@ -1,0 +1,258 @@
+"""The admin pages as a moderator reads them: reasons, numbers, names, titles, outcomes, undo."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from nsfw_moderation import review
+from nsfw_moderation.appeals import file_appeal
+from nsfw_moderation.models import (
+    Appeal,
+    BankEntry,
+    HashBank,
+    ModeratedImage,
+    Statement,
+)
+from tests.admin_fixtures import queue
+from tests.conftest import moderation
+from tests.testapp.models import Photo
+
+pytest_plugins = ["tests.admin_fixtures"]
+pytestmark = pytest.mark.django_db
+
+PREFIX = "admin:nsfw_moderation_moderatedimage"
+MakeRow = Callable[..., ModeratedImage]
+REVIEW = "nsfw_moderation.review_moderatedimage"
+
+
+@pytest.fixture
+def client(client: Client, reviewer: User) -> Client:
+    client.force_login(reviewer)
+    return client
+
+
+@pytest.fixture
+def owners() -> Iterator[None]:
+    with moderation(OWNER="tests.owners.owner_of"):
+        yield
+
+
+def change_page(client: Client, row: ModeratedImage) -> str:
+    response = client.get(reverse(f"{PREFIX}_change", args=[row.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def text_of(html: str) -> str:
+    """The page's words, tags dropped and spaces squeezed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+# --- 1. A hash bank's match says so on its card ----------------------------------------
+
+
+def test_a_card_of_a_bank_match_names_the_bank(client: Client, make_row: MakeRow) -> None:
+    bank = HashBank.objects.create(name="Partner list", action=HashBank.Action.FLAG)
+    entry = BankEntry.objects.create(bank=bank, pdq="0f" * 32, quality=100, label="partner")
+    make_row(score=0.003, bank_entry=entry, bank_distance=4)
+    make_row(score=0.91)
+    page = text_of(queue(client).content.decode())
+    assert "Matched hash bank “Partner list” (4 of 256 bits differ)." in page
+    # The card of a high score is explained by its score alone.
+    assert page.count("Matched hash bank") == 1
+
+
+def test_a_card_of_a_failed_classification_says_why(client: Client, make_row: MakeRow) -> None:
+    make_row(score=None, error="Not an image: truncated PNG")
+    page = text_of(queue(client).content.decode())
+    assert "Could not be classified: Not an image: truncated PNG" in page
+
+
+def test_the_queue_reads_banks_without_a_query_per_card(client: Client, make_row: MakeRow) -> None:
+    bank = HashBank.objects.create(name="Partner list", action=HashBank.Action.FLAG)
+    make_row(bank_entry=BankEntry.objects.create(bank=bank, pdq="0f" * 32, quality=100))
+    with CaptureQueriesContext(connection) as one:
+        queue(client)
+    for i in range(5):
+        entry = BankEntry.objects.create(bank=bank, pdq=f"{i:02x}" * 32, quality=100)
+        make_row(bank_entry=entry)
+    with CaptureQueriesContext(connection) as six:
+        queue(client)
+    assert len(six) == len(one)
+
+
+# --- 2. The change page: readable numbers, no Save buttons -------------------------------
+
+
+def test_the_change_page_rounds_scores_and_tabulates_them(
+    client: Client, make_row: MakeRow
+) -> None:
+    row = make_row(score=0.07611019164323807, scores={"nsfw": 0.07611019164323807, "sfw": 0.9239})
+    html = change_page(client, row)
+    assert "0.07611019164323807" not in html
+    assert '{"nsfw"' not in html
+    assert "{&quot;nsfw" not in html
+    table = re.search(r'<table class="nsfw-scores">.*?</table>', html, re.S)
+    assert table is not None
+    assert re.findall(r"<th scope='row'>(\w+)</th><td>([\d.]+)</td>", table[0]) == [
+        ("sfw", "0.924"),
+        ("nsfw", "0.076"),
+    ]
+
+
+def test_the_events_on_the_change_page_round_their_scores(
+    client: Client, make_row: MakeRow, reviewer: User
+) -> None:
+    row = make_row(score=0.07611019164323807)
+    review.approve(row, user=reviewer)
+    html = change_page(client, row)
+    assert "0.07611019164323807" not in html
+    assert "0.076" in html
+
+
+def test_the_change_page_has_no_save_buttons(admin_client: Client, make_row: MakeRow) -> None:
+    # A superuser may change rows, but every field is read-only: nothing to save.
+    html = change_page(admin_client, make_row())
+    assert 'name="_save"' not in html
+    assert 'name="_continue"' not in html
+    assert 'class="submit-row"' not in html
+    # The decision's own buttons stay.
+    assert 'value="approve:' in html
+
+
+# --- 3. Objects by their own names, read in bulk -----------------------------------------
+
+
+def test_cards_and_rows_name_the_object_by_its_str(client: Client, make_row: MakeRow) -> None:
+    photo = Photo.objects.create(title="Sunset over the bay")
+    row = make_row(photo)
+    assert "Sunset over the bay" in queue(client).content.decode()
+    listed = client.get(reverse(f"{PREFIX}_changelist")).content.decode()
+    assert "Sunset over the bay" in listed
+    assert f"testapp.photo {photo.pk}" not in listed
+    assert "Sunset over the bay" in change_page(client, row)
+
+
+def test_an_object_that_is_gone_keeps_the_old_name(client: Client, make_row: MakeRow) -> None:
+    row = make_row(Photo.objects.create(title="Gone"))
+    ModeratedImage.objects.filter(pk=row.pk).update(object_id="999999")
+    assert "testapp.photo 999999" in queue(client).content.decode()
+
+
+def test_object_names_cost_one_query_per_content_type(client: Client, make_row: MakeRow) -> None:
+    make_row(Photo.objects.create(title="first"))
+    url = reverse(f"{PREFIX}_changelist")
+    with CaptureQueriesContext(connection) as one_queue, CaptureQueriesContext(connection):
+        queue(client)
+    with CaptureQueriesContext(connection) as one_list:
+        client.get(url)
+    for i in range(6):
+        make_row(Photo.objects.create(title=f"photo {i}"))
+    with CaptureQueriesContext(connection) as many_queue:
+        queue(client)
+    with CaptureQueriesContext(connection) as many_list:
+        client.get(url)
+    assert len(many_queue) == len(one_queue)
+    assert len(many_list) == len(one_list)
+
+
+# --- 5. The appeal queue is called the same everywhere -----------------------------------
+
+
+@pytest.mark.usefixtures("owners")
+def test_the_appeal_queue_title_breadcrumb_and_button_agree(client: Client) -> None:
+    changelist = client.get(reverse("admin:nsfw_moderation_appeal_changelist")).content.decode()
+    queue_url = reverse("admin:nsfw_moderation_appeal_queue")
+    button = re.search(rf'<a href="{queue_url}">([^<]+)</a>', changelist)
+    assert button is not None
+    assert button[1] == "Appeal queue"
+    page = client.get(queue_url).content.decode()
+    assert re.search(r"<h1>([^<]+)</h1>", page)[1] == "Appeal queue"  # type: ignore[index]
+    assert "<title>Appeal queue |" in page
+    crumbs = text_of(re.search(r'<div class="breadcrumbs">(.*?)</div>', page, re.S)[1])  # type: ignore[index]
+    assert crumbs.endswith("&rsaquo; Appeals &rsaquo; Appeal queue")
+
+
+# --- 7. An appeal's page shows its outcome -----------------------------------------------
+
+
+def appealed(reviewer: User, title: str = "alice") -> Appeal:
+    """A photo of ``title``'s that ``reviewer`` rejected, and its owner's appeal."""
+    from tests.admin_fixtures import create_row
+
+    owner = User.objects.create_user(title)
+    row = create_row(Photo.objects.create(title=title), sha256="a" * 64)
+    review.reject(row, user=reviewer, note="reported")
+    return file_appeal(Statement.objects.get(image=row), owner, "It is a painting.")
+
+
+@pytest.mark.usefixtures("owners")
+def test_an_appeals_page_shows_its_outcome(client: Client, reviewer: User, make_user: Any) -> None:
+    appeal = appealed(reviewer)
+    url = reverse("admin:nsfw_moderation_appeal_change", args=[appeal.pk])
+    waiting = text_of(client.get(url).content.decode())
+    assert "waiting" in waiting
+    other = make_user("judge", REVIEW)
+    review.decide_appeal(
+        appeal, user=other, upheld=True, note="context: museum", user_note="Sorry about that."
+    )
+    page = text_of(client.get(url).content.decode())
+    assert "upheld: the restriction was lifted" in page
+    assert "Decided by: judge" in page
+    assert "Internal note (colleagues only): context: museum" in page
+    assert "Note to the owner (sent with the outcome): Sorry about that." in page
+    assert re.search(r"Decided at: \S", page)
+
+
+# --- 8. Statements say what and whose -------------------------------------------------------
+
+
+@pytest.mark.usefixtures("owners")
+def test_statements_list_names_object_and_owner_without_n_plus_one(
+    client: Client, reviewer: User
+) -> None:
+    from tests.admin_fixtures import create_row
+
+    url = reverse("admin:nsfw_moderation_statement_changelist")
+
+    def reject_photo_of(name: str) -> None:
+        User.objects.create_user(name)
+        row = create_row(Photo.objects.create(title=name), sha256=name[0] * 64)
+        review.reject(row, user=reviewer)
+
+    reject_photo_of("alice")
+    with CaptureQueriesContext(connection) as one:
+        first = client.get(url).content.decode()
+    assert re.search(r'<td class="field-object_display">alice</td>', first)
+    assert re.search(r'<td class="field-owner[^"]*">alice</td>', first)
+    for name in ("bob", "carol", "dave"):
+        reject_photo_of(name)
+    with CaptureQueriesContext(connection) as four:
+        listed = client.get(url).content.decode()
+    assert re.search(r'<td class="field-object_display">carol</td>', listed)
+    assert len(four) == len(one)
+
+
+@pytest.mark.usefixtures("owners")
+def test_the_appeals_list_names_the_object_without_n_plus_one(
+    client: Client, reviewer: User
+) -> None:
+    url = reverse("admin:nsfw_moderation_appeal_changelist")
+    appealed(reviewer, "alice")
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    appealed(reviewer, "bob")
+    appealed(reviewer, "carol")
+    with CaptureQueriesContext(connection) as three:
+        listed = client.get(url).content.decode()
+    assert '<td class="field-object_display">carol</td>' in listed
+    assert len(three) == len(one)
