@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,15 +14,18 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from nsfw_moderation import review
 from nsfw_moderation.appeals import file_appeal
 from nsfw_moderation.models import (
     Appeal,
     BankEntry,
+    BlockedImage,
     HashBank,
     ModeratedImage,
     Statement,
+    Verdict,
 )
 from tests.admin_fixtures import queue
 from tests.conftest import moderation
@@ -256,3 +261,152 @@ def test_the_appeals_list_names_the_object_without_n_plus_one(
         listed = client.get(url).content.decode()
     assert '<td class="field-object_display">carol</td>' in listed
     assert len(three) == len(one)
+
+
+# --- 9. A rejection can be undone, minutes later, by whoever made it ---------------------------
+
+
+UNDO = reverse(f"{PREFIX}_undo")
+
+
+def csrf_client(user: User) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+def posted_form(html: str, form_class: str) -> tuple[str, list[tuple[str, str]]]:
+    """The action and the hidden fields of the page's first ``<form class=form_class>``."""
+    form = re.search(
+        rf'<form method="post" action="([^"]+)" class="{form_class}">(.*?)</form>', html, re.S
+    )
+    assert form is not None, f"no {form_class} form on the page"
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form[2])
+    return form[1], fields
+
+
+def token_of(page: str) -> str:
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token is not None
+    return token[1]
+
+
+def reject_in_queue(client: Client, row: ModeratedImage) -> str:
+    """Reject ``row`` with its card's button, as the queue posts it; the next page's HTML."""
+    page = queue(client).content.decode()
+    data = {
+        "csrfmiddlewaretoken": token_of(page),
+        "decide_one": f"reject:{row.pk}",
+        "seen": f"{row.pk}:{row.sha256}",
+        "next": reverse(f"{PREFIX}_review"),
+    }
+    response = client.post(reverse(f"{PREFIX}_decide"), data, follow=True)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def undo_from(client: Client, page: str) -> str:
+    action, fields = posted_form(page, "nsfw-undo")
+    response = client.post(action, dict(fields), follow=True)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_rejection_is_undone_by_a_new_decision(reviewer: User, make_row: MakeRow) -> None:
+    row = make_row(sha256="a" * 64, pdq="0f" * 32, pdq_quality=100, audit=True)
+    client = csrf_client(reviewer)
+    page = reject_in_queue(client, row)
+    assert "1 image marked Rejected." in text_of(page)
+    assert BlockedImage.objects.filter(image=row).exists()
+    statement = Statement.objects.get(image=row)
+
+    raw = undo_from(client, page)
+    after = text_of(raw)
+    assert "1 rejection undone" in after
+    row.refresh_from_db()
+    assert (row.verdict, row.audit) == (Verdict.FLAGGED, True)  # back in the queue, a sample again
+    events = list(row.events.filter(kind="reviewed").order_by("pk"))
+    assert [(e.verdict_before, e.verdict_after, e.actor) for e in events] == [
+        (Verdict.FLAGGED, Verdict.REJECTED, reviewer),
+        (Verdict.REJECTED, Verdict.FLAGGED, reviewer),
+    ]
+    # The statement stays on record; the bytes leave the blocklist and the built-in bank.
+    assert Statement.objects.filter(pk=statement.pk).exists()
+    assert not BlockedImage.objects.filter(image=row).exists()
+    assert not BankEntry.objects.filter(image=row, removed_at__isnull=True).exists()
+    # Twice is once: the undo was the last word.
+    again = text_of(undo_from(client, page))
+    assert "The image has changed since the rejection" in again
+    assert row.events.filter(kind="reviewed").count() == 2
+
+
+def test_an_undo_needs_the_csrf_token(reviewer: User, make_row: MakeRow) -> None:
+    row = make_row(sha256="a" * 64)
+    client = csrf_client(reviewer)
+    page = reject_in_queue(client, row)
+    _action, fields = posted_form(page, "nsfw-undo")
+    forged = {name: value for name, value in fields if name != "csrfmiddlewaretoken"}
+    assert client.post(UNDO, forged).status_code == 403
+    row.refresh_from_db()
+    assert row.verdict == Verdict.REJECTED
+
+
+def test_only_the_moderator_who_rejected_may_undo(
+    reviewer: User, make_row: MakeRow, make_user: Any
+) -> None:
+    row = make_row(sha256="a" * 64)
+    page = reject_in_queue(csrf_client(reviewer), row)
+    colleague = csrf_client(make_user("colleague", REVIEW))
+    _action, fields = posted_form(page, "nsfw-undo")
+    data = dict(fields, csrfmiddlewaretoken=token_of(queue(colleague).content.decode()))
+    refused = text_of(colleague.post(UNDO, data, follow=True).content.decode())
+    assert "Only the moderator who rejected an image may undo the rejection." in refused
+    row.refresh_from_db()
+    assert row.verdict == Verdict.REJECTED
+
+
+def test_an_undo_comes_too_late_after_the_window(
+    reviewer: User, make_row: MakeRow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row = make_row(sha256="a" * 64)
+    client = csrf_client(reviewer)
+    page = reject_in_queue(client, row)
+    later = timezone.now() + review.UNDO_WINDOW + timedelta(seconds=1)
+    monkeypatch.setattr(review, "timezone", SimpleNamespace(now=lambda: later))
+    assert "Too late to undo" in text_of(undo_from(client, page))
+    row.refresh_from_db()
+    assert row.verdict == Verdict.REJECTED
+
+
+def test_an_undo_never_applies_to_other_bytes(reviewer: User, make_row: MakeRow) -> None:
+    row = make_row(sha256="a" * 64)
+    client = csrf_client(reviewer)
+    page = reject_in_queue(client, row)
+    # A new upload under the same row, classified and rejected by the blocklist or not:
+    # the rejection the moderator would take back was about the old bytes.
+    ModeratedImage.objects.filter(pk=row.pk).update(sha256="b" * 64)
+    assert "The image has changed since the rejection" in text_of(undo_from(client, page))
+    row.refresh_from_db()
+    assert row.verdict == Verdict.REJECTED
+
+
+def test_no_undo_once_another_decision_followed(
+    reviewer: User, make_row: MakeRow, make_user: Any
+) -> None:
+    row = make_row(sha256="a" * 64)
+    client = csrf_client(reviewer)
+    page = reject_in_queue(client, row)
+    review.reject(row, user=make_user("colleague", REVIEW), note="agreed")
+    assert "The image has changed since the rejection" in text_of(undo_from(client, page))
+    assert row.events.filter(kind="reviewed").count() == 2
+
+
+def test_no_undo_where_on_reject_acted_on_the_file(reviewer: User, make_row: MakeRow) -> None:
+    row = make_row(sha256="a" * 64)
+    client = csrf_client(reviewer)
+    with moderation(ON_REJECT="nsfw_moderation.hooks.clear_field"):
+        page = reject_in_queue(client, row)
+        assert "nsfw-undo" not in page
+        rejection = row.events.get(kind="reviewed")
+        with pytest.raises(review.NotUndoable, match="ON_REJECT"):
+            review.undo_rejection(rejection, user=reviewer)

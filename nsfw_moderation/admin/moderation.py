@@ -21,12 +21,14 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -43,7 +45,8 @@ from nsfw_moderation.admin.display import (
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
 from nsfw_moderation.admin.records import ModerationEventInline
-from nsfw_moderation.models import Appeal, ModeratedImage, Verdict
+from nsfw_moderation.conf import conf
+from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Verdict
 
 PAGE_SIZE = 24
 #: Where a moderator's display preferences live in their session.
@@ -119,6 +122,8 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
     change_form_template = "nsfw_moderation/change_form.html"
     #: Templates of the extra views; override them like the admin's own.
     review_queue_template = "nsfw_moderation/review_queue.html"
+    #: The "Undo" button in a rejection's message.
+    undo_template = "nsfw_moderation/undo_rejection.html"
     dashboard_template = "nsfw_moderation/dashboard.html"
     readonly_fields = [
         "content_type",
@@ -239,6 +244,7 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
         return [
             path("review/", self._view(self.review_queue_view), name=f"{prefix}_review"),
             path("review/decide/", self._view(self.decide_view), name=f"{prefix}_decide"),
+            path("review/undo/", self._view(self.undo_view), name=f"{prefix}_undo"),
             path(
                 "review/preferences/",
                 self._view(self.preferences_view),
@@ -263,7 +269,7 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
         return url
 
     def review_urls(self) -> dict[str, str]:
-        names = ("review", "decide", "dashboard", "review_preferences")
+        names = ("review", "decide", "undo", "dashboard", "review_preferences")
         return {f"{name}_url": self._url(name) for name in names}
 
     def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
@@ -345,7 +351,7 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
             decided = self._decide(request, rows, review.DECISIONS[decision], seen=seen, **notes)
             changed = review.changed_since(rows, seen)
             self._report_changed(request, len(changed))
-            self._report_skipped(request, len(pks) - decided - len(changed))
+            self._report_skipped(request, len(pks) - len(decided) - len(changed))
         return HttpResponseRedirect(self._next_url(request))
 
     @staticmethod
@@ -501,15 +507,63 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
         note: str = "",
         user_note: str = "",
         seen: dict[int, str] | None = None,
-    ) -> int:
-        """Decide the rows the user may review; reports and returns how many were decided."""
+    ) -> list[ModerationEvent]:
+        """Decide the rows the user may review; reports and returns the decisions.
+
+        A rejection's message offers to undo it (:meth:`undo_view`).
+        """
         rows = [row for row in queryset if self.has_review_permission(request, row)]
         events = review.decide_many(
             rows, verdict, user=request.user, note=note, user_note=user_note, seen=seen
         )
         if events:
-            self.message_user(request, decided_message(len(events), verdict), messages.SUCCESS)
-        return len(events)
+            message = decided_message(len(events), verdict)
+            if verdict == Verdict.REJECTED and not conf.ON_REJECT:
+                message = self._with_undo(request, message, events)
+            self.message_user(request, message, messages.SUCCESS)
+        return events
+
+    def _with_undo(
+        self, request: HttpRequest, message: str, events: list[ModerationEvent]
+    ) -> SafeString:
+        """``message`` and a button that undoes ``events`` (a POST of its own, with CSRF)."""
+        context = {
+            "message": message,
+            "undo_url": self._url("undo"),
+            "events": events,
+            # Back where the decision was made: the queue's page, or an action's list.
+            "next": self._next_url(request) if "next" in request.POST else request.get_full_path(),
+            "minutes": int(review.UNDO_WINDOW.total_seconds() // 60),
+        }
+        return render_to_string(self.undo_template, context, request)
+
+    @method_decorator(require_POST)
+    def undo_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """Take back the posted rejections (``event=<pk>``), each a new audited decision."""
+        self._require_reviewer(request)
+        pks = params.parse_ids(request.POST.getlist("event"))
+        rows = self.get_queryset(request)
+        rejections = ModerationEvent.objects.filter(pk__in=pks, image__in=rows.values("pk"))
+        undone = 0
+        for rejection in rejections.select_related("image"):
+            if not self.has_review_permission(request, rejection.image):
+                continue
+            try:
+                review.undo_rejection(rejection, user=request.user)
+            except review.NotUndoable as refused:
+                messages.error(request, str(refused))
+            else:
+                undone += 1
+        if undone:
+            message = ngettext(
+                "%(count)d rejection undone: the image is back as it was.",
+                "%(count)d rejections undone: the images are back as they were.",
+                undone,
+            )
+            messages.success(request, message % {"count": undone})
+        elif not pks or not rejections:
+            messages.error(request, _("Nothing to undo."))
+        return HttpResponseRedirect(self._next_url(request))
 
     # --- Columns -----------------------------------------------------------------
 
