@@ -61,6 +61,11 @@ def _cell(value: Any) -> str:
     return format_score(float(value)) if isinstance(value, int | float) else str(value)
 
 
+def cut(text: str) -> SafeString:
+    """A long value (a hash, a file name) cut to a column's width; the whole of it on hover."""
+    return format_html('<span class="nsfw-cut" title="{}">{}</span>', text, text)
+
+
 def fallback_label(content_type: ContentType | None, object_id: str) -> str:
     """``app.model id``: how a record names an object whose own name cannot be read."""
     if content_type is None:

@@ -23,10 +23,11 @@ from nsfw_moderation.admin.base import (
     ReadOnlyForReviewersMixin,
     ReadOnlyMixin,
     ScopedByImageMixin,
+    StylesheetMixin,
     sees_every_row,
     visible_rows,
 )
-from nsfw_moderation.admin.display import HostLabelsMixin, format_score, object_label
+from nsfw_moderation.admin.display import HostLabelsMixin, cut, format_score, object_label
 from nsfw_moderation.models import BankEntry, HashBank, ModerationEvent, Notice
 
 
@@ -66,6 +67,7 @@ class ModerationEventInline(
 
 
 class ModerationEventAdmin(
+    StylesheetMixin,
     HostLabelsMixin,
     ScoreMixin,
     ObjectMixin,
@@ -91,6 +93,7 @@ class ModerationEventAdmin(
 
 
 class StatementAdmin(
+    StylesheetMixin,
     HostLabelsMixin,
     ObjectMixin,
     ScopedByImageMixin,
@@ -114,7 +117,9 @@ class StatementAdmin(
     date_hierarchy = "created_at"
 
 
-class NoticeAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.ModelAdmin):
+class NoticeAdmin(
+    StylesheetMixin, ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.ModelAdmin
+):
     """The outbox: which notices reached the owner, which wait, and why.
 
     A notice given up (its receivers kept failing, e.g. a mail server down for
@@ -137,7 +142,7 @@ class NoticeAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.Mod
         self.message_user(request, message % {"count": delivered}, messages.SUCCESS)
 
 
-class BlockedImageAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
+class BlockedImageAdmin(StylesheetMixin, CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
     """The blocklist: rejected images' bytes (SHA-256). Delete an entry to lift it."""
 
     list_display = ["created_at", "sha256", "file_name", "image"]
@@ -311,14 +316,14 @@ class HashBankAdmin(CleanLookupsMixin, admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
-class BankEntryAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
+class BankEntryAdmin(StylesheetMixin, CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
     """Each hash, what it matched, and who removed it. Entries are removed, never deleted.
 
     An entry of a rejected image is scoped like that image; an imported one
     (no image) is for moderators who see every row only.
     """
 
-    list_display = ["pdq", "bank", "label", "quality", "created_at", "removed_at", "removed_by"]
+    list_display = ["pdq_display", "bank", "label", "quality", "created_at", "removed_at"]
     # Only the banks of the entries listed: other banks' names are not a scoped moderator's.
     list_filter = [
         ("bank", admin.RelatedOnlyFieldListFilter),
@@ -343,6 +348,10 @@ class BankEntryAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    @admin.display(description=_("PDQ hash"), ordering="pdq")
+    def pdq_display(self, entry: BankEntry) -> str:
+        return cut(entry.pdq)
 
     @admin.action(description=_("Remove selected entries from matching"), permissions=["change"])
     def remove_entries(self, request: HttpRequest, queryset: QuerySet[BankEntry]) -> None:
