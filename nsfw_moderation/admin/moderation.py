@@ -28,7 +28,6 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -351,7 +350,7 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
             decided = self._decide(request, rows, review.DECISIONS[decision], seen=seen, **notes)
             changed = review.changed_since(rows, seen)
             self._report_changed(request, len(changed))
-            self._report_skipped(request, len(pks) - len(decided) - len(changed))
+            self._report_skipped(request, len(pks) - decided - len(changed))
         return HttpResponseRedirect(self._next_url(request))
 
     @staticmethod
@@ -507,8 +506,8 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
         note: str = "",
         user_note: str = "",
         seen: dict[int, str] | None = None,
-    ) -> list[ModerationEvent]:
-        """Decide the rows the user may review; reports and returns the decisions.
+    ) -> int:
+        """Decide the rows the user may review; reports and returns how many were decided.
 
         A rejection's message offers to undo it (:meth:`undo_view`).
         """
@@ -521,15 +520,16 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
             if verdict == Verdict.REJECTED and not conf.ON_REJECT:
                 message = self._with_undo(request, message, events)
             self.message_user(request, message, messages.SUCCESS)
-        return events
+        return len(events)
 
-    def _with_undo(
-        self, request: HttpRequest, message: str, events: list[ModerationEvent]
-    ) -> SafeString:
+    def _with_undo(self, request: HttpRequest, message: str, events: list[ModerationEvent]) -> str:
         """``message`` and a button that undoes ``events`` (a POST of its own, with CSRF)."""
+        undo_url = admin_url(self.admin_site.name, self.model, "undo")
+        if undo_url is None:  # this admin is not mounted on its site (a test, a script)
+            return message
         context = {
             "message": message,
-            "undo_url": self._url("undo"),
+            "undo_url": undo_url,
             "events": events,
             # Back where the decision was made: the queue's page, or an action's list.
             "next": self._next_url(request) if "next" in request.POST else request.get_full_path(),
