@@ -596,3 +596,30 @@ def test_a_keyboard_rejection_is_undone_from_its_message(colour_backend: None, p
     assert page.locator(f'.nsfw-card[data-pk="{rows[0].pk}"]').count() == 1
     kinds = list(rows[0].events.filter(kind="reviewed").values_list("verdict_after", flat=True))
     assert sorted(kinds) == ["flagged", "rejected"]
+
+
+def test_the_moderator_who_rejected_sees_why_they_cannot_decide_the_appeal(
+    colour_backend: None, page: Any
+) -> None:
+    from nsfw_moderation.appeals import file_appeal
+    from nsfw_moderation.models import AppealOutcome, Statement
+    from tests.conftest import moderation
+
+    owner = User.objects.create_user("alice")
+    with moderation(OWNER="tests.owners.owner_of"):
+        photo = Photo.objects.create(
+            title="alice", image=ContentFile(picture(*REDS[0], 0), "beach.png")
+        )
+        row = ModeratedImage.objects.get(object_id=str(photo.pk))
+        review.reject(row, user=User.objects.get(username="moderator"))
+        appeal = file_appeal(Statement.objects.get(image=row), owner, "It is a painting.")
+    page.goto(APPEAL_QUEUE)
+    card = f'.nsfw-card[data-pk="{appeal.pk}"]'
+    assert "another moderator must decide the appeal" in page.inner_text(card)
+    for decision in ("approve", "reject"):
+        button = page.locator(f'{card} button[data-decision="{decision}"]')
+        assert button.is_disabled()
+        assert button.get_attribute("aria-describedby") == f"refusal-{appeal.pk}"
+    page.keyboard.press("a")  # the shortcut presses a disabled button: nothing happens
+    page.wait_for_timeout(300)
+    assert not AppealOutcome.objects.exists()
