@@ -124,6 +124,40 @@ def test_the_events_on_the_change_page_round_their_scores(
     assert "0.076" in html
 
 
+@pytest.mark.usefixtures("owners")
+def test_the_pages_of_an_event_and_a_statement_round_their_scores(
+    admin_client: Client, make_row: MakeRow, reviewer: User
+) -> None:
+    User.objects.create_user("alice")
+    row = make_row(Photo.objects.create(title="alice"), score=0.07611019164323807)
+    event = review.reject(row, user=reviewer)
+    assert event is not None
+    statement = Statement.objects.get(image=row)
+    pages = [
+        reverse("admin:nsfw_moderation_moderationevent_change", args=[event.pk]),
+        reverse("admin:nsfw_moderation_statement_change", args=[statement.pk]),
+    ]
+    for url in pages:
+        html = admin_client.get(url).content.decode()
+        assert "0.07611019164323807" not in html
+        assert re.search(r"Unsafe score:?\s*</label>\s*<div class=\"readonly\">0.076</div>", html)
+
+
+def test_a_notices_page_lists_its_receivers_as_words(
+    admin_client: Client, make_row: MakeRow
+) -> None:
+    from nsfw_moderation.models import Notice
+
+    row = make_row()
+    review.reject(row)
+    notice = Notice.objects.get()
+    Notice.objects.filter(pk=notice.pk).update(receivers_done=["mail.send_notice", "site.log"])
+    url = reverse("admin:nsfw_moderation_notice_change", args=[notice.pk])
+    page = text_of(admin_client.get(url).content.decode())
+    assert "Delivered to: mail.send_notice, site.log" in page
+    assert "[&quot;" not in page
+
+
 def test_the_change_page_has_no_save_buttons(admin_client: Client, make_row: MakeRow) -> None:
     # A superuser may change rows, but every field is read-only: nothing to save.
     html = change_page(admin_client, make_row())

@@ -38,6 +38,10 @@ class ScoreMixin:
     def score_display(self, obj: Any) -> str:
         return format_score(obj.score)
 
+    @admin.display(description=_("shadow model's unsafe score"))
+    def shadow_score_display(self, obj: Any) -> str:
+        return format_score(obj.shadow_score)
+
 
 class ObjectMixin:
     """A record's host object, by its own name (read in bulk by :class:`HostLabelsMixin`)."""
@@ -88,6 +92,9 @@ class ModerationEventAdmin(
     ]
     list_filter = ["kind", "verdict_after", "created_at"]
     list_select_related = ["actor"]
+    # The page of one event: its scores rounded, as in the list.
+    exclude = ["score", "shadow_score"]
+    readonly_fields = ["score_display", "shadow_score_display"]
     search_fields = ["note", "file_name", "image__object_id"]
     date_hierarchy = "created_at"
 
@@ -95,6 +102,7 @@ class ModerationEventAdmin(
 class StatementAdmin(
     StylesheetMixin,
     HostLabelsMixin,
+    ScoreMixin,
     ObjectMixin,
     ScopedByImageMixin,
     DenyFramingMixin,
@@ -111,6 +119,8 @@ class StatementAdmin(
         "automated",
         "decided_by",
     ]
+    exclude = ["score"]
+    readonly_fields = ["object_display", "score_display"]
     list_filter = ["verdict", "automated", "created_at"]
     list_select_related = ["decided_by", "owner"]
     search_fields = ["public_id", "object_id", "file_name", "note"]
@@ -131,7 +141,14 @@ class NoticeAdmin(
     list_display = ["created_at", "statement", "outcome", "sent_at", "attempts", "error"]
     list_filter = [("sent_at", admin.EmptyFieldListFilter)]
     list_select_related = ["statement", "outcome"]
+    exclude = ["receivers_done"]
+    readonly_fields = ["delivered_to"]
     actions = ["deliver_again"]
+
+    @admin.display(description=_("delivered to"))
+    def delivered_to(self, notice: Notice) -> str:
+        """The receivers of ``decision_notice`` that took it, one after another."""
+        return ", ".join(str(name) for name in notice.receivers_done) or "–"
 
     @admin.action(description=_("Deliver again"), permissions=["view"])
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[Notice]) -> None:
