@@ -600,3 +600,116 @@ def test_the_uploader_pages_in_each_state_and_scheme(
     finally:
         context.close()
     assert {name: v for name, v in found.items() if v} == {}
+
+
+# --- Changelists fit the window; a keyboard rejection can be undone ------------------------
+
+WIDTH = 1280
+
+
+def superuser_page(browser: Any, live_server: Any, make_user: Callable[..., User]) -> Any:
+    make_user("root", superuser=True)
+    context = browser.new_context(
+        viewport={"width": WIDTH, "height": 900}, base_url=live_server.url
+    )
+    page = context.new_page()
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+    return context, page
+
+
+def long_records() -> None:
+    """Rows, events, statements, bank entries and appeals with the long names real sites have."""
+    from nsfw_moderation.appeals import file_appeal
+    from nsfw_moderation.models import BankEntry, HashBank, Statement
+    from tests.admin_fixtures import create_row
+    from tests.conftest import moderation
+
+    # OWNER: a photo belongs to the user its title names.
+    name = "a-photographer-with-a-rather-long-user-name-as-some-sites-allow"
+    owner = User.objects.create_user(name)
+    judge = User.objects.create_user("a-moderator-with-a-long-name-as-well", is_staff=True)
+    bank = HashBank.objects.create(name="Partner list of known images, imported weekly " * 2)
+    with moderation(OWNER="tests.owners.owner_of"):
+        for i in range(3):
+            row = create_row(
+                Photo.objects.create(title=name),
+                field_name=f"image_{i}",
+                file_name=f"photos/{'a-very-long-upload-name-' * 6}{i}.png",
+                model_name="organisation/a-long-model-name-for-nsfw-image-detection-v2",
+                sha256=f"{i}" * 64,
+                error="Not an image: " + "the decoder said something long " * 4,
+            )
+            BankEntry.objects.create(
+                bank=bank, pdq=f"{i:02x}" * 32, quality=100, label="imported from " * 10, image=row
+            )
+            review.reject(row, user=judge, note="a long internal note " * 10)
+            statement = Statement.objects.get(image=row)
+            file_appeal(statement, owner, "It is a painting. " * 20)
+
+
+@pytest.mark.parametrize(
+    "changelist", ["moderatedimage", "bankentry", "appeal", "moderationevent", "statement"]
+)
+def test_changelists_fit_a_1280_pixel_window(
+    browser: Any, live_server: Any, make_user: Callable[..., User], changelist: str
+) -> None:
+    long_records()
+    context, page = superuser_page(browser, live_server, make_user)
+    try:
+        page.goto(f"/admin/nsfw_moderation/{changelist}/")
+        assert page.locator("#result_list tbody tr").count() >= 3
+        width = page.evaluate("document.documentElement.scrollWidth")
+        # The admin scrolls a wide table inside its own box: that box must not scroll either.
+        results = page.eval_on_selector(".results", "box => [box.scrollWidth, box.clientWidth]")
+    finally:
+        context.close()
+    assert width <= WIDTH
+    assert results[0] <= results[1]
+
+
+def test_a_keyboard_rejection_is_undone_from_its_message(colour_backend: None, page: Any) -> None:
+    rows = upload_flagged(2)
+    page.reload()
+    page.keyboard.press("r")
+    page.wait_for_selector(".messagelist .success")
+    assert "1 image marked Rejected." in page.inner_text(".messagelist")
+    rows[0].refresh_from_db()
+    assert rows[0].verdict == Verdict.REJECTED
+    page.click(".messagelist .nsfw-undo button")
+    page.wait_for_selector(".messagelist .success:has-text('rejection undone')")
+    rows[0].refresh_from_db()
+    assert rows[0].verdict == Verdict.FLAGGED
+    assert page.locator(f'.nsfw-card[data-pk="{rows[0].pk}"]').count() == 1
+    kinds = list(rows[0].events.filter(kind="reviewed").values_list("verdict_after", flat=True))
+    assert sorted(kinds) == ["flagged", "rejected"]
+
+
+def test_the_moderator_who_rejected_sees_why_they_cannot_decide_the_appeal(
+    colour_backend: None, page: Any
+) -> None:
+    from nsfw_moderation.appeals import file_appeal
+    from nsfw_moderation.models import AppealOutcome, Statement
+    from tests.conftest import moderation
+
+    owner = User.objects.create_user("alice")
+    with moderation(OWNER="tests.owners.owner_of"):
+        photo = Photo.objects.create(
+            title="alice", image=ContentFile(picture(*REDS[0], 0), "beach.png")
+        )
+        row = ModeratedImage.objects.get(object_id=str(photo.pk))
+        review.reject(row, user=User.objects.get(username="moderator"))
+        appeal = file_appeal(Statement.objects.get(image=row), owner, "It is a painting.")
+    page.goto(APPEAL_QUEUE)
+    card = f'.nsfw-card[data-pk="{appeal.pk}"]'
+    assert "another moderator must decide the appeal" in page.inner_text(card)
+    for decision in ("approve", "reject"):
+        button = page.locator(f'{card} button[data-decision="{decision}"]')
+        assert button.is_disabled()
+        assert button.get_attribute("aria-describedby") == f"refusal-{appeal.pk}"
+    page.keyboard.press("a")  # the shortcut presses a disabled button: nothing happens
+    page.wait_for_timeout(300)
+    assert not AppealOutcome.objects.exists()

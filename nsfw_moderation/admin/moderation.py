@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -33,10 +34,18 @@ from django.views.decorators.http import require_GET, require_POST
 
 from nsfw_moderation import enqueue, formats, params, previews, review, stats
 from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
+from nsfw_moderation.admin.display import (
+    HostLabelsMixin,
+    format_score,
+    label_all,
+    object_label,
+    scores_table,
+)
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
 from nsfw_moderation.admin.records import ModerationEventInline
-from nsfw_moderation.models import Appeal, ModeratedImage, Verdict
+from nsfw_moderation.conf import conf
+from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Verdict
 
 PAGE_SIZE = 24
 #: Where a moderator's display preferences live in their session.
@@ -53,6 +62,8 @@ class Card:
     change_url: str | None
     object_url: str | None
     object_label: str
+    #: Why the verdict is what it is, where the score does not say it ("" where it does).
+    reason: str = ""
 
 
 def decided_message(count: int, verdict: str) -> str:
@@ -63,7 +74,26 @@ def decided_message(count: int, verdict: str) -> str:
     return message % {"count": count, "verdict": Verdict(verdict).label}
 
 
-class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
+def verdict_reason(row: ModeratedImage) -> str:
+    """Why ``row`` got its verdict when not for its score: a hash bank, a look-alike, an error.
+
+    Moderators may read a bank's internal name (the owner is told its public
+    description only); the bank comes with ``select_related("bank_entry__bank")``.
+    """
+    entry = row.bank_entry
+    if entry is not None:
+        return _("Matched hash bank “%(bank)s” (%(distance)s of 256 bits differ).") % {
+            "bank": entry.bank.name,
+            "distance": "–" if row.bank_distance is None else row.bank_distance,
+        }
+    if row.similar_to_id is not None:
+        return _("Looks like an image a moderator rejected.")
+    if row.error:
+        return _("Could not be classified: %(error)s") % {"error": row.error}
+    return ""
+
+
+class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "object_link",
@@ -91,6 +121,8 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
     change_form_template = "nsfw_moderation/change_form.html"
     #: Templates of the extra views; override them like the admin's own.
     review_queue_template = "nsfw_moderation/review_queue.html"
+    #: The "Undo" button in a rejection's message.
+    undo_template = "nsfw_moderation/undo_rejection.html"
     dashboard_template = "nsfw_moderation/dashboard.html"
     readonly_fields = [
         "content_type",
@@ -103,8 +135,9 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         "status",
         "verdict",
         "audit",
-        "score",
-        "scores",
+        "score_display",
+        "scores_display",
+        "reason_display",
         "frame",
         "model_name",
         "reused_from",
@@ -140,8 +173,9 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
             gettext_lazy("Classification"),
             {
                 "fields": [
-                    "score",
-                    "scores",
+                    "score_display",
+                    "scores_display",
+                    "reason_display",
                     "frame",
                     "model_name",
                     "sha256",
@@ -209,6 +243,7 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         return [
             path("review/", self._view(self.review_queue_view), name=f"{prefix}_review"),
             path("review/decide/", self._view(self.decide_view), name=f"{prefix}_decide"),
+            path("review/undo/", self._view(self.undo_view), name=f"{prefix}_undo"),
             path(
                 "review/preferences/",
                 self._view(self.preferences_view),
@@ -233,7 +268,7 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         return url
 
     def review_urls(self) -> dict[str, str]:
-        names = ("review", "decide", "dashboard", "review_preferences")
+        names = ("review", "decide", "undo", "dashboard", "review_preferences")
         return {f"{name}_url": self._url(name) for name in names}
 
     def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
@@ -257,27 +292,28 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         self._require_reviewer(request)
         visible = self.get_queryset(request)
         form = queue_filters(request, visible)
-        rows = form.filter(visible.select_related("content_type", "reviewed_by"))
+        related = ("content_type", "reviewed_by", "bank_entry__bank")
+        rows = form.filter(visible.select_related(*related))
         page = CountingPaginator(rows, PAGE_SIZE).get_page(request.GET.get("p"))
         context = self._context(
             request,
             _("Review queue"),
             form=form,
             page=page,
-            cards=[self._card(row) for row in page.object_list],
+            cards=[self._card(row) for row in label_all(list(page.object_list))],
             preferences=self._preferences(request),
             decisions=review.DECISIONS,
         )
         return TemplateResponse(request, self.review_queue_template, context)
 
     def _card(self, row: ModeratedImage) -> Card:
-        ct = row.content_type
         return Card(
             row=row,
             preview_url=f"{self._url('preview', row.pk)}?{urlencode({'sha256': row.sha256})}",
             change_url=self._url("change", row.pk),
             object_url=self._object_url(row),
-            object_label=f"{ct.name} {row.object_id}",
+            object_label=object_label(row),
+            reason=verdict_reason(row),
         )
 
     def _object_url(self, row: ModeratedImage) -> str | None:
@@ -424,6 +460,14 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        # Every field is the worker's or a decision's: no Save buttons on a page with
+        # nothing to save (decisions have their own buttons).
+        context["nothing_to_save"] = not editable(context)
+        return super().render_change_form(request, context, *args, **kwargs)
+
     @method_decorator(deny_framing)
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
@@ -463,24 +507,71 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         user_note: str = "",
         seen: dict[int, str] | None = None,
     ) -> int:
-        """Decide the rows the user may review; reports and returns how many were decided."""
+        """Decide the rows the user may review; reports and returns how many were decided.
+
+        A rejection's message offers to undo it (:meth:`undo_view`).
+        """
         rows = [row for row in queryset if self.has_review_permission(request, row)]
         events = review.decide_many(
             rows, verdict, user=request.user, note=note, user_note=user_note, seen=seen
         )
         if events:
-            self.message_user(request, decided_message(len(events), verdict), messages.SUCCESS)
+            message = decided_message(len(events), verdict)
+            if verdict == Verdict.REJECTED and not conf.ON_REJECT:
+                message = self._with_undo(request, message, events)
+            self.message_user(request, message, messages.SUCCESS)
         return len(events)
+
+    def _with_undo(self, request: HttpRequest, message: str, events: list[ModerationEvent]) -> str:
+        """``message`` and a button that undoes ``events`` (a POST of its own, with CSRF)."""
+        undo_url = admin_url(self.admin_site.name, self.model, "undo")
+        if undo_url is None:  # this admin is not mounted on its site (a test, a script)
+            return message
+        context = {
+            "message": message,
+            "undo_url": undo_url,
+            "events": events,
+            # Back where the decision was made: the queue's page, or an action's list.
+            "next": self._next_url(request) if "next" in request.POST else request.get_full_path(),
+            "minutes": int(review.UNDO_WINDOW.total_seconds() // 60),
+        }
+        return render_to_string(self.undo_template, context, request)
+
+    @method_decorator(require_POST)
+    def undo_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """Take back the posted rejections (``event=<pk>``), each a new audited decision."""
+        self._require_reviewer(request)
+        pks = params.parse_ids(request.POST.getlist("event"))
+        rows = self.get_queryset(request)
+        rejections = ModerationEvent.objects.filter(pk__in=pks, image__in=rows.values("pk"))
+        undone = 0
+        for rejection in rejections.select_related("image"):
+            if not self.has_review_permission(request, rejection.image):
+                continue
+            try:
+                review.undo_rejection(rejection, user=request.user)
+            except review.NotUndoable as refused:
+                messages.error(request, str(refused))
+            else:
+                undone += 1
+        if undone:
+            message = ngettext(
+                "%(count)d rejection undone: the image is back as it was.",
+                "%(count)d rejections undone: the images are back as they were.",
+                undone,
+            )
+            messages.success(request, message % {"count": undone})
+        elif not pks or not rejections:
+            messages.error(request, _("Nothing to undo."))
+        return HttpResponseRedirect(self._next_url(request))
 
     # --- Columns -----------------------------------------------------------------
 
     @admin.display(description=gettext_lazy("object"))
     def object_link(self, obj: ModeratedImage) -> str:
-        ct = obj.content_type
         url = self._object_url(obj)
-        if url is None:
-            return f"{ct.app_label}.{ct.model} {obj.object_id}"
-        return format_html('<a href="{}">{}.{} {}</a>', url, ct.app_label, ct.model, obj.object_id)
+        label = object_label(obj)
+        return label if url is None else format_html('<a href="{}">{}</a>', url, label)
 
     @admin.display(description=gettext_lazy("format"))
     def file_format_display(self, obj: ModeratedImage) -> str:
@@ -497,7 +588,24 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("score"), ordering="score")
     def score_display(self, obj: ModeratedImage) -> str:
-        return "–" if obj.score is None else f"{obj.score:.3f}"
+        return format_score(obj.score)
+
+    @admin.display(description=gettext_lazy("scores"))
+    def scores_display(self, obj: ModeratedImage) -> str:
+        return scores_table(obj.scores)
+
+    @admin.display(description=gettext_lazy("why"))
+    def reason_display(self, obj: ModeratedImage) -> str:
+        return verdict_reason(obj) or "–"
+
+
+def editable(context: dict[str, Any]) -> bool:
+    """Does a change page's ``context`` hold a field that can be changed and saved?"""
+    form = context.get("adminform")
+    inlines = context.get("inline_admin_formsets", [])
+    return bool(form is not None and form.form.fields) or any(
+        inline.has_add_permission or inline.has_change_permission for inline in inlines
+    )
 
 
 def _posted_decision(request: HttpRequest) -> tuple[str | None, list[int]]:
