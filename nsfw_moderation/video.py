@@ -205,8 +205,9 @@ def _decode(source: _Source, limits: VideoLimits, name: str | None) -> DecodedVi
 def _open_options(limits: VideoLimits) -> dict[str, str]:
     return {
         "format_whitelist": ",".join(DEMUXERS),
-        # A file declaring thousands of streams stops the demuxer at once.
-        "max_streams": str(limits.max_streams),
+        # The demuxer stops adding streams one past the limit, which the
+        # count then refuses: a file declaring thousands costs no more.
+        "max_streams": str(limits.max_streams + 1),
         # What the demuxer reads and decodes up front to learn the streams.
         "probesize": str(5 * 1024 * 1024),
         "analyzeduration": str(5_000_000),
@@ -225,8 +226,8 @@ def _container_format(container: Any) -> str:
 def _video_stream(container: Any, limits: VideoLimits) -> Any:
     if len(container.streams) > limits.max_streams:
         raise ImageRefused(
-            f"The video has {len(container.streams):,} streams; at most "
-            f"{limits.max_streams:,} are accepted."
+            f"The video has more than {limits.max_streams:,} streams (video, audio, subtitles "
+            "and data together), the most accepted."
         )
     # A cover picture (an "attached picture") is a still image, not the clip.
     videos = [s for s in container.streams.video if not _is_cover(s)]
@@ -241,16 +242,20 @@ def _video_stream(container: Any, limits: VideoLimits) -> Any:
             f"The video is {width}×{height} = {width * height:,} pixels a frame, "
             f"over the {limits.max_pixels:,}-pixel limit."
         )
+    from av.stream import Discard
+
     # Audio, subtitles and data are never read: the demuxer skips their packets.
     for other in container.streams:
         if other.index != stream.index:
-            other.discard = "all"
+            other.discard = Discard.all
     return stream
 
 
 def _is_cover(stream: Any) -> bool:
+    from av.stream import Disposition
+
     try:
-        return bool(stream.disposition & 0x400)  # AV_DISPOSITION_ATTACHED_PIC
+        return bool(stream.disposition & Disposition.attached_pic)
     except Exception:
         return False
 
@@ -354,10 +359,12 @@ def _spread(count: int, wanted: int) -> list[int]:
 
 
 def _duration(container: Any, stream: Any) -> float | None:
-    seconds = _seconds(stream.duration, stream.time_base)
-    if seconds is None and container.duration is not None:
-        seconds = container.duration / 1_000_000
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+    """The longest duration the stream or the container declares: a bound must trust the worst."""
+    declared = [_seconds(stream.duration, stream.time_base)]
+    if container.duration is not None:
+        declared.append(container.duration / 1_000_000)
+    seconds = max((s for s in declared if s is not None and math.isfinite(s)), default=None)
+    if seconds is None or seconds <= 0:
         return None
     return seconds
 
