@@ -141,7 +141,10 @@ class RangedFile(io.RawIOBase):
         bucket = getattr(storage, "bucket", None)
         if bucket is None or not hasattr(storage, "_normalize_name"):
             return None
-        s3_object = bucket.Object(storage._normalize_name(storage._clean_name(name)))
+        from storages.utils import clean_name  # present wherever S3Storage is
+
+        # The key S3Storage itself would open (its location prefix and all).
+        s3_object = bucket.Object(storage._normalize_name(clean_name(name)))
         try:
             s3_object.load()
         except Exception as exc:

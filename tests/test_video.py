@@ -125,3 +125,27 @@ def test_statement_of_reasons_says_video_and_names_the_time() -> None:
     assert statement.frame_time == 37.0
     assert "video" in notices.reasons(statement)
     assert "0:37" in notices.reasons(statement)
+
+
+def test_a_known_image_inside_a_clip_matches_its_hash_bank() -> None:
+    from nsfw_moderation import banks, hashing
+    from nsfw_moderation.models import HashBank
+    from tests.images import picture
+
+    if not hashing.available():
+        pytest.skip("pdqhash is not installed")
+    known = picture(1)
+    blocked = HashBank.objects.create(name="partner list", action=HashBank.Action.BLOCK)
+    banks.add_entries(blocked, [(*hashing.pdq(known), "known")])
+    banks.forget_index()
+    scenes = [(0.0, picture(2)), (5.0, known), (7.0, picture(3))]
+    data = videos.clip(scenes, seconds=10, size=(256, 256), gop=10)
+    row = upload(data, "reel.mp4")
+    assert row.verdict == Verdict.BLOCKED
+    assert row.bank_entry is not None
+    assert row.bank_entry.bank == blocked
+    # Every sampled frame's hash is kept, the known one's among them.
+    known_hash = hashing.pdq(known).hex
+    frames = {frame.time: frame.pdq for frame in VideoFrame.of(row)}
+    distances = hashing.distances(hashing.to_words([frames[5.0]]), hashing.to_words([known_hash]))
+    assert int(distances[0, 0]) <= 31  # re-encoded, yet within the matching distance

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
+from PIL import Image
 
 # SVT-AV1 reports every encoder it opens, unless told to say errors only.
 os.environ.setdefault("SVT_LOG", "1")
@@ -47,8 +48,12 @@ def encodable(codec: str) -> bool:
     return True
 
 
+#: A scene's picture: a solid colour, or an image (resized to the clip's size).
+Picture = tuple[int, int, int] | Image.Image
+
+
 def clip(
-    scenes: Sequence[tuple[float, tuple[int, int, int]]],
+    scenes: Sequence[tuple[float, Picture]],
     *,
     seconds: float,
     fps: int = 5,
@@ -59,7 +64,7 @@ def clip(
     rotation: int | None = None,
     gop: int | None = None,
 ) -> bytes:
-    """A clip of ``seconds`` whose colour changes at each scene ``(start second, rgb)``.
+    """A clip of ``seconds`` whose picture changes at each scene ``(start second, picture)``.
 
     Each scene starts on a keyframe, as an encoder's scene-cut detection would put it.
     """
@@ -75,9 +80,7 @@ def clip(
             stream.set_display_rotation(rotation)
         starts = {round(start * fps) for start, _ in scenes}
         for index in range(round(seconds * fps)):
-            colour = _colour_at(scenes, index / fps)
-            pixels = np.empty((size[1], size[0], 3), dtype=np.uint8)
-            pixels[:] = colour
+            pixels = _pixels(_picture_at(scenes, index / fps), size)
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = index
             frame.time_base = Fraction(1, fps)
@@ -90,11 +93,17 @@ def clip(
     return buffer.getvalue()
 
 
-def _colour_at(
-    scenes: Sequence[tuple[float, tuple[int, int, int]]], second: float
-) -> tuple[int, int, int]:
-    colour = scenes[0][1]
-    for start, scene_colour in scenes:
+def _picture_at(scenes: Sequence[tuple[float, Picture]], second: float) -> Picture:
+    picture = scenes[0][1]
+    for start, scene_picture in scenes:
         if second + 1e-9 >= start:
-            colour = scene_colour
-    return colour
+            picture = scene_picture
+    return picture
+
+
+def _pixels(picture: Picture, size: tuple[int, int]) -> np.ndarray:
+    if isinstance(picture, Image.Image):
+        return np.asarray(picture.convert("RGB").resize(size))
+    pixels = np.empty((size[1], size[0], 3), dtype=np.uint8)
+    pixels[:] = picture
+    return pixels
