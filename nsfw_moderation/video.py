@@ -1,13 +1,19 @@
-"""Safe sampling of untrusted video: a few keyframes, within bounds. Independent of Django.
+"""Safe sampling of untrusted video: a frame every few seconds and at scene cuts, within bounds.
 
-A clip is read from a file-like object (the storage's own, or a ranged reader
-for remote storages), never whole: the demuxer seeks to each sampling time and
-decodes the one keyframe there, so the work per clip is a frame count, not a
-duration. Frames are taken at a keyframe at or before every
-``frame_interval`` seconds (spread further apart where the clip is longer than
-``max_frames`` intervals) and, while the frame budget lasts, at the other
-keyframes the container's index lists: encoders put a keyframe at every scene
-cut, so these are the scene changes, found without decoding anything else.
+Independent of Django, like :mod:`nsfw_moderation.imaging`. A clip is read
+from a file-like object (the storage's own, or a ranged reader for remote
+storages), never whole: the demuxer seeks to each sampling time.
+
+Frames are taken every ``frame_interval`` seconds (spread further apart where
+the clip is longer than ``max_frames`` intervals) and, while the frame budget
+lasts, at the keyframes the container's index lists and those met on the way:
+encoders put a keyframe at every scene cut, so these are the scene changes.
+Each sampling time costs one keyframe (decoded alone, ``skip_frame=NONKEY``)
+where a keyframe lies within an interval before it; where keyframes are further
+apart, the frames after the keyframe are decoded up to that time, going on
+from the last one, so such a clip is decoded once, not once per frame taken.
+Every frame is shrunk as it is converted, and what a clip may cost is bounded
+before the work it guards (:class:`VideoLimits`).
 
 Every failure raises :class:`~nsfw_moderation.imaging.ImageDecodeError` (or
 :class:`~nsfw_moderation.imaging.ImageRefused` for a clip over a bound), as for
@@ -261,7 +267,7 @@ def _is_cover(stream: Any) -> bool:
 
 
 class _Clip:
-    """One video stream of an open container, sampled by seeking to keyframes."""
+    """One video stream of an open container, sampled at keyframes and every interval."""
 
     def __init__(self, container: Any, stream: Any, limits: VideoLimits, source: _Source) -> None:
         self.container = container
@@ -275,35 +281,43 @@ class _Clip:
                 f"The video lasts {self.duration:,.0f} seconds, over the "
                 f"{limits.max_duration:,.0f}-second limit."
             )
+        self.keyframes = self._indexed_keyframes()
+        # Where a forward decode stopped (its frames, and the time of the last one).
+        self._cursor: Iterator[Any] | None = None
+        self._cursor_time = -1.0
+        self._met: list[Frame] = []
         context = stream.codec_context
-        # Only keyframes are decoded: each needs no other frame, so a seek costs one frame.
-        context.skip_frame = "NONKEY"
+        # The deblocking filter is the decoder's costliest step that a classifier
+        # looking at a 224-pixel square does not miss.
+        context.options = {"skip_loop_filter": "all"}
         # Slice threads keep no frames in flight: a keyframe comes out of its own packet.
         stream.thread_type = "SLICE"
 
     def sample(self) -> Iterator[Frame | None]:
         taken: set[float] = set()
-        for when in self.times():
-            frame = self._keyframe_at(when)
-            if frame is None or frame.time in taken:
-                continue
-            taken.add(frame.time)
-            yield frame
-            if len(taken) >= self.limits.max_frames:
-                return
+        for when, mark in self.times():
+            frame = self._mark(when) if mark else self._keyframe_at(when)
+            # Keyframes met on the way to a mark are scene changes too.
+            met, self._met = self._met, []
+            for found in [*met, frame]:
+                if found is None or found.time in taken:
+                    continue
+                taken.add(found.time)
+                yield found
+                if len(taken) >= self.limits.max_frames:
+                    return
 
-    def times(self) -> list[float]:
-        """Seconds to seek to: every interval, then the index's other keyframes, within the cap."""
+    def times(self) -> list[tuple[float, bool]]:
+        """``(seconds, is a mark)``: every interval, then the index's other keyframes."""
         if not self.duration:
-            return [0.0]
+            return [(0.0, True)]
         limits = self.limits
         step = max(limits.frame_interval, self.duration / limits.max_frames)
         marks = [index * step for index in range(max(1, math.ceil(self.duration / step)))]
         room = limits.max_frames - len(marks)
-        scenes = [t for t in self._indexed_keyframes() if t not in marks]
-        if room > 0 and scenes:
-            marks += [scenes[i] for i in _spread(len(scenes), room)]
-        return sorted(marks)
+        scenes = [t for t in self.keyframes if t not in marks]
+        chosen = [scenes[i] for i in _spread(len(scenes), room)] if room > 0 else []
+        return sorted([(t, True) for t in marks] + [(t, False) for t in chosen])
 
     def _indexed_keyframes(self) -> list[float]:
         """Keyframe times the container's index lists without reading (MP4's, for one)."""
@@ -320,24 +334,77 @@ class _Clip:
                     times.append(max(0.0, seconds - self.start))
         return times
 
-    def _keyframe_at(self, when: float) -> Frame | None:
-        """The keyframe at or before ``when`` seconds (or the first one after), decoded small."""
+    def _mark(self, when: float) -> Frame | None:
+        """The frame shown at ``when``: the keyframe before it when that is near enough.
+
+        Where keyframes are further apart than the interval, the frames after
+        the keyframe are decoded up to ``when``, going on from the last mark
+        when no keyframe lies between: the clip is then decoded once, not once per mark.
+        """
+        if (
+            self._cursor is not None
+            and self._cursor_time < when
+            and not self._keyframe_in(self._cursor_time, when)
+        ):
+            return self._decode_to(when)
+        keyframe = self._keyframe_at(when)
+        if keyframe is None or when - keyframe.time <= self.limits.frame_interval:
+            return keyframe
+        self._seek(when)
+        self._cursor = self.container.decode(self.stream)
+        return self._decode_to(when)
+
+    def _keyframe_in(self, after: float, until: float) -> bool:
+        # Without an index every keyframe is possible: seek, to be safe.
+        return not self.keyframes or any(after < t <= until for t in self.keyframes)
+
+    def _decode_to(self, when: float) -> Frame | None:
+        assert self._cursor is not None
+        self.stream.codec_context.skip_frame = "DEFAULT"
+        for count, decoded in enumerate(self._cursor, start=1):
+            self.source.check()
+            frame_time = self._time_of(decoded)
+            self._cursor_time = frame_time
+            if frame_time + 1e-6 >= when:
+                return self._frame(decoded)
+            if decoded.key_frame and count > 1:
+                self._met.append(self._frame(decoded))
+            if count >= self.limits.max_packets_per_frame:
+                break
+        self._cursor = None
+        return None
+
+    def _seek(self, when: float) -> None:
         stream = self.stream
         target = int((when + self.start) / stream.time_base) if stream.time_base else 0
         self.container.seek(target, stream=stream, backward=True, any_frame=False)
-        for packets, packet in enumerate(self.container.demux(stream), start=1):
+        self._cursor, self._cursor_time = None, -1.0
+
+    def _keyframe_at(self, when: float) -> Frame | None:
+        """The keyframe at or before ``when`` seconds (or the first one after), decoded small."""
+        self._seek(when)
+        # Only keyframes are decoded: each needs no other frame, so a seek costs one frame.
+        self.stream.codec_context.skip_frame = "NONKEY"
+        for packets, packet in enumerate(self.container.demux(self.stream), start=1):
             self.source.check()
             if packets > self.limits.max_packets_per_frame:
                 return None
-            for decoded in packet.decode():
-                return self._frame(decoded)
+            decoded = packet.decode()
+            if decoded:
+                return self._frame(decoded[0])
+            if packet.is_keyframe:
+                # Decoders that reorder frames (HEVC, AV1, H.264 with B-frames)
+                # hold a keyframe back until the frames after it come.
+                self.stream.codec_context.skip_frame = "DEFAULT"
         return None
+
+    def _time_of(self, decoded: Any) -> float:
+        seconds = decoded.time
+        return max(0.0, (seconds if seconds is not None else self.start) - self.start)
 
     def _frame(self, decoded: Any) -> Frame:
         self.source.check()
-        seconds = decoded.time
-        when = max(0.0, (seconds if seconds is not None else self.start) - self.start)
-        return Frame(round(when, 3), self._image(decoded))
+        return Frame(round(self._time_of(decoded), 3), self._image(decoded))
 
     def _image(self, decoded: Any) -> Image.Image:
         width, height = _fit((decoded.width, decoded.height), self.limits.frame_side)

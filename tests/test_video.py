@@ -149,3 +149,12 @@ def test_a_known_image_inside_a_clip_matches_its_hash_bank() -> None:
     frames = {frame.time: frame.pdq for frame in VideoFrame.of(row)}
     distances = hashing.distances(hashing.to_words([frames[5.0]]), hashing.to_words([known_hash]))
     assert int(distances[0, 0]) <= 31  # re-encoded, yet within the matching distance
+
+
+def test_a_frame_every_interval_even_where_keyframes_are_far_apart() -> None:
+    # libx264's default: a keyframe every 250 frames, 50 s at 5 frames a second.
+    data = videos.clip(SCENES, seconds=45)
+    decoded = video.decode(io.BytesIO(data))
+    times = [frame.time for frame in decoded.frames]
+    assert set(range(0, 45, 2)) <= set(times)
+    assert 37.0 in times  # the scene cut, a keyframe met on the way
