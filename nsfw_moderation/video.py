@@ -296,7 +296,7 @@ class _Clip:
     def sample(self) -> Iterator[Frame | None]:
         taken: set[float] = set()
         for when, mark in self.times():
-            frame = self._mark(when) if mark else self._keyframe_at(when)
+            frame = self._mark(when, taken) if mark else self._keyframe_at(when)
             # Keyframes met on the way to a mark are scene changes too.
             met, self._met = self._met, []
             for found in [*met, frame]:
@@ -334,8 +334,8 @@ class _Clip:
                     times.append(max(0.0, seconds - self.start))
         return times
 
-    def _mark(self, when: float) -> Frame | None:
-        """The frame shown at ``when``: the keyframe before it when that is near enough.
+    def _mark(self, when: float, taken: set[float]) -> Frame | None:
+        """The frame shown at ``when``: the keyframe before it if near enough and not ``taken``.
 
         Where keyframes are further apart than the interval, the frames after
         the keyframe are decoded up to ``when``, going on from the last mark
@@ -348,7 +348,8 @@ class _Clip:
         ):
             return self._decode_to(when)
         keyframe = self._keyframe_at(when)
-        if keyframe is None or when - keyframe.time <= self.limits.frame_interval:
+        near = keyframe is not None and when - keyframe.time <= self.limits.frame_interval
+        if keyframe is None or (near and keyframe.time not in taken):
             return keyframe
         self._seek(when)
         self._cursor = self.container.decode(self.stream)
