@@ -1,7 +1,9 @@
 """One claimed batch, end to end: read → decode → match known images → classify → store.
 
 Files are read through their field's storage and decoded on a few threads by
-the safe loader, one file per thread at a time: its bytes are dropped once
+the safe loader (a video, told apart by its first bytes, by
+:mod:`~nsfw_moderation.video`, which samples its frames reading the file a
+range at a time), one file per thread at a time: its bytes are dropped once
 hashed and decoded, its frames come back shrunk, and a
 :class:`~nsfw_moderation.imaging.PixelBudget` shared by the threads bounds the
 canvas pixels they decode at once, so a batch of hostile files has a fixed
