@@ -8,7 +8,7 @@ The clip: 60 seconds of 1280×720 H.264 at 30 frames a second (libx264, its
 default keyframe interval of 250 frames and scene-cut detection), a moving
 picture with a cut every 6 seconds, encoded once and kept under
 ``benchmarks/.video``. Each round decodes and samples it at the default
-settings (``nsfw_moderation.video.decode``: a keyframe every
+settings (``nsfw_moderation.video.decode``: a frame every
 ``VIDEO_FRAME_INTERVAL`` seconds and the scene changes, at most
 ``VIDEO_MAX_FRAMES``), then classifies the sampled frames with the real-size
 random ViT-B/16 of ``benchmarks/model.py`` through the transformers backend.
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         f"A {seconds}-second 1280×720 H.264 clip at {FPS} frames a second (libx264 "
         "`veryfast`, its default keyframe interval and scene cuts; a cut every "
         f"{CUT_EVERY} s), sampled at the default settings: {frames} frames "
-        f"(a keyframe every {limits.frame_interval:g} s and the scene changes, at most "
+        f"(a frame every {limits.frame_interval:g} s and the scene changes, at most "
         f"{limits.max_frames}), classified by the real-size random ViT-B/16 "
         "(transformers backend, fp32, CPU).",
         "",
