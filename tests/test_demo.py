@@ -98,6 +98,14 @@ refused = client.post("/", {"title": "Polyglot", "image": pdf})
 misnamed = "does not match its contents" in refused.content.decode()
 result["misnamed"] = [refused.status_code, misnamed]
 result["refused_saved"] = Photo.objects.count() - count
+
+from tests import videos
+clip = SimpleUploadedFile("clip.mp4", videos.clip([(0.0, videos.SAFE)], seconds=2, gop=5))
+result["clip_status"] = client.post("/", {"title": "A clip", "image": clip}).status_code
+clip_photo = Photo.objects.get(title="A clip")
+result["clip"] = row_of(clip_photo)
+html = client.get("/").content.decode()
+result["clip_shown_as_video"] = f'<video src="/photos/{clip_photo.pk}/image' in html
 print("RESULT " + json.dumps(result))
 """
 
@@ -171,6 +179,10 @@ def test_uploads_get_a_verdict_and_the_gallery_shows_it(demo_env: dict[str, str]
     assert result["too_big"] == [200, True]
     assert result["misnamed"] == [200, True]
     assert result["refused_saved"] == 0
+    # A short clip is accepted, sampled by the worker and shown as a video.
+    assert result["clip_status"] == 302
+    assert (result["clip"]["status"], result["clip"]["verdict"]) == ("done", "allowed")
+    assert result["clip_shown_as_video"]
 
 
 def test_backend_forced_by_env(monkeypatch: pytest.MonkeyPatch) -> None:

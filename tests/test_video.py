@@ -158,3 +158,19 @@ def test_a_frame_every_interval_even_where_keyframes_are_far_apart() -> None:
     times = [frame.time for frame in decoded.frames]
     assert set(range(0, 45, 2)) <= set(times)
     assert 37.0 in times  # the scene cut, a keyframe met on the way
+
+
+def test_the_upload_validator_takes_images_and_videos_named_as_such() -> None:
+    from django.core.exceptions import ValidationError
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from nsfw_moderation.validators import validate_image_or_video
+    from tests.images import image_bytes
+
+    data = videos.clip([(0.0, videos.SAFE)], seconds=1)
+    validate_image_or_video(SimpleUploadedFile("clip.webm", data))
+    validate_image_or_video(SimpleUploadedFile("clip", data))
+    validate_image_or_video(SimpleUploadedFile("photo.png", image_bytes()))
+    for name, content in [("clip.jpg", data), ("clip.html", data), ("notes.mp4", b"hello")]:
+        with pytest.raises(ValidationError):
+            validate_image_or_video(SimpleUploadedFile(name, content))
