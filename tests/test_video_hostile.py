@@ -133,3 +133,24 @@ def test_a_worker_decoding_16_hostile_clips_stays_under_1_5_gb() -> None:
     frames, peak = map(int, result.stdout.split())
     assert frames > 16  # the batch was decoded, not refused wholesale
     assert peak <= 1_500_000_000, f"peak RSS {peak:,} bytes"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("colour_backend")
+def test_nothing_is_lost_every_hostile_clip_ends_with_an_outcome(
+    corpus: dict[str, bytes],
+) -> None:
+    with moderation(ON_ERROR="allow", BATCH_SIZE=16):
+        documents = {
+            name: Document.objects.create(file=ContentFile(data, name=f"{name}.mkv"))
+            for name, data in corpus.items()
+        }
+    for name, document in documents.items():
+        row = row_of(document)
+        if EXPECTED[name] == "refused":
+            assert (row.status, row.verdict) == (Status.FAILED, Verdict.FLAGGED), name
+        elif EXPECTED[name] == "damaged":
+            assert (row.status, row.verdict) == (Status.FAILED, Verdict.ALLOWED), name
+        else:
+            assert row.status == Status.DONE, (name, row.error)
+            assert row.frame_time is not None
