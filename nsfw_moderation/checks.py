@@ -188,6 +188,10 @@ def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
         "MAX_IMAGE_PIXELS",
         "MAX_FILE_SIZE",
         "MAX_FRAMES",
+        "VIDEO_MAX_FRAMES",
+        "VIDEO_MAX_PIXELS",
+        "VIDEO_MAX_STREAMS",
+        "VIDEO_MAX_FILE_SIZE",
         "RECONCILE_BATCH",
         "APPEALS_PER_HOUR",
         "CALIBRATION_IMAGES",
@@ -206,7 +210,14 @@ def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
             "of seconds.",
             id="nsfw_moderation.E020",
         )
-        for name in ("RETRY_DELAY", "RETRY_MAX_DELAY", "STALE_AFTER")
+        for name in (
+            "RETRY_DELAY",
+            "RETRY_MAX_DELAY",
+            "STALE_AFTER",
+            "VIDEO_FRAME_INTERVAL",
+            "VIDEO_MAX_DURATION",
+            "VIDEO_DECODE_TIMEOUT",
+        )
         if not _is_positive_number(getattr(conf, name))
     ]
 

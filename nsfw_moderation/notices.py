@@ -114,6 +114,7 @@ def write(
             model_name=row.model_name,
             score=row.score,
             threshold=threshold(row) if automated and bank is None else None,
+            frame_time=row.frame_time,
             decided_by=user if user is not None and user.is_authenticated else None,
             note=note or (BANK_NOTE_PREFIX + bank.name if bank is not None else ""),
             user_note=user_note,
@@ -206,8 +207,26 @@ def reasons(statement: Statement, *, public: bool = False) -> str:
     Built from what the owner may read: never the internal note, nor a hash
     bank's name (its public description, if it has one). ``public`` leaves
     out the moderator's note to the owner too, which may name people: for the
-    Transparency Database, whose statements must hold no personal data.
+    Transparency Database, whose statements must hold no personal data. For a
+    video, a last sentence says so and names the time of its worst frame.
     """
+    text = _reasons(statement, public=public)
+    if statement.frame_time is None:
+        return text
+    where = _("The file is a video; the frame that decided is at %(time)s.") % {
+        "time": clock_time(statement.frame_time)
+    }
+    return f"{text} {where}"
+
+
+def clock_time(seconds: float) -> str:
+    """``seconds`` as a video player shows them: ``0:37``, ``1:02:05``."""
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02}:{second:02}" if hours else f"{minute}:{second:02}"
+
+
+def _reasons(statement: Statement, *, public: bool) -> str:
     if not statement.automated:
         text = _("A moderator looked at the image and decided that it breaks the rules.")
         return text if public else f"{text} {statement.user_note}".strip()

@@ -7,6 +7,7 @@ and media directory, with ``QUEUE="sync"`` so no worker is needed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -104,6 +105,16 @@ result["misnamed"] = [refused.status_code, misnamed]
 result["refused_saved"] = Photo.objects.count() - count
 result["uploaded_pk"], result["photo_pk"] = str(uploaded.pk), str(photo.pk)
 result["photo_url"] = photo.image.url
+
+import importlib.util
+if importlib.util.find_spec("av"):  # the [video] extra
+    from tests import videos
+    clip = SimpleUploadedFile("clip.mp4", videos.clip([(0.0, videos.SAFE)], seconds=2, gop=5))
+    result["clip_status"] = client.post("/", {"title": "A clip", "image": clip}).status_code
+    clip_photo = Photo.objects.get(title="A clip")
+    result["clip"] = row_of(clip_photo)
+    html = client.get("/").content.decode()
+    result["clip_shown_as_video"] = f'<video src="/photos/{clip_photo.pk}/image' in html
 print("RESULT " + json.dumps(result))
 """
 
@@ -180,6 +191,12 @@ def test_uploads_get_a_verdict_and_the_gallery_shows_it(demo_env: dict[str, str]
     assert result["too_big"] == [200, True]
     assert result["misnamed"] == [200, True]
     assert result["refused_saved"] == 0
+    # A short clip is accepted, sampled by the worker and shown as a video.
+    if importlib.util.find_spec("av") is None:
+        return
+    assert result["clip_status"] == 302
+    assert (result["clip"]["status"], result["clip"]["verdict"]) == ("done", "allowed")
+    assert result["clip_shown_as_video"]
 
 
 # The appeal flow as the demo sets it up (run.set_up, its users and samples), in `manage.py shell`.

@@ -10,15 +10,15 @@ an admin that scopes rows per tenant scopes the review pages too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import enqueue, formats, params, previews, review, stats
+from nsfw_moderation import enqueue, formats, notices, params, previews, review, stats
 from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
 from nsfw_moderation.admin.display import (
     HostLabelsMixin,
@@ -45,7 +45,7 @@ from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
 from nsfw_moderation.admin.records import ModerationEventInline
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Verdict
+from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Verdict, VideoFrame
 
 PAGE_SIZE = 24
 #: Where a moderator's display preferences live in their session.
@@ -64,6 +64,21 @@ class Card:
     object_label: str
     #: Why the verdict is what it is, where the score does not say it ("" where it does).
     reason: str = ""
+    #: A video's sampled frames, worst first (empty for an image).
+    frames: list[FrameLink] = field(default_factory=list)
+
+
+@dataclass
+class FrameLink:
+    """A sampled frame of a video, as the strip on a card shows it."""
+
+    time: float
+    score: float | None
+    url: str
+
+    @property
+    def clock(self) -> str:
+        return notices.clock_time(self.time)
 
 
 def decided_message(count: int, verdict: str) -> str:
@@ -251,6 +266,11 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
             ),
             path("dashboard/", self._view(self.dashboard_view), name=f"{prefix}_dashboard"),
             path(
+                "<int:pk>/frames/<int:frame>/",
+                self._view(self.frame_view, cacheable=True),
+                name=f"{prefix}_frame",
+            ),
+            path(
                 "<int:pk>/preview/",
                 # cacheable: the view sets its own, stricter, Cache-Control.
                 self._view(self.preview_view, cacheable=True),
@@ -300,13 +320,17 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
             _("Review queue"),
             form=form,
             page=page,
-            cards=[self._card(row) for row in label_all(list(page.object_list))],
+            cards=self._cards(label_all(list(page.object_list))),
             preferences=self._preferences(request),
             decisions=review.DECISIONS,
         )
         return TemplateResponse(request, self.review_queue_template, context)
 
-    def _card(self, row: ModeratedImage) -> Card:
+    def _cards(self, rows: Sequence[ModeratedImage]) -> list[Card]:
+        frames = self._frame_links(rows)
+        return [self._card(row, frames.get(row.pk, [])) for row in rows]
+
+    def _card(self, row: ModeratedImage, frames: list[FrameLink]) -> Card:
         return Card(
             row=row,
             preview_url=f"{self._url('preview', row.pk)}?{urlencode({'sha256': row.sha256})}",
@@ -314,7 +338,24 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
             object_url=self._object_url(row),
             object_label=object_label(row),
             reason=verdict_reason(row),
+            frames=frames,
         )
+
+    def _frame_links(self, rows: Sequence[ModeratedImage]) -> dict[int, list[FrameLink]]:
+        """The sampled frames of the videos among ``rows``, worst first: one query, no JPEG."""
+        current = {row.pk: row.sha256 for row in rows}
+        found = (
+            VideoFrame.objects.filter(image__in=list(current))
+            .order_by(F("score").desc(nulls_last=True), "time")
+            .values_list("pk", "image_id", "sha256", "time", "score")
+        )
+        links: dict[int, list[FrameLink]] = {}
+        for pk, image_id, sha256, time, score in found:
+            if sha256 == current[image_id]:
+                query = urlencode({"sha256": sha256})
+                url = f"{self._url('frame', image_id, pk)}?{query}"
+                links.setdefault(image_id, []).append(FrameLink(time, score, url))
+        return links
 
     def _object_url(self, row: ModeratedImage) -> str | None:
         """The host object's change page in this admin site, if it has one."""
@@ -400,10 +441,7 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
 
     @method_decorator(require_GET)
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        self._require_reviewer(request)
-        row = get_object_or_404(self.get_queryset(request), pk=pk)
-        if not self.has_review_permission(request, row):
-            raise PermissionDenied
+        row = self._reviewable(request, pk)
         shown = request.GET.get("sha256")
         if shown is not None and shown != row.sha256:
             # The page was rendered for other bytes: never show the new ones
@@ -412,6 +450,30 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
         else:
             # The stored preview the worker made: this process never opens the upload.
             data, kind = previews.stored_preview(row)
+        return self._jpeg(data, kind)
+
+    @method_decorator(require_GET)
+    def frame_view(self, request: HttpRequest, pk: int, frame: int) -> HttpResponse:
+        """One sampled frame of a video, as the worker stored it (behind the same checks)."""
+        row = self._reviewable(request, pk)
+        jpeg = (
+            VideoFrame.objects.filter(pk=frame, image=row, sha256=row.sha256)
+            .values_list("jpeg", flat=True)
+            .first()
+        )
+        if request.GET.get("sha256") != row.sha256 or jpeg is None:
+            return self._jpeg(previews.placeholder_jpeg(), "changed")
+        return self._jpeg(bytes(jpeg), "image")
+
+    def _reviewable(self, request: HttpRequest, pk: int) -> ModeratedImage:
+        self._require_reviewer(request)
+        row = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_review_permission(request, row):
+            raise PermissionDenied
+        return row
+
+    @staticmethod
+    def _jpeg(data: bytes, kind: str) -> HttpResponse:
         response = HttpResponse(data, content_type="image/jpeg")
         response["Cache-Control"] = "private, no-store"
         response["X-Content-Type-Options"] = "nosniff"
@@ -456,6 +518,7 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
         extra = {
             "can_review": self.has_review_permission(request),
             "decisions": review.DECISIONS,
+            "video_frames": self._frames_of_object(request, object_id),
             **self.review_urls(),
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
@@ -467,6 +530,12 @@ class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
         # nothing to save (decisions have their own buttons).
         context["nothing_to_save"] = not editable(context)
         return super().render_change_form(request, context, *args, **kwargs)
+
+    def _frames_of_object(self, request: HttpRequest, object_id: str) -> list[FrameLink]:
+        row = (
+            self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        )
+        return self._frame_links([row]).get(row.pk, []) if row is not None else []
 
     @method_decorator(deny_framing)
     def history_view(
