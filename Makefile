@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
 # Django 6 needs Python 3.12+, for which no CPU torch wheel is at hand: that
-# suite runs everything but the transformers backend (see README). PYTHON_NEW
+# suite runs everything but the transformers backend (see CONTRIBUTING.md). PYTHON_NEW
 # names the interpreter; left empty, .ci/find-python looks in pyenv's versions
 # and on PATH. Without one the suite is skipped with a loud notice, and with
 # CI=true the run fails instead: the suite must never disappear silently.
