@@ -213,3 +213,20 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     result = mkdocs(copy / "mkdocs.yml", tmp_path / "site")
     assert result.returncode != 0
     assert "no-such-page.md" in result.stderr
+
+
+def test_make_test_builds_the_docs_strictly() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("test", "test-quick"):
+        prerequisites = re.search(rf"^{target}:(.*)$", makefile, re.M)
+        assert prerequisites, target
+        assert "docs" in prerequisites[1].split(), target
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make on this machine")
+    # -o install: print the recipe without (re)installing the venv.
+    dry_run = subprocess.run(
+        [make, "-n", "-o", "install", "docs"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert re.search(r"mkdocs build --strict\b.*--site-dir \.docs-site", dry_run.stdout)
+    assert ".docs-site/" in (ROOT / ".gitignore").read_text().splitlines()
