@@ -81,6 +81,23 @@ def test_every_system_check_is_documented() -> None:
     assert set(documented) == check_ids_in_code()
 
 
+def test_every_signal_is_documented() -> None:
+    from django.dispatch import Signal
+
+    from nsfw_moderation import signals
+
+    public = {name for name, value in vars(signals).items() if isinstance(value, Signal)}
+    documented = re.findall(r"^\| `(\w+)` \|", (docs.DOCS / "signals.md").read_text(), re.M)
+    assert set(documented) == public
+
+
+def test_every_command_is_in_the_commands_table() -> None:
+    commands = {p.stem for p in (ROOT / "nsfw_moderation/management/commands").glob("[!_]*.py")}
+    table = (docs.DOCS / "commands.md").read_text().split("\n## ")[0]
+    missing = [name for name in commands if f"`{name}" not in table]
+    assert not missing
+
+
 # --- Code blocks ---------------------------------------------------------------------
 
 
