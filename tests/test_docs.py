@@ -98,6 +98,13 @@ def test_every_command_is_in_the_commands_table() -> None:
     assert not missing
 
 
+def test_every_template_is_in_the_templates_page() -> None:
+    templates = ROOT / "nsfw_moderation" / "templates"
+    page = (docs.DOCS / "templates.md").read_text()
+    missing = [str(p) for p in templates.rglob("*.*") if f"{p.name}`" not in page]
+    assert not missing
+
+
 # --- Code blocks ---------------------------------------------------------------------
 
 
