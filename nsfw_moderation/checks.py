@@ -264,7 +264,15 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
                 id="nsfw_moderation.E022",
             )
         ]
-    if revision is None and _loads_from_the_hub(conf.BACKEND, conf.MODEL):
+    return []
+
+
+# Pinning the model is a deployment concern: a fresh project stays quiet, and
+# `check --deploy` (which a release pipeline runs) says what to pin.
+@register(Tags.compatibility, deploy=True)
+def check_model_pinned(**kwargs: Any) -> list[CheckMessage]:
+    """W004: a model loaded from the Hub without MODEL_REVISION."""
+    if conf.MODEL_REVISION is None and _loads_from_the_hub(conf.BACKEND, conf.MODEL):
         return [
             Warning(
                 f"MODEL {conf.MODEL!r} is loaded from the Hugging Face Hub without "
@@ -277,7 +285,7 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
     return []
 
 
-@register(Tags.compatibility)
+@register(Tags.compatibility, deploy=True)
 def check_shadow_model_revision(**kwargs: Any) -> list[CheckMessage]:
     """W009: W004 for the shadow model, which takes no ``MODEL_REVISION`` from the live one."""
     shadow = conf.SHADOW_MODEL
@@ -368,6 +376,14 @@ def check_pdq(**kwargs: Any) -> list[CheckMessage]:
                 id="nsfw_moderation.E024",
             )
         ]
+    return []
+
+
+# Without pdqhash nothing breaks: hash banks just never match. That belongs to
+# `check --deploy`, not to every command of a project trying the app out.
+@register(Tags.compatibility, deploy=True)
+def check_pdqhash_installed(**kwargs: Any) -> list[CheckMessage]:
+    """W006: hash banks and look-alike matching need the pdqhash package."""
     if importlib.util.find_spec("pdqhash") is None:
         return [
             Warning(

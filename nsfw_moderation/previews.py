@@ -14,9 +14,10 @@ import functools
 import io
 from collections.abc import Sequence
 
+from django.http import HttpResponse
 from PIL import Image, ImageDraw
 
-from nsfw_moderation.models import ModeratedImage, Preview
+from nsfw_moderation.models import ModeratedImage, Preview, Statement
 
 #: Longest side of a preview, in pixels.
 PREVIEW_SIZE = 256
@@ -37,6 +38,35 @@ def stored_preview(row: ModeratedImage) -> tuple[bytes, str]:
     if jpeg is None:
         return placeholder_jpeg(), "placeholder"
     return bytes(jpeg), "image"
+
+
+def statement_preview(statement: Statement) -> tuple[bytes, str]:
+    """The stored preview of the bytes ``statement`` is about, or a placeholder.
+
+    Only while the row still holds those bytes (their preview is the one
+    stored); once the file was replaced or the row is gone, a placeholder.
+    """
+    jpeg = (
+        Preview.objects.filter(
+            image_id=statement.image_id, file_name=statement.file_name, sha256=statement.sha256
+        )
+        .values_list("jpeg", flat=True)
+        .first()
+    )
+    if statement.image_id is None or jpeg is None:
+        return placeholder_jpeg(), "placeholder"
+    return bytes(jpeg), "image"
+
+
+def preview_response(data: bytes, kind: str) -> HttpResponse:
+    """A preview JPEG for one viewer's browser: never cached, never sniffed, never a document."""
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = 'inline; filename="preview.jpg"'
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Moderation-Preview"] = kind
+    return response
 
 
 def preview_of(frames: Sequence[Image.Image], frame: int | None) -> bytes:

@@ -55,10 +55,12 @@ def test_sigkill_mid_batch_then_restart(tmp_path: Path, kind: str):
         # A finished row is in the log as well as in the table: its signal is sent
         # just after the verdict commits, and a kill in between would lose it.
         mid_batch = wait_until(
-            lambda: counts().get(Status.DONE, 0) >= 1
-            and counts().get(Status.PROCESSING, 0) >= 1
-            and worker_log.exists()
-            and "first" in worker_log.read_text(),
+            lambda: (
+                counts().get(Status.DONE, 0) >= 1
+                and counts().get(Status.PROCESSING, 0) >= 1
+                and worker_log.exists()
+                and "first" in worker_log.read_text()
+            ),
             timeout=120,
             interval=0.05,
         )
