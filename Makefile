@@ -75,9 +75,10 @@ lint: install
 
 # The documentation site, built as CI builds it: --strict turns a broken link or
 # anchor, a page missing from the nav, or a nav entry without a page into a failure.
+# Never --quiet: it hides the warnings that --strict counts, and the build passes.
 DOCS_SITE ?= .docs-site
 docs: install
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(DOCS_SITE)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(DOCS_SITE)
 
 # Browser tests drive Debian's chromium (never a downloaded browser build) and
 # check every page with axe-core, pinned, from the npm registry.

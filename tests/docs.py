@@ -20,6 +20,8 @@ from tests.workers import ROOT
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 SKIP_MARKER = "<!-- docs-test: skip -->"
+#: ``<!-- docs-test: expect app.W001 -->``: the block shows a warning the prose explains.
+EXPECT_MARKER = re.compile(r"<!-- docs-test: expect (?P<ids>[\w. ]+) -->")
 #: A fenced block, indented or not (inside a list item), with what precedes it.
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)\n(?P<body>.*?)^(?P=indent)```", re.S | re.M)
 #: A block whose first line is only this names the file it is (``# myproject/tests.py``).
@@ -59,6 +61,11 @@ def after_marker(path: Path, marker: str) -> Block:
     matching = [block for block in blocks(path) if block.before == f"<!-- {marker} -->"]
     assert len(matching) == 1, f"{path.name} must have one block after <!-- {marker} -->"
     return matching[0]
+
+
+def expected_ids(block: Block) -> set[str]:
+    match = EXPECT_MARKER.fullmatch(block.before)
+    return set(match["ids"].split()) if match else set()
 
 
 def settings_names(code: str) -> list[str]:

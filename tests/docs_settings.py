@@ -37,12 +37,19 @@ def messages(base: dict[str, Any], code: str) -> list[str]:
     except Exception as exc:
         return [f"the snippet raised {exc!r}"]
     changed = changed_settings(base, namespace)
+    # An app a snippet installs registers its checks for good: forget them after
+    # the snippet, as a process of its own would.
+    registered = set(checks.registry.registry.registered_checks)
+    deploy = set(checks.registry.registry.deployment_checks)
     try:
         with override_settings(**changed):
             found = checks.run_checks()
             silenced = settings.SILENCED_SYSTEM_CHECKS
     except Exception as exc:
         return [f"Django refused the settings: {exc!r}"]
+    finally:
+        checks.registry.registry.registered_checks = registered
+        checks.registry.registry.deployment_checks = deploy
     return [f"{m.id}: {m.msg}" for m in found if m.level >= checks.WARNING and m.id not in silenced]
 
 
