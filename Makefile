@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
 # Django 6 needs Python 3.12+, for which no CPU torch wheel is at hand: that
-# suite runs everything but the transformers backend (see README). PYTHON_NEW
+# suite runs everything but the transformers backend (see CONTRIBUTING.md). PYTHON_NEW
 # names the interpreter; left empty, .ci/find-python looks in pyenv's versions
 # and on PATH. Without one the suite is skipped with a loud notice, and with
 # CI=true the run fails instead: the suite must never disappear silently.
@@ -38,7 +38,7 @@ NOTICE_RULE := =================================================================
 DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/nsfw_moderation
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install demo test test-quick lint pytest pytest-postgres-redis pytest-django6 \
+.PHONY: install demo test test-quick lint docs pytest pytest-postgres-redis pytest-django6 \
 	pytest-timm browser gettext messages services benchmark benchmark-scale benchmark-backends \
 	clean
 
@@ -46,7 +46,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[transformers,openvino,opennsfw,blocklist,test,dev]" playwright
+	$(BIN)/pip install --quiet -e ".[transformers,openvino,opennsfw,blocklist,test,dev,docs]" playwright
 	touch $@
 
 $(VENV_NEW)/.installed: pyproject.toml
@@ -72,6 +72,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=tests.settings
+
+# The documentation site, built as CI builds it: --strict turns a broken link or
+# anchor, a page missing from the nav, or a nav entry without a page into a failure.
+# Never --quiet: it hides the warnings that --strict counts, and the build passes.
+DOCS_SITE ?= .docs-site
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(DOCS_SITE)
 
 # Browser tests drive Debian's chromium (never a downloaded browser build) and
 # check every page with axe-core, pinned, from the npm registry.
@@ -147,9 +154,9 @@ pytest-django6:
 pytest-timm: $(VENV_TIMM)/.installed
 	NSFW_TEST_REQUIRE_TIMM=1 $(VENV_TIMM)/bin/python -m pytest $(TIMM_TESTS) $(PYTEST_ARGS)
 
-test-quick: lint pytest
+test-quick: lint docs pytest
 
-test: lint pytest pytest-postgres-redis pytest-django6 pytest-timm
+test: lint docs pytest pytest-postgres-redis pytest-django6 pytest-timm
 
 # Throughput, agreement, save() cost, latency and memory; writes docs/benchmarks.md.
 benchmark: install
@@ -168,4 +175,4 @@ benchmark-backends: $(VENV_TIMM)/.installed
 	$(VENV_TIMM)/bin/python benchmarks/backends.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV_NEW) $(VENV_TIMM) tests/.axe tests/.tiny-vit tests/.openvino tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*
+	rm -rf $(DOCS_SITE) $(VENV) $(VENV_NEW) $(VENV_TIMM) tests/.axe tests/.tiny-vit tests/.openvino tests/.media tests/.db.sqlite3* tests/.test-db.sqlite3* tests/.moderation-db.sqlite3* tests/.test-moderation-db.sqlite3*

@@ -1,4 +1,10 @@
-"""Start the demo: migrate, set up an admin and sample photos, then run a worker and the site.
+"""Start the demo: migrate, set up its users and sample photos, then run a worker and the site.
+
+The users: ``admin`` (a superuser), ``moderator2`` (staff, may review: a second
+moderator, to decide an appeal against the admin's decision) and ``uploader``
+(a site user, not staff, who owns the sample photos and logs in at
+``/accounts/login/``). Each gets a random password, kept in a file beside this
+script that only its owner can read, and shown once, when it is set.
 
 Run from the repository root: ``python demo_site/run.py`` (``make demo``).
 Ctrl-C (or SIGTERM) stops both the web server and the django-q2 cluster.
@@ -13,12 +19,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_FILE = Path(__file__).resolve().parent / ".admin-password"
 ADMIN_USERNAME = "admin"
+MODERATOR_USERNAME = "moderator2"
+UPLOADER_USERNAME = "uploader"
+REVIEW_PERMISSION = "review_moderatedimage"
 STOP_GRACE = 10.0
 
 sys.path.insert(0, str(ROOT))
@@ -34,12 +44,12 @@ def main() -> int:
 
     django.setup()
     warn_about_backend()
-    new_password = set_up()
+    passwords = set_up()
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
     cluster = server = None
     try:
-        cluster, server = start_children(os.environ.get("PORT", "8000"), new_password)
+        cluster, server = start_children(os.environ.get("PORT", "8000"), passwords)
         return wait_for(cluster, server)
     except Stop:
         print("\nStopping the demo…", flush=True)
@@ -54,7 +64,7 @@ def main() -> int:
 
 
 def start_children(
-    port: str, new_password: str | None = None
+    port: str, passwords: Mapping[str, str | None] | None = None
 ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
     """Start the django-q2 cluster and the development server.
 
@@ -72,7 +82,8 @@ def start_children(
     except BaseException:
         stop_cluster(cluster)
         raise
-    print_login(port, new_password)
+    passwords = dict(passwords or {})
+    print_login(port, passwords.pop(ADMIN_USERNAME, None), passwords)
     return cluster, server
 
 
@@ -88,18 +99,31 @@ def warn_about_backend() -> None:
         print(f"Classifier backend: {choice.backend} ({choice.reason}).", flush=True)
 
 
-def set_up() -> str | None:
-    """Migrate, make sure the admin and samples exist; the admin's password if it is new."""
+def set_up() -> dict[str, str | None]:
+    """Migrate, make sure the users and samples exist; each user's password if it is new."""
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    user, password = ensure_admin()
-    add_samples(user)
-    return password
+    admin, password = ensure_admin()
+    passwords = {ADMIN_USERNAME: password}
+    passwords[MODERATOR_USERNAME] = ensure_user(MODERATOR_USERNAME, _make_moderator)[1]
+    uploader, passwords[UPLOADER_USERNAME] = ensure_user(UPLOADER_USERNAME, _make_uploader)
+    add_samples(admin, uploader)
+    return passwords
+
+
+def password_file(username: str) -> Path:
+    """Where ``username``'s password is kept: ``.admin-password``, ``.uploader-password``…"""
+    return PASSWORD_FILE.with_name(f".{username}-password")
 
 
 def ensure_admin() -> tuple[object, str | None]:
-    """The ``admin`` superuser, and its password when it was set just now (else ``None``).
+    """The ``admin`` superuser, and its password when it was set just now (else ``None``)."""
+    return ensure_user(ADMIN_USERNAME, _make_admin)
+
+
+def ensure_user(username: str, make: Callable[[str, str], object]) -> tuple[object, str | None]:
+    """User ``username`` (made by ``make(username, password)``), and its password if new.
 
     The password is random, set on first run (or when its file is gone), and
     kept in a file only its owner can read; it is shown once, when it is set.
@@ -107,30 +131,64 @@ def ensure_admin() -> tuple[object, str | None]:
     from django.contrib.auth import get_user_model
 
     users = get_user_model()._default_manager
-    user = users.filter(username=ADMIN_USERNAME).first()
-    if user is not None and PASSWORD_FILE.exists():
+    user = users.filter(username=username).first()
+    where = password_file(username)
+    if user is not None and where.exists():
         return user, None
     password = secrets.token_urlsafe(12)
     if user is None:
-        user = users.create_superuser(ADMIN_USERNAME, "admin@example.com", password)
+        user = make(username, password)
     else:  # the password file was lost: set a new one
         user.set_password(password)
         user.save(update_fields=["password"])
-    PASSWORD_FILE.touch(mode=0o600)
-    PASSWORD_FILE.chmod(0o600)
-    PASSWORD_FILE.write_text(password + "\n")
+    where.touch(mode=0o600)
+    where.chmod(0o600)
+    where.write_text(password + "\n")
     return user, password
 
 
-def add_samples(user: object) -> None:
-    """Generated sample photos (and an avatar), saved through the models so they get moderated."""
+def _make_admin(username: str, password: str) -> object:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()._default_manager.create_superuser(
+        username, f"{username}@example.com", password
+    )
+
+
+def _make_moderator(username: str, password: str) -> object:
+    """Staff with the review permission only: decides reviews and appeals, nothing else."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model()._default_manager.create_user(
+        username, f"{username}@example.com", password, is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename=REVIEW_PERMISSION))
+    return user
+
+
+def _make_uploader(username: str, password: str) -> object:
+    """A site user, not staff: owns the sample photos, reads and appeals its decisions."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()._default_manager.create_user(
+        username, f"{username}@example.com", password
+    )
+
+
+def add_samples(user: object, uploader: object = None) -> None:
+    """Generated sample photos (the uploader's) and ``user``'s avatar, saved through the models.
+
+    Saved through the models, so that they get moderated; owned by
+    ``uploader``, so that a decision against one can be appealed.
+    """
     from demo_site import samples
     from demo_site.accounts.models import Profile
     from demo_site.gallery.models import Photo
 
     if not Photo.objects.exists():
         for title, image in samples.sample_files():
-            Photo.objects.create(title=title, image=image)
+            Photo.objects.create(title=title, image=image, uploaded_by=uploader)
         print(f"Added {len(samples.SAMPLES)} sample photos; the worker will classify them.")
     profile, _ = Profile.objects.get_or_create(user=user)
     if not profile.avatar:
@@ -138,21 +196,22 @@ def add_samples(user: object) -> None:
         profile.save()
 
 
-def print_login(port: str, new_password: str | None) -> None:
-    """The addresses, and the admin's password only on the start that created it."""
-    if new_password is not None:
-        password = f"{new_password}   (shown once; also in {PASSWORD_FILE.name})"
-    else:
-        password = f"in {PASSWORD_FILE} (readable by you only)"
+def print_login(
+    port: str, new_password: str | None, others: Mapping[str, str | None] | None = None
+) -> None:
+    """The addresses and the logins: each password only on the start that set it.
+
+    ``new_password`` is the admin's; ``others`` maps the other demo users to theirs.
+    """
+    users = {ADMIN_USERNAME: new_password, **(others or {})}
     print(
         "\n".join(
             [
                 "",
                 "=" * 60,
-                f"  Gallery:  http://127.0.0.1:{port}/",
+                f"  Gallery:  http://127.0.0.1:{port}/   (log in: /accounts/login/)",
                 f"  Admin:    http://127.0.0.1:{port}/admin/",
-                f"  Username: {ADMIN_USERNAME}",
-                f"  Password: {password}",
+                *[_login_line(username, password) for username, password in users.items()],
                 "  Press Ctrl-C to stop the site and the worker.",
                 "=" * 60,
                 "",
@@ -160,6 +219,23 @@ def print_login(port: str, new_password: str | None) -> None:
         ),
         flush=True,
     )
+
+
+#: What each demo user is for, in the login banner.
+ROLES = {
+    ADMIN_USERNAME: "superuser",
+    MODERATOR_USERNAME: "second moderator",
+    UPLOADER_USERNAME: "owns the sample photos",
+}
+
+
+def _login_line(username: str, password: str | None) -> str:
+    where = password_file(username)
+    if password is not None:
+        shown = f"{password}   (shown once; also in {where.name})"
+    else:
+        shown = f"in {where} (readable by you only)"
+    return f"  Username: {username:<10}  Password: {shown}   [{ROLES.get(username, '')}]"
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:

@@ -11,6 +11,7 @@ Environment overrides (all optional):
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -37,6 +38,18 @@ INSTALLED_APPS = [
     "demo_site.gallery",
     "demo_site.accounts",
 ]
+# The REST API (demo_site/gallery/api.py), where Django REST framework is installed.
+if importlib.util.find_spec("rest_framework"):
+    INSTALLED_APPS += ["rest_framework", "nsfw_moderation.contrib.rest_framework"]
+    REST_FRAMEWORK = {
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "rest_framework.authentication.SessionAuthentication",
+            "rest_framework.authentication.BasicAuthentication",
+        ],
+    }
+    if importlib.util.find_spec("drf_spectacular"):
+        INSTALLED_APPS += ["drf_spectacular"]
+        REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -54,7 +67,9 @@ WSGI_APPLICATION = "demo_site.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The site's own templates come first: its layout for nsfw_moderation's
+        # owner pages (templates/nsfw_moderation/layouts/base.html).
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -89,7 +104,10 @@ MAX_UPLOAD_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_SIZE
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_SIZE
 
-LOGIN_URL = "admin:login"
+# Site users (not staff) log in here; the admin has its own login page.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 NSFW_DEMO_CHOICE = choose_backend()
 

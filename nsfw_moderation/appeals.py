@@ -12,15 +12,18 @@ trail. No page here may be cached: each shows one user's decisions.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, connections
+from django.db import IntegrityError, connections, models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -29,7 +32,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from nsfw_moderation import notices
+from nsfw_moderation import notices, previews
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, write_transaction
 from nsfw_moderation.models import Appeal, ModerationEvent, Statement
@@ -47,6 +50,10 @@ class AppealForm(forms.Form):
 
 class AppealRefused(Exception):
     """The appeal cannot be filed; the message says why."""
+
+
+class TooManyAppeals(AppealRefused):
+    """The user has filed ``APPEALS_PER_HOUR`` appeals in the last hour."""
 
 
 def appealable(statement: Statement) -> bool:
@@ -69,7 +76,7 @@ def file_appeal(statement: Statement, user: Any, text: str) -> Appeal:
             # Counted and written in one transaction, under the user's lock.
             lock_appeals_of(user)
             if _sent_last_hour(user) >= conf.APPEALS_PER_HOUR:
-                raise AppealRefused(_("You have sent too many appeals. Try again in an hour."))
+                raise TooManyAppeals(_("You have sent too many appeals. Try again in an hour."))
             if not appealable(statement):
                 raise AppealRefused(_("This decision can no longer be appealed."))
             appeal = Appeal.objects.create(statement=statement, owner=user, text=text)
@@ -114,9 +121,19 @@ def _lock_key(pk: Any) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _own_statement(request: HttpRequest, public_id: UUID) -> Statement:
+def statements_of(user: Any) -> models.QuerySet[Statement]:
+    """The statements of reasons whose owner is ``user``, newest first."""
+    return Statement.objects.filter(owner_id=user.pk)
+
+
+def own_statement(user: Any, public_id: UUID | str) -> Statement:
+    """``user``'s statement ``public_id``; :class:`~django.http.Http404` for anyone else's.
+
+    One answer for "not yours" and "no such statement", so that nobody can
+    probe which statements exist.
+    """
     statement = Statement.objects.select_related("image").filter(public_id=public_id).first()
-    if statement is None or statement.owner_id != request.user.pk:
+    if statement is None or statement.owner_id is None or statement.owner_id != user.pk:
         raise Http404
     return statement
 
@@ -125,10 +142,58 @@ def _own_statement(request: HttpRequest, public_id: UUID) -> Statement:
 @login_required
 @require_http_methods(["GET"])
 def statement_list_view(request: HttpRequest) -> TemplateResponse:
-    """The user's statements of reasons, newest first."""
-    statements = Statement.objects.filter(owner_id=request.user.pk)[:100]
-    context = {"title": _("Decisions about your images"), "statements": statements}
+    """The user's statements of reasons, newest first, each with where it stands now."""
+    statements = list(statements_of(request.user).select_related("image", "appeal__outcome")[:100])
+    objects = notices.hosted_objects(statements)
+    context = {
+        **_page_context(_("Decisions about your images")),
+        "statements": statements,  # as before, for templates a site overrode
+        "decisions": [_decision(s, objects.get(_key(s))) for s in statements],
+    }
     return TemplateResponse(request, "nsfw_moderation/appeals/statement_list.html", context)
+
+
+@dataclass(frozen=True)
+class OwnerDecision:
+    """One statement as its owner's pages show it."""
+
+    statement: Statement
+    name: str
+    description: str
+    state: notices.OwnerState
+    preview_url: str
+
+
+def _decision(statement: Statement, obj: Any) -> OwnerDecision:
+    return OwnerDecision(
+        statement=statement,
+        name=notices.object_name(statement, obj),
+        description=notices.object_description(statement, obj),
+        state=notices.owner_state(statement),
+        preview_url=reverse("nsfw_moderation:statement_preview", args=[statement.public_id]),
+    )
+
+
+def _key(statement: Statement) -> tuple[int | None, str]:
+    return (statement.content_type_id, statement.object_id)
+
+
+def _page_context(title: str) -> dict[str, Any]:
+    """What the layout (``nsfw_moderation/layouts/base.html``) reads besides the page's blocks."""
+    # Where "back to the site" leads: where the site sends users once logged in, if it says.
+    overridden = settings.is_overridden("LOGIN_REDIRECT_URL")  # type: ignore[misc]
+    site = settings.LOGIN_REDIRECT_URL if overridden else "/"
+    return {"title": title, "site_url": resolve_url(site)}
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET"])
+def statement_preview_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The stored preview of the image a statement is about, for its owner only (else 404)."""
+    statement = own_statement(request.user, public_id)
+    # The worker's re-encoded thumbnail: this process never serves the upload's bytes.
+    return previews.preview_response(*previews.statement_preview(statement))
 
 
 @never_cache
@@ -136,7 +201,7 @@ def statement_list_view(request: HttpRequest) -> TemplateResponse:
 @require_http_methods(["GET", "POST"])
 def statement_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """One statement of reasons; its owner may appeal against it here, once."""
-    statement = _own_statement(request, public_id)
+    statement = own_statement(request.user, public_id)
     form = AppealForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -148,7 +213,8 @@ def statement_view(request: HttpRequest, public_id: UUID) -> HttpResponse:
         return HttpResponseRedirect(reverse("nsfw_moderation:statement", args=[public_id]))
     appeal = Appeal.objects.filter(statement=statement).select_related("outcome").first()
     context = {
-        "title": _("Statement of reasons"),
+        **_page_context(_("Statement of reasons")),
+        "decision": _decision(statement, notices.hosted_objects([statement]).get(_key(statement))),
         "statement": statement,
         "reasons": notices.reasons(statement),
         "appeal": appeal,

@@ -42,8 +42,12 @@ def _label(row: ModeratedImage) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
-def remember_decision(row: ModeratedImage) -> None:
-    """A rejection joins the blocklist and the built-in bank; approving the image lifts both."""
+def remember_decision(row: ModeratedImage, *, taken_back: bool = False) -> None:
+    """A rejection joins the blocklist and the built-in bank; approving the image lifts both.
+
+    ``taken_back``: the decision replaced a rejection (an undo puts back a
+    flag, a block…); it lifts both too.
+    """
     if not (row.sha256 or row.pdq):
         return  # never decoded: nothing to recognise it by
     if row.verdict == Verdict.REJECTED:
@@ -53,6 +57,6 @@ def remember_decision(row: ModeratedImage) -> None:
         if row.pdq and banks.usable(row.pdq_quality):
             entry = (row.pdq, row.pdq_quality, _label(row))
             banks.add_entries(banks.builtin_bank(), [entry], image=row)
-    elif row.verdict == Verdict.APPROVED:
+    elif row.verdict == Verdict.APPROVED or taken_back:
         BlockedImage.objects.filter(image=row, sha256=row.sha256).delete()
         banks.remove_entries(BankEntry.objects.filter(bank__built_in=True, image=row, pdq=row.pdq))

@@ -188,6 +188,10 @@ def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
         "MAX_IMAGE_PIXELS",
         "MAX_FILE_SIZE",
         "MAX_FRAMES",
+        "VIDEO_MAX_FRAMES",
+        "VIDEO_MAX_PIXELS",
+        "VIDEO_MAX_STREAMS",
+        "VIDEO_MAX_FILE_SIZE",
         "RECONCILE_BATCH",
         "APPEALS_PER_HOUR",
         "CALIBRATION_IMAGES",
@@ -206,7 +210,14 @@ def check_positive_numbers(**kwargs: Any) -> list[CheckMessage]:
             "of seconds.",
             id="nsfw_moderation.E020",
         )
-        for name in ("RETRY_DELAY", "RETRY_MAX_DELAY", "STALE_AFTER")
+        for name in (
+            "RETRY_DELAY",
+            "RETRY_MAX_DELAY",
+            "STALE_AFTER",
+            "VIDEO_FRAME_INTERVAL",
+            "VIDEO_MAX_DURATION",
+            "VIDEO_DECODE_TIMEOUT",
+        )
         if not _is_positive_number(getattr(conf, name))
     ]
 
@@ -264,7 +275,15 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
                 id="nsfw_moderation.E022",
             )
         ]
-    if revision is None and _loads_from_the_hub(conf.BACKEND, conf.MODEL):
+    return []
+
+
+# Pinning the model is a deployment concern: a fresh project stays quiet, and
+# `check --deploy` (which a release pipeline runs) says what to pin.
+@register(Tags.compatibility, deploy=True)
+def check_model_pinned(**kwargs: Any) -> list[CheckMessage]:
+    """W004: a model loaded from the Hub without MODEL_REVISION."""
+    if conf.MODEL_REVISION is None and _loads_from_the_hub(conf.BACKEND, conf.MODEL):
         return [
             Warning(
                 f"MODEL {conf.MODEL!r} is loaded from the Hugging Face Hub without "
@@ -277,7 +296,7 @@ def check_model_revision(**kwargs: Any) -> list[CheckMessage]:
     return []
 
 
-@register(Tags.compatibility)
+@register(Tags.compatibility, deploy=True)
 def check_shadow_model_revision(**kwargs: Any) -> list[CheckMessage]:
     """W009: W004 for the shadow model, which takes no ``MODEL_REVISION`` from the live one."""
     shadow = conf.SHADOW_MODEL
@@ -368,6 +387,14 @@ def check_pdq(**kwargs: Any) -> list[CheckMessage]:
                 id="nsfw_moderation.E024",
             )
         ]
+    return []
+
+
+# Without pdqhash nothing breaks: hash banks just never match. That belongs to
+# `check --deploy`, not to every command of a project trying the app out.
+@register(Tags.compatibility, deploy=True)
+def check_pdqhash_installed(**kwargs: Any) -> list[CheckMessage]:
+    """W006: hash banks and look-alike matching need the pdqhash package."""
     if importlib.util.find_spec("pdqhash") is None:
         return [
             Warning(

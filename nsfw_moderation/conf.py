@@ -36,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FILE_SIZE": 50 * 1024 * 1024,
     "MAX_FRAMES": 8,
     "ON_ERROR": "flag",
+    "VIDEO_FRAME_INTERVAL": 2.0,
+    "VIDEO_MAX_FRAMES": 32,
+    "VIDEO_MAX_DURATION": 4 * 3600,
+    "VIDEO_MAX_PIXELS": 3840 * 2160,
+    "VIDEO_MAX_STREAMS": 16,
+    "VIDEO_MAX_FILE_SIZE": 4 * 1024**3,
+    "VIDEO_DECODE_TIMEOUT": 60,
     "STALE_AFTER": 600,
     "RECONCILE_BATCH": 1000,
     "DEDUPLICATE": True,
@@ -187,6 +194,34 @@ class Settings:
     @property
     def MAX_FRAMES(self) -> int:
         return self._get("MAX_FRAMES")
+
+    @property
+    def VIDEO_FRAME_INTERVAL(self) -> float:
+        return self._get("VIDEO_FRAME_INTERVAL")
+
+    @property
+    def VIDEO_MAX_FRAMES(self) -> int:
+        return self._get("VIDEO_MAX_FRAMES")
+
+    @property
+    def VIDEO_MAX_DURATION(self) -> float:
+        return self._get("VIDEO_MAX_DURATION")
+
+    @property
+    def VIDEO_MAX_PIXELS(self) -> int:
+        return self._get("VIDEO_MAX_PIXELS")
+
+    @property
+    def VIDEO_MAX_STREAMS(self) -> int:
+        return self._get("VIDEO_MAX_STREAMS")
+
+    @property
+    def VIDEO_MAX_FILE_SIZE(self) -> int:
+        return self._get("VIDEO_MAX_FILE_SIZE")
+
+    @property
+    def VIDEO_DECODE_TIMEOUT(self) -> float:
+        return self._get("VIDEO_DECODE_TIMEOUT")
 
     @property
     def ON_ERROR(self) -> str:

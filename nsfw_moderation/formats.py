@@ -1,4 +1,4 @@
-"""What a file's name claims: the image formats its extension stands for (no Pillow, no decoding).
+"""What a file's name claims: the image formats or video its extension stands for (no decoding).
 
 Shared by the worker, which refuses names that are no image's, and the admin
 (a web process), which says when a raster image carries another raster
@@ -28,6 +28,33 @@ EXTENSIONS: dict[str, frozenset[str]] = {
     "WEBP": frozenset({".webp"}),
 }
 
+#: Extensions of the video containers the worker reads (``nsfw_moderation.video``).
+VIDEO_EXTENSIONS = frozenset(
+    {
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".qt",
+        ".3gp",
+        ".3g2",
+        ".webm",
+        ".mkv",
+        ".avi",
+        ".flv",
+        ".ogv",
+        ".ogg",
+        ".ts",
+        ".m2ts",
+        ".mts",
+        ".mpg",
+        ".mpeg",
+        ".vob",
+        ".wmv",
+        ".asf",
+        ".ivf",
+    }
+)
+
 # Pillow tells these apart, but a name claiming one is honest about the other:
 # cameras write multi-picture JPEGs under .jpg.
 _SAME_FAMILY = {"JPEG": frozenset({"JPEG", "MPO"}), "MPO": frozenset({"JPEG", "MPO"})}
@@ -47,6 +74,14 @@ def formats_for_name(name: str) -> frozenset[str] | None:
         if extension in extensions:
             return _SAME_FAMILY.get(image_format, frozenset({image_format}))
     return frozenset()
+
+
+def names_video(name: str) -> bool | None:
+    """Whether ``name``'s extension is a video container's (``None``: it has no extension)."""
+    extension = os.path.splitext(name)[1].lower()
+    if not extension:
+        return None
+    return extension in VIDEO_EXTENSIONS
 
 
 def named_as_another_format(image_format: str, name: str) -> str:

@@ -43,8 +43,11 @@ def on_blocked(sender: Any, instance: ModeratedImage, **kwargs: Any) -> None:
     run_reject_hook(instance)
 
 
-def on_reviewed(sender: Any, instance: ModeratedImage, **kwargs: Any) -> None:
-    blocklist.remember_decision(instance)
+def on_reviewed(
+    sender: Any, instance: ModeratedImage, previous_verdict: str = "", **kwargs: Any
+) -> None:
+    # A decision that takes back a rejection (an undo) lifts what the rejection added.
+    blocklist.remember_decision(instance, taken_back=previous_verdict == Verdict.REJECTED)
     if instance.verdict == Verdict.REJECTED:
         run_reject_hook(instance)
 

@@ -226,6 +226,12 @@ class ModeratedImage(models.Model):
         blank=True,
         help_text=_("For animated images: the index of the frame that scored highest."),
     )
+    frame_time = models.FloatField(
+        _("time of the worst frame"),
+        null=True,
+        blank=True,
+        help_text=_("For videos: seconds from the start to the frame that scored highest."),
+    )
 
     bank_entry = models.ForeignKey(
         "BankEntry",
@@ -536,6 +542,12 @@ class Statement(AppendOnly):
     model_name = models.CharField(_("model"), max_length=255, blank=True)
     score = models.FloatField(_("unsafe score"), null=True, blank=True)
     threshold = models.FloatField(_("threshold"), null=True, blank=True)
+    frame_time = models.FloatField(
+        _("time of the worst frame"),
+        null=True,
+        blank=True,
+        help_text=_("For a video: seconds from its start to the frame that scored highest."),
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -764,6 +776,55 @@ class Preview(models.Model):
         cls.objects.update_or_create(
             image=row, defaults={"file_name": row.file_name, "sha256": row.sha256, "jpeg": jpeg}
         )
+
+
+class VideoFrame(models.Model):
+    """A frame the worker sampled from a video: when it shows, how it scored, a small JPEG of it.
+
+    Like :class:`Preview`, the JPEG is re-encoded from decoded pixels, and the
+    frames count only for the bytes they were sampled from (``sha256``): the
+    review card shows them as a strip, worst first.
+    """
+
+    image = models.ForeignKey(
+        ModeratedImage,
+        on_delete=models.CASCADE,
+        related_name="video_frames",
+        verbose_name=_("moderated image"),
+    )
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    time = models.FloatField(_("time"), help_text=_("Seconds from the start of the video."))
+    score = models.FloatField(_("unsafe score"), null=True, blank=True)
+    scores = models.JSONField(_("scores"), default=dict, blank=True)
+    pdq = models.CharField(_("PDQ hash"), max_length=64, blank=True)
+    jpeg = models.BinaryField(_("JPEG"))
+
+    class Meta:
+        verbose_name = _("video frame")
+        verbose_name_plural = _("video frames")
+        ordering = ["image", "time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "time"], name="nsfw_moderation_one_frame_per_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image_id} at {self.time:.1f}s"
+
+    @classmethod
+    def store(cls, row: ModeratedImage, frames: Sequence[VideoFrame]) -> None:
+        """Keep ``frames`` (unsaved) as the sampled frames of ``row``'s current bytes."""
+        VideoFrame.objects.filter(image=row).delete()
+        for frame in frames:
+            frame.image, frame.sha256 = row, row.sha256
+        VideoFrame.objects.bulk_create(frames)
+
+    @classmethod
+    def of(cls, row: ModeratedImage) -> models.QuerySet[VideoFrame]:
+        """The frames sampled from the bytes ``row`` holds now, worst first."""
+        frames = VideoFrame.objects.filter(image=row, sha256=row.sha256)
+        return frames.order_by(models.F("score").desc(nulls_last=True), "time")
 
 
 class ModeratedImageCount(models.Model):

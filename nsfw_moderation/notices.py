@@ -20,10 +20,14 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.core.mail import send_mail
 from django.db import models, router, transaction
 from django.template.loader import render_to_string
@@ -31,11 +35,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from nsfw_moderation import signals
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, retry_when_locked, write_transaction
 from nsfw_moderation.models import (
+    Appeal,
     AppealOutcome,
     HashBank,
     ModeratedImage,
@@ -43,6 +49,7 @@ from nsfw_moderation.models import (
     Notice,
     Statement,
     Verdict,
+    object_id_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,6 +114,7 @@ def write(
             model_name=row.model_name,
             score=row.score,
             threshold=threshold(row) if automated and bank is None else None,
+            frame_time=row.frame_time,
             decided_by=user if user is not None and user.is_authenticated else None,
             note=note or (BANK_NOTE_PREFIX + bank.name if bank is not None else ""),
             user_note=user_note,
@@ -182,10 +190,15 @@ def owner_of(row: ModeratedImage) -> Any:
     try:
         with transaction.atomic(using=using):
             obj = model._default_manager.db_manager(using).filter(pk=row.object_id).first()
-            return None if obj is None else import_string(conf.OWNER)(obj)
+            return None if obj is None else owner_of_object(obj)
     except Exception:
         logger.exception("OWNER %s failed for moderated image %s", conf.OWNER, row.pk)
         return None
+
+
+def owner_of_object(obj: models.Model) -> Any:
+    """The user ``OWNER`` names for ``obj``, or ``None`` when ``OWNER`` is unset."""
+    return import_string(conf.OWNER)(obj) if conf.OWNER else None
 
 
 def reasons(statement: Statement, *, public: bool = False) -> str:
@@ -194,8 +207,26 @@ def reasons(statement: Statement, *, public: bool = False) -> str:
     Built from what the owner may read: never the internal note, nor a hash
     bank's name (its public description, if it has one). ``public`` leaves
     out the moderator's note to the owner too, which may name people: for the
-    Transparency Database, whose statements must hold no personal data.
+    Transparency Database, whose statements must hold no personal data. For a
+    video, a last sentence says so and names the time of its worst frame.
     """
+    text = _reasons(statement, public=public)
+    if statement.frame_time is None:
+        return text
+    where = _("The file is a video; the frame that decided is at %(time)s.") % {
+        "time": clock_time(statement.frame_time)
+    }
+    return f"{text} {where}"
+
+
+def clock_time(seconds: float) -> str:
+    """``seconds`` as a video player shows them: ``0:37``, ``1:02:05``."""
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02}:{second:02}" if hours else f"{minute}:{second:02}"
+
+
+def _reasons(statement: Statement, *, public: bool) -> str:
     if not statement.automated:
         text = _("A moderator looked at the image and decided that it breaks the rules.")
         return text if public else f"{text} {statement.user_note}".strip()
@@ -232,6 +263,137 @@ def reasons(statement: Statement, *, public: bool = False) -> str:
             "the threshold of %(threshold)s for blocking without review."
         )
         % facts
+    )
+
+
+# --- What the owner is shown ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnerState:
+    """Where a decision stands now, for its owner: a stable ``code`` and its ``label``."""
+
+    code: str
+    label: str
+
+
+def owner_state(statement: Statement) -> OwnerState:
+    """Where ``statement``'s decision stands now, as its owner should read it.
+
+    An appeal's outcome comes first, then a pending appeal, then what became
+    of the image since (lifted by another decision, replaced, gone); else the
+    restriction as it was stated. Codes: ``appeal_pending``,
+    ``restored_after_appeal``, ``upheld_after_appeal``, ``restored``,
+    ``replaced``, ``superseded``, ``gone``, and the statement's verdict (``rejected``,
+    ``blocked``, ``flagged``). For the owner's pages and an API alike.
+    """
+    appeal = _appeal_of(statement)
+    outcome = _outcome_of(appeal)
+    if outcome is not None and outcome.upheld:
+        return OwnerState("restored_after_appeal", _("Restored after appeal"))
+    row = statement.image
+    if row is not None and row.sha256 == statement.sha256 and row.verdict in _LIFTED:
+        return OwnerState("restored", _("Restored by a moderator"))
+    if outcome is not None:
+        return OwnerState("upheld_after_appeal", _("Removal upheld after appeal"))
+    if appeal is not None:
+        return OwnerState("appeal_pending", _("Appeal pending"))
+    if row is None:
+        return OwnerState("gone", _("No longer on the site"))
+    if row.sha256 != statement.sha256:
+        return OwnerState("replaced", _("Replaced by another image since"))
+    if row.verdict != statement.verdict:  # e.g. flagged, then rejected: a newer statement says
+        return OwnerState("superseded", _("Followed by a later decision"))
+    return OwnerState(statement.verdict, str(_RESTRICTED.get(statement.verdict, _("Restricted"))))
+
+
+_LIFTED = (Verdict.ALLOWED, Verdict.APPROVED)
+_RESTRICTED: dict[str, Any] = {
+    Verdict.REJECTED: gettext_lazy("Removed by a moderator"),
+    Verdict.BLOCKED: gettext_lazy("Blocked automatically"),
+    Verdict.FLAGGED: gettext_lazy("Hidden until a moderator has looked at it"),
+}
+
+
+def _appeal_of(statement: Statement) -> Appeal | None:
+    try:
+        return statement.appeal
+    except Appeal.DoesNotExist:
+        return None
+
+
+def _outcome_of(appeal: Appeal | None) -> AppealOutcome | None:
+    try:
+        return None if appeal is None else appeal.outcome
+    except AppealOutcome.DoesNotExist:
+        return None
+
+
+def hosted_objects(statements: Iterable[Statement]) -> dict[tuple[int | None, str], Any]:
+    """The host's objects ``statements`` are about, by ``(content_type_id, object_id)``.
+
+    One query per model, each on that model's own database; an object that is
+    gone (or a model that is) is simply missing.
+    """
+    wanted: dict[int | None, set[str]] = {}
+    for statement in statements:
+        wanted.setdefault(statement.content_type_id, set()).add(statement.object_id)
+    found: dict[tuple[int | None, str], Any] = {}
+    for content_type_id, object_ids in wanted.items():
+        model = _model_of(content_type_id)
+        if model is None:
+            continue
+        objects = model._default_manager.db_manager(router.db_for_read(model))
+        for obj in objects.filter(pk__in=object_ids):
+            found[(content_type_id, str(obj.pk))] = obj
+    return found
+
+
+def _model_of(content_type_id: int | None) -> type[models.Model] | None:
+    if content_type_id is None:
+        return None
+    return ContentType.objects.get_for_id(content_type_id).model_class()
+
+
+def object_name(statement: Statement, obj: Any = None) -> str:
+    """What the owner calls the object: its ``str()``, or words for one that is gone."""
+    if obj is not None:
+        return str(obj)
+    model = _model_of(statement.content_type_id)
+    if model is None:
+        return _("An image that is no longer on the site")
+    return _("A %(model)s that is no longer on the site") % {"model": model._meta.verbose_name}
+
+
+def object_description(statement: Statement, obj: Any = None) -> str:
+    """The restricted image in words: which field of which object (“The image of the photo …”)."""
+    model = _model_of(statement.content_type_id)
+    if model is None:
+        return object_name(statement, obj)
+    try:
+        found = model._meta.get_field(statement.field_name)
+    except FieldDoesNotExist:
+        found = None
+    field = str(found.verbose_name) if isinstance(found, models.Field) else statement.field_name
+    names = {"field": field, "model": model._meta.verbose_name}
+    if obj is None:
+        return _("The %(field)s of a %(model)s that is no longer on the site") % names
+    return _("The %(field)s of the %(model)s “%(name)s”") % {**names, "name": str(obj)}
+
+
+def owners_statement(obj: models.Model, field_name: str, user: Any) -> Statement | None:
+    """The latest statement about ``obj``'s ``field_name`` that ``user`` owns, or ``None``."""
+    if user is None or not user.is_authenticated:
+        return None
+    return (
+        Statement.objects.filter(
+            content_type=ContentType.objects.get_for_model(obj),
+            object_id=object_id_for(type(obj), obj.pk),
+            field_name=field_name,
+            owner_id=user.pk,
+        )
+        .order_by("-created_at", "-pk")
+        .first()
     )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from django.http import HttpResponse
 from PIL import Image, ImageDraw
 
-from nsfw_moderation.models import ModeratedImage, Preview
+from nsfw_moderation.models import ModeratedImage, Preview, Statement
 
 #: Longest side of a preview, in pixels.
 PREVIEW_SIZE = 256
@@ -40,19 +40,40 @@ def stored_preview(row: ModeratedImage) -> tuple[bytes, str]:
     return bytes(jpeg), "image"
 
 
-def preview_response(row: ModeratedImage, shown_sha256: str | None) -> HttpResponse:
-    """The preview of ``row`` as a response, for any review page (Django admin, Wagtail).
+def row_preview(row: ModeratedImage, shown_sha256: str | None) -> tuple[bytes, str]:
+    """The preview of ``row`` for a review page rendered for ``shown_sha256`` (``None``: any).
 
-    ``shown_sha256`` is the hash the page was rendered for (``None``: not given).
-    The caller checks the review permission first.
+    Returns ``(jpeg, kind)`` for :func:`preview_response`; the caller checks
+    the review permission first. Shared by the Django admin and Wagtail.
     """
     if shown_sha256 is not None and shown_sha256 != row.sha256:
         # The page was rendered for other bytes: never show the new ones
         # under a card the decision buttons of which mean the old ones.
-        data, kind = placeholder_jpeg(), "changed"
-    else:
-        # The stored preview the worker made: this process never opens the upload.
-        data, kind = stored_preview(row)
+        return placeholder_jpeg(), "changed"
+    # The stored preview the worker made: this process never opens the upload.
+    return stored_preview(row)
+
+
+def statement_preview(statement: Statement) -> tuple[bytes, str]:
+    """The stored preview of the bytes ``statement`` is about, or a placeholder.
+
+    Only while the row still holds those bytes (their preview is the one
+    stored); once the file was replaced or the row is gone, a placeholder.
+    """
+    jpeg = (
+        Preview.objects.filter(
+            image_id=statement.image_id, file_name=statement.file_name, sha256=statement.sha256
+        )
+        .values_list("jpeg", flat=True)
+        .first()
+    )
+    if statement.image_id is None or jpeg is None:
+        return placeholder_jpeg(), "placeholder"
+    return bytes(jpeg), "image"
+
+
+def preview_response(data: bytes, kind: str) -> HttpResponse:
+    """A preview JPEG for one viewer's browser: never cached, never sniffed, never a document."""
     response = HttpResponse(data, content_type="image/jpeg")
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"

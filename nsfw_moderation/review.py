@@ -7,7 +7,9 @@ functions do not check permissions: callers decide who may review, e.g. with
 A decision applies to the bytes the person saw: given what they were shown
 (``seen``), a row whose file changed in the meantime is left undecided.
 
-Appeals against a restriction are decided with :func:`decide_appeal`.
+Appeals against a restriction are decided with :func:`decide_appeal`. A
+moderator takes back their own rejection, minutes later, with
+:func:`undo_rejection`: a new decision, never an erased one.
 
 Every decision, including a repeat one, is written to the append-only
 :class:`~nsfw_moderation.models.ModerationEvent` log and announced with the
@@ -17,6 +19,7 @@ Every decision, including a repeat one, is written to the append-only
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.db import models
@@ -43,6 +46,9 @@ DECISIONS: dict[str, str] = {"approve": Verdict.APPROVED, "reject": Verdict.REJE
 # A row the worker is (re)classifying is about to get a machine verdict that
 # would silently overwrite a human one, so it cannot be decided yet.
 UNDECIDABLE_STATUSES = (Status.QUEUED, Status.PROCESSING)
+
+#: How long a moderator may take back their own rejection (:func:`undo_rejection`).
+UNDO_WINDOW = timedelta(minutes=5)
 
 
 def approve(
@@ -102,15 +108,19 @@ def decide_many(
             if row.sha256 == seen.get(row.pk, row.sha256)
         ]
     for row, event in decided:
-        signals.image_reviewed.send(
-            sender=ModeratedImage,
-            instance=row,
-            user=event.actor,
-            previous_verdict=event.verdict_before,
-            note=note,
-            user_note=user_note,
-        )
+        _announce(row, event, note, user_note)
     return [event for _, event in decided]
+
+
+def _announce(row: ModeratedImage, event: ModerationEvent, note: str, user_note: str) -> None:
+    signals.image_reviewed.send(
+        sender=ModeratedImage,
+        instance=row,
+        user=event.actor,
+        previous_verdict=event.verdict_before,
+        note=note,
+        user_note=user_note,
+    )
 
 
 def changed_since(rows: Iterable[ModeratedImage], seen: Mapping[int, str]) -> list[int]:
@@ -154,6 +164,70 @@ def _apply(
         statement = notices.write(row, automated=False, user=user, note=note, user_note=user_note)
         notices.deliver_on_commit(statement)
     return row, event
+
+
+class NotUndoable(Exception):
+    """A rejection that cannot be taken back (now, or by this person); the message says why."""
+
+
+def undo_rejection(rejection: ModerationEvent, *, user: Any, note: str = "") -> ModerationEvent:
+    """Put back the verdict that ``rejection`` replaced: a new ``reviewed`` decision by ``user``.
+
+    Only ``user``'s own rejection, within :data:`UNDO_WINDOW`, and only while
+    nothing has happened to the image since: the same bytes, still rejected,
+    no later event but the owner's notice (no other decision, classification,
+    appeal, or file that ``ON_REJECT`` removed). Nothing is erased: the rejection, its
+    statement of reasons and its notice stay on record, the undo is an event
+    of its own; the image leaves the blocklist and the built-in bank again
+    (:func:`nsfw_moderation.blocklist.remember_decision`), and an audit
+    sample waits for its check again. Not with ``ON_REJECT``: what the hook
+    did to the file is not taken back by a verdict. Raises :class:`NotUndoable`.
+    """
+    _check_undoable(rejection, user)
+    with write_transaction():
+        row = _lock(ModeratedImage.objects.filter(pk__in=[rejection.image_id])).first()
+        if not _unchanged_since(row, rejection):
+            raise NotUndoable(_("The image has changed since the rejection: look at it again."))
+        assert row is not None
+        note = note or _("Undid the rejection (event %(pk)s).") % {"pk": rejection.pk}
+        _row, event = _apply(row, rejection.verdict_before, user, note, "")
+        if rejection.audit:  # the rejection settled the sample; undone, it waits again
+            row.audit = True
+            row.save(update_fields=["audit", "updated_at"])
+    _announce(row, event, note, "")
+    return event
+
+
+def _check_undoable(rejection: ModerationEvent, user: Any) -> None:
+    """Raise :class:`NotUndoable` unless ``rejection`` is ``user``'s, recent, and undoable."""
+    if conf.ON_REJECT:
+        raise NotUndoable(_("ON_REJECT has acted on the file: the rejection cannot be undone."))
+    own = rejection.actor_id is not None and rejection.actor_id == getattr(user, "pk", None)
+    rejected = (
+        rejection.kind == ModerationEvent.Kind.REVIEWED
+        and rejection.verdict_after == Verdict.REJECTED
+        and rejection.verdict_before != Verdict.REJECTED
+    )
+    if not (own and rejected):
+        raise NotUndoable(_("Only the moderator who rejected an image may undo the rejection."))
+    if timezone.now() - rejection.created_at > UNDO_WINDOW:
+        raise NotUndoable(_("Too late to undo: decide on the image again instead."))
+
+
+def _unchanged_since(row: ModeratedImage | None, rejection: ModerationEvent) -> bool:
+    """Is ``row`` as ``rejection`` left it: same bytes, rejected, no event since?"""
+    return (
+        row is not None
+        and row.sha256 == rejection.sha256
+        and row.verdict == Verdict.REJECTED
+        and not _events_since(rejection).exists()
+    )
+
+
+def _events_since(rejection: ModerationEvent) -> models.QuerySet[ModerationEvent]:
+    """What happened to the image after ``rejection``, but for telling its owner about it."""
+    later = ModerationEvent.objects.filter(image_id=rejection.image_id, pk__gt=rejection.pk)
+    return later.exclude(kind=ModerationEvent.Kind.NOTIFIED)
 
 
 class AppealNotDecidable(Exception):

@@ -11,4 +11,9 @@ app_name = "nsfw_moderation"
 urlpatterns = [
     path("decisions/", appeals.statement_list_view, name="statements"),
     path("decisions/<uuid:public_id>/", appeals.statement_view, name="statement"),
+    path(
+        "decisions/<uuid:public_id>/preview/",
+        appeals.statement_preview_view,
+        name="statement_preview",
+    ),
 ]

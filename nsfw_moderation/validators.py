@@ -31,7 +31,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
-from nsfw_moderation import imaging
+from nsfw_moderation import formats, imaging, video
 from nsfw_moderation.conf import conf
 
 
@@ -51,6 +51,24 @@ def validate_raster_image(file: Any) -> None:
             _("Upload an image in a raster format such as JPEG, PNG, GIF or WebP."),
             code="not_a_raster_image",
         ) from None
+
+
+def validate_image_or_video(file: Any) -> None:
+    """Accept a raster image (:func:`validate_raster_image`) or a video named as a video.
+
+    A video is told apart by its first bytes, as the worker does; nothing is
+    decoded here, and the worker checks the clip's bounds when it samples it.
+    """
+    name = str(getattr(file, "name", "") or "")
+    with _rewound(file) as handle:
+        head = handle.read(video.HEAD_BYTES)
+    if not video.looks_like_video(head):
+        validate_raster_image(file)
+    elif formats.names_video(name) is False:
+        raise ValidationError(
+            _("The file’s name does not match its contents: name it for the video it holds."),
+            code="name_mismatch",
+        )
 
 
 class _rewound:

@@ -28,3 +28,9 @@ def owner_from_a_broken_query(obj: Any) -> User | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM no_such_table_for_owner")
     return None
+
+
+def owner_before_colon(obj: Any) -> User | None:
+    """A photo titled ``"alice: beach"`` belongs to ``alice``: titles that read as names."""
+    username = str(getattr(obj, "title", "")).partition(":")[0]
+    return User.objects.filter(username=username).first()

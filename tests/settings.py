@@ -43,6 +43,19 @@ INSTALLED_APPS += [
     )
     if app and importlib.util.find_spec(app)
 ]
+# The REST framework integration and the schema that describes it, where installed.
+if importlib.util.find_spec("rest_framework"):
+    INSTALLED_APPS += ["rest_framework", "nsfw_moderation.contrib.rest_framework"]
+# As a site would configure them: sessions (with their CSRF check) and HTTP Basic.
+REST_FRAMEWORK: dict[str, object] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+}
+if importlib.util.find_spec("drf_spectacular"):
+    INSTALLED_APPS += ["drf_spectacular"]
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

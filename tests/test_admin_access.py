@@ -152,7 +152,7 @@ def test_reviewers_and_superusers_decide(
     assert ModerationEvent.objects.get(kind="reviewed").actor == user
 
 
-@pytest.mark.parametrize("view", ["decide", "review_preferences"])
+@pytest.mark.parametrize("view", ["decide", "undo", "review_preferences"])
 def test_get_on_state_changing_urls_is_405(
     client: Client, reviewer: User, flagged: ModeratedImage, view: str
 ) -> None:

@@ -80,7 +80,7 @@ def assert_stays_on_the_site(response: Any) -> None:
 
 
 def test_the_site_mounts_every_review_view():
-    names = ("review", "decide", "review_preferences", "dashboard", "changelist")
+    names = ("review", "decide", "undo", "review_preferences", "dashboard", "changelist")
     assert all(reverse(f"{PREFIX}_{name}").startswith("/moderation/") for name in names)
 
 
@@ -102,6 +102,8 @@ def test_queue_preview_decision_and_dashboard_stay_on_that_site(client, flagged_
     )
     assert decided.redirect_chain == [(reverse(f"{PREFIX}_review"), 302)]
     assert_stays_on_the_site(decided)
+    # The rejection's Undo posts to this site too.
+    assert f'action="{reverse(f"{PREFIX}_undo")}"' in decided.content.decode()
     row.refresh_from_db()
     assert row.verdict == Verdict.REJECTED
 

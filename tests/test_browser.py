@@ -22,6 +22,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from nsfw_moderation import append_only, review
+from nsfw_moderation.appeals import file_appeal
 from nsfw_moderation.models import ModeratedImage, ModerationEvent, Status, Verdict
 from tests.testapp.models import Photo
 from tests.workers import ROOT
@@ -441,52 +442,85 @@ def test_an_audit_sample_waits_in_the_queue_marked_and_is_rejected_there(
 APPEAL_QUEUE = "/admin/nsfw_moderation/appeal/queue/"
 
 
+DECISIONS = "/moderation/decisions/"
+
+
+def owner_page_for(browser: Any, live_server: Any, owner: User, **options: Any) -> tuple[Any, Any]:
+    """A browser logged in as ``owner``, a site user (the host site's login set the session)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(owner)
+    context = browser.new_context(
+        viewport={"width": 1000, "height": 760}, base_url=live_server.url, **options
+    )
+    cookie = {"name": "sessionid", "value": client.cookies["sessionid"].value}
+    context.add_cookies([{**cookie, "url": live_server.url}])
+    return context, context.new_page()
+
+
+def owned_photo(title: str, seed: int) -> ModeratedImage:
+    photo = Photo.objects.create(
+        title=title, image=ContentFile(picture(*REDS[seed % len(REDS)], seed), f"{seed}.png")
+    )
+    return ModeratedImage.objects.get(object_id=str(photo.pk))
+
+
+def thumbnail(page: Any, selector: str) -> dict[str, Any]:
+    return page.eval_on_selector(
+        selector,
+        "img => ({width: img.naturalWidth, filter: getComputedStyle(img).filter})",
+    )
+
+
 def test_the_owner_appeals_and_another_moderator_lifts_the_restriction(
     colour_backend: None,
     browser: Any,
     live_server: Any,
     make_user: Callable[..., User],
     axe_source: str,
+    tmp_path: Path,
 ) -> None:
-    from django.test import Client
-
     from nsfw_moderation.models import Appeal, Statement
     from tests.conftest import moderation
 
+    directory = SCREENSHOTS if os.environ.get("NSFW_UPDATE_SCREENSHOTS") else tmp_path
     owner = User.objects.create_user("alice", password=PASSWORD)
     first = make_user("first", "nsfw_moderation.review_moderatedimage")
     found = {}
-    with moderation(BACKEND="tests.backends.ColourBackend", OWNER="tests.owners.owner_of"):
-        photo = Photo.objects.create(
-            title="alice", image=ContentFile(picture(*REDS[0], 0), "beach.png")
-        )
-        row = ModeratedImage.objects.get(object_id=str(photo.pk))
+    with moderation(
+        BACKEND="tests.backends.ColourBackend", OWNER="tests.owners.owner_before_colon"
+    ):
+        row = owned_photo("alice: Beach at noon", 0)
         review.reject(row, user=first, note="seen in case 12", user_note="looks explicit")
         statement = Statement.objects.get(image=row)
 
-        # The owner (a site user, not staff) is logged in by the host site.
-        client = Client()
-        client.force_login(owner)
-        owner_context = browser.new_context(base_url=live_server.url)
-        owner_context.add_cookies(
-            [
-                {
-                    "name": "sessionid",
-                    "value": client.cookies["sessionid"].value,
-                    "url": live_server.url,
-                }
-            ]
-        )
-        owner_page = owner_context.new_page()
-        owner_page.goto("/moderation/decisions/")
-        owner_page.click(f'a[href$="{statement.public_id}/"]')
-        assert "looks explicit" in owner_page.inner_text("main")
+        owner_context, owner_page = owner_page_for(browser, live_server, owner)
+        owner_page.goto(DECISIONS)
+        item = f'.nsfw-decision:has(a[href$="{statement.public_id}/"])'
+        assert owner_page.inner_text(f"{item} a") == "alice: Beach at noon"
+        assert owner_page.inner_text(f"{item} .nsfw-state") == "Removed by a moderator"
+        owner_page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
+        # The worker's stored preview (256 px wide; the placeholder is 240), blurred.
+        shown = thumbnail(owner_page, f"{item} img")
+        assert (shown["width"], "blur" in shown["filter"]) == (256, True)
+        assert "Back to the site" in owner_page.inner_text("header")
+        found["decisions"] = serious_violations(owner_page, axe_source)
+
+        owner_page.click(f'{item} a[href$="{statement.public_id}/"]')
+        main = owner_page.inner_text("main")
+        assert "looks explicit" in main
+        assert "The image of the photo “alice: Beach at noon”" in main
         assert "case 12" not in owner_page.content()  # the internal note stays inside
         found["statement"] = serious_violations(owner_page, axe_source)
+        owner_page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
+        owner_page.screenshot(path=str(directory / "uploader-statement.png"), full_page=True)
         owner_page.fill("textarea[name=text]", "It is a painting of a beach.")
         owner_page.click("button[type=submit]")
         owner_page.wait_for_selector(".messages .success")
         assert Appeal.objects.get().text == "It is a painting of a beach."
+        owner_page.goto(DECISIONS)
+        assert owner_page.inner_text(f"{item} .nsfw-state") == "Appeal pending"
 
         context, page = moderator_page(browser, live_server, make_user)
         try:
@@ -506,7 +540,176 @@ def test_the_owner_appeals_and_another_moderator_lifts_the_restriction(
 
         row.refresh_from_db()
         assert (row.verdict, row.reviewed_by.username) == (Verdict.APPROVED, "moderator")
-        owner_page.reload()
+        owner_page.goto(DECISIONS)
+        assert owner_page.inner_text(f"{item} .nsfw-state") == "Restored after appeal"
+        owner_page.click(f'{item} a[href$="{statement.public_id}/"]')
         assert "agreed with you" in owner_page.inner_text("main")
         owner_context.close()
     assert {name: v for name, v in found.items() if v} == {}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_uploader_pages_in_each_state_and_scheme(
+    colour_backend: None,
+    browser: Any,
+    live_server: Any,
+    make_user: Callable[..., User],
+    axe_source: str,
+    tmp_path: Path,
+    scheme: str,
+) -> None:
+    from nsfw_moderation.models import Statement
+    from tests.conftest import moderation
+
+    directory = SCREENSHOTS if os.environ.get("NSFW_UPDATE_SCREENSHOTS") else tmp_path
+    owner = User.objects.create_user("alice")
+    first = make_user("first", "nsfw_moderation.review_moderatedimage")
+    second = make_user("second", "nsfw_moderation.review_moderatedimage")
+    titles = ["Beach at noon", "Red kite", "Poppies"]
+    with moderation(
+        BACKEND="tests.backends.ColourBackend", OWNER="tests.owners.owner_before_colon"
+    ):
+        rows = [owned_photo(f"alice: {title}", i) for i, title in enumerate(titles)]
+        for row in rows:
+            review.reject(row, user=first, user_note="Looks explicit to us.")
+        appeals = [
+            file_appeal(Statement.objects.get(image=row), owner, "It is a painting.")
+            for row in rows[:2]
+        ]
+        review.decide_appeal(appeals[0], user=second, upheld=True)
+        with moderation(BLOCK_THRESHOLD=0.5):
+            blocked = owned_photo("alice: Market stall", 5)
+        assert blocked.verdict == Verdict.BLOCKED
+
+    context, page = owner_page_for(browser, live_server, owner, color_scheme=scheme)
+    try:
+        page.goto(DECISIONS)
+        page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
+        states = page.locator(".nsfw-decision .nsfw-state").all_inner_texts()
+        assert sorted(states) == [
+            "Appeal pending",
+            "Blocked automatically",
+            "Removed by a moderator",
+            "Restored after appeal",
+        ]
+        found = {"decisions": serious_violations(page, axe_source)}
+        suffix = "" if scheme == "light" else "-dark"
+        page.screenshot(path=str(directory / f"uploader-decisions{suffix}.png"), full_page=True)
+        page.locator(".nsfw-decision a").first.click()
+        found["statement"] = serious_violations(page, axe_source)
+    finally:
+        context.close()
+    assert {name: v for name, v in found.items() if v} == {}
+
+
+# --- Changelists fit the window; a keyboard rejection can be undone ------------------------
+
+WIDTH = 1280
+
+
+def superuser_page(browser: Any, live_server: Any, make_user: Callable[..., User]) -> Any:
+    make_user("root", superuser=True)
+    context = browser.new_context(
+        viewport={"width": WIDTH, "height": 900}, base_url=live_server.url
+    )
+    page = context.new_page()
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+    return context, page
+
+
+def long_records() -> None:
+    """Rows, events, statements, bank entries and appeals with the long names real sites have."""
+    from nsfw_moderation.appeals import file_appeal
+    from nsfw_moderation.models import BankEntry, HashBank, Statement
+    from tests.admin_fixtures import create_row
+    from tests.conftest import moderation
+
+    # OWNER: a photo belongs to the user its title names.
+    name = "a-photographer-with-a-rather-long-user-name-as-some-sites-allow"
+    owner = User.objects.create_user(name)
+    judge = User.objects.create_user("a-moderator-with-a-long-name-as-well", is_staff=True)
+    bank = HashBank.objects.create(name="Partner list of known images, imported weekly " * 2)
+    with moderation(OWNER="tests.owners.owner_of"):
+        for i in range(3):
+            row = create_row(
+                Photo.objects.create(title=name),
+                field_name=f"image_{i}",
+                file_name=f"photos/{'a-very-long-upload-name-' * 6}{i}.png",
+                model_name="organisation/a-long-model-name-for-nsfw-image-detection-v2",
+                sha256=f"{i}" * 64,
+                error="Not an image: " + "the decoder said something long " * 4,
+            )
+            BankEntry.objects.create(
+                bank=bank, pdq=f"{i:02x}" * 32, quality=100, label="imported from " * 10, image=row
+            )
+            review.reject(row, user=judge, note="a long internal note " * 10)
+            statement = Statement.objects.get(image=row)
+            file_appeal(statement, owner, "It is a painting. " * 20)
+
+
+@pytest.mark.parametrize(
+    "changelist", ["moderatedimage", "bankentry", "appeal", "moderationevent", "statement"]
+)
+def test_changelists_fit_a_1280_pixel_window(
+    browser: Any, live_server: Any, make_user: Callable[..., User], changelist: str
+) -> None:
+    long_records()
+    context, page = superuser_page(browser, live_server, make_user)
+    try:
+        page.goto(f"/admin/nsfw_moderation/{changelist}/")
+        assert page.locator("#result_list tbody tr").count() >= 3
+        width = page.evaluate("document.documentElement.scrollWidth")
+        # The admin scrolls a wide table inside its own box: that box must not scroll either.
+        results = page.eval_on_selector(".results", "box => [box.scrollWidth, box.clientWidth]")
+    finally:
+        context.close()
+    assert width <= WIDTH
+    assert results[0] <= results[1]
+
+
+def test_a_keyboard_rejection_is_undone_from_its_message(colour_backend: None, page: Any) -> None:
+    rows = upload_flagged(2)
+    page.reload()
+    page.keyboard.press("r")
+    page.wait_for_selector(".messagelist .success")
+    assert "1 image marked Rejected." in page.inner_text(".messagelist")
+    rows[0].refresh_from_db()
+    assert rows[0].verdict == Verdict.REJECTED
+    page.click(".messagelist .nsfw-undo button")
+    page.wait_for_selector(".messagelist .success:has-text('rejection undone')")
+    rows[0].refresh_from_db()
+    assert rows[0].verdict == Verdict.FLAGGED
+    assert page.locator(f'.nsfw-card[data-pk="{rows[0].pk}"]').count() == 1
+    kinds = list(rows[0].events.filter(kind="reviewed").values_list("verdict_after", flat=True))
+    assert sorted(kinds) == ["flagged", "rejected"]
+
+
+def test_the_moderator_who_rejected_sees_why_they_cannot_decide_the_appeal(
+    colour_backend: None, page: Any
+) -> None:
+    from nsfw_moderation.appeals import file_appeal
+    from nsfw_moderation.models import AppealOutcome, Statement
+    from tests.conftest import moderation
+
+    owner = User.objects.create_user("alice")
+    with moderation(OWNER="tests.owners.owner_of"):
+        photo = Photo.objects.create(
+            title="alice", image=ContentFile(picture(*REDS[0], 0), "beach.png")
+        )
+        row = ModeratedImage.objects.get(object_id=str(photo.pk))
+        review.reject(row, user=User.objects.get(username="moderator"))
+        appeal = file_appeal(Statement.objects.get(image=row), owner, "It is a painting.")
+    page.goto(APPEAL_QUEUE)
+    card = f'.nsfw-card[data-pk="{appeal.pk}"]'
+    assert "another moderator must decide the appeal" in page.inner_text(card)
+    for decision in ("approve", "reject"):
+        button = page.locator(f'{card} button[data-decision="{decision}"]')
+        assert button.is_disabled()
+        assert button.get_attribute("aria-describedby") == f"refusal-{appeal.pk}"
+    page.keyboard.press("a")  # the shortcut presses a disabled button: nothing happens
+    page.wait_for_timeout(300)
+    assert not AppealOutcome.objects.exists()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 def ids(**changes: object) -> list[str]:
     with moderation(**changes):
-        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation"))
+        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation."))
 
 
 def test_project_settings_are_clean():
@@ -52,6 +52,13 @@ def test_project_settings_are_clean():
         ({"ON_REJECT": "nowhere.hook"}, ["nsfw_moderation.E017"]),
         ({"ON_REJECT": "nsfw_moderation.conf.DEFAULTS"}, ["nsfw_moderation.E017"]),
         ({"RECONCILE_BATCH": 0}, ["nsfw_moderation.E011"]),
+        ({"VIDEO_MAX_FRAMES": 0}, ["nsfw_moderation.E011"]),
+        ({"VIDEO_MAX_PIXELS": -1}, ["nsfw_moderation.E011"]),
+        ({"VIDEO_MAX_STREAMS": 1.5}, ["nsfw_moderation.E011"]),
+        ({"VIDEO_MAX_FILE_SIZE": None}, ["nsfw_moderation.E011"]),
+        ({"VIDEO_FRAME_INTERVAL": 0}, ["nsfw_moderation.E020"]),
+        ({"VIDEO_MAX_DURATION": "3600"}, ["nsfw_moderation.E020"]),
+        ({"VIDEO_DECODE_TIMEOUT": -5}, ["nsfw_moderation.E020"]),
         ({"RETRY_MAX_DELAY": 0}, ["nsfw_moderation.E020"]),
         ({"STALE_AFTER": "600"}, ["nsfw_moderation.E020"]),
         ({"OWNER": "nowhere.owner_of"}, ["nsfw_moderation.E021"]),
@@ -121,7 +128,12 @@ def test_hash_banks_need_pdqhash(monkeypatch):
         "find_spec",
         lambda name, *a: None if name == "pdqhash" else real(name, *a),
     )
-    assert ids() == ["nsfw_moderation.W006"]
+    assert ids() == []  # every command of a fresh project stays quiet
+    with moderation():
+        found = run_checks(include_deployment_checks=True)
+    assert [m.id for m in found if m.id and m.id.startswith("nsfw_moderation.")] == [
+        "nsfw_moderation.W006"
+    ]
 
 
 def test_settings_must_be_a_dict():

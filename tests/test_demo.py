@@ -7,6 +7,7 @@ and media directory, with ``QUEUE="sync"`` so no worker is needed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -78,6 +79,10 @@ staff = Client()
 staff.force_login(User.objects.create_superuser("moderator"))
 result["raw_media_status_for_staff"] = staff.get("/media/" + uploaded.image.name).status_code
 result["visible_raw_media_status"] = client.get("/media/" + photo.image.name).status_code
+import importlib.util
+if importlib.util.find_spec("rest_framework"):
+    listed = client.get("/api/photos/").json()["results"]
+    result["api_images"] = {str(item["id"]): item["image"] for item in listed}
 
 ModeratedImage.objects.filter(object_id=str(photo.pk), content_type__model="photo").update(
     verdict="pending", status="queued"
@@ -98,6 +103,18 @@ refused = client.post("/", {"title": "Polyglot", "image": pdf})
 misnamed = "does not match its contents" in refused.content.decode()
 result["misnamed"] = [refused.status_code, misnamed]
 result["refused_saved"] = Photo.objects.count() - count
+result["uploaded_pk"], result["photo_pk"] = str(uploaded.pk), str(photo.pk)
+result["photo_url"] = photo.image.url
+
+import importlib.util
+if importlib.util.find_spec("av"):  # the [video] extra
+    from tests import videos
+    clip = SimpleUploadedFile("clip.mp4", videos.clip([(0.0, videos.SAFE)], seconds=2, gop=5))
+    result["clip_status"] = client.post("/", {"title": "A clip", "image": clip}).status_code
+    clip_photo = Photo.objects.get(title="A clip")
+    result["clip"] = row_of(clip_photo)
+    html = client.get("/").content.decode()
+    result["clip_shown_as_video"] = f'<video src="/photos/{clip_photo.pk}/image' in html
 print("RESULT " + json.dumps(result))
 """
 
@@ -162,6 +179,9 @@ def test_uploads_get_a_verdict_and_the_gallery_shows_it(demo_env: dict[str, str]
     assert result["raw_media_status"] == 404
     assert result["raw_media_status_for_staff"] == 404
     assert result["visible_raw_media_status"] == 200
+    if "api_images" in result:  # the REST API, where DRF is installed: same rule
+        assert result["api_images"][result["uploaded_pk"]] is None
+        assert result["api_images"][result["photo_pk"]].endswith(result["photo_url"])
     # Pending images wait unseen: a card without the picture.
     assert result["pending_card"]
     assert not result["pending_image_in_page"]
@@ -171,6 +191,85 @@ def test_uploads_get_a_verdict_and_the_gallery_shows_it(demo_env: dict[str, str]
     assert result["too_big"] == [200, True]
     assert result["misnamed"] == [200, True]
     assert result["refused_saved"] == 0
+    # A short clip is accepted, sampled by the worker and shown as a video.
+    if importlib.util.find_spec("av") is None:
+        return
+    assert result["clip_status"] == 302
+    assert (result["clip"]["status"], result["clip"]["verdict"]) == ("done", "allowed")
+    assert result["clip_shown_as_video"]
+
+
+# The appeal flow as the demo sets it up (run.set_up, its users and samples), in `manage.py shell`.
+APPEAL_SCRIPT = r"""
+import json, os
+from pathlib import Path
+from django.contrib.auth.models import User
+from django.test import Client
+from django.test.utils import setup_test_environment
+from demo_site import run, samples
+from demo_site.gallery.models import Photo
+from nsfw_moderation import review
+from nsfw_moderation.models import Appeal, ModeratedImage, Statement
+
+setup_test_environment()
+run.PASSWORD_FILE = Path(os.environ["DEMO_TEST_PASSWORDS"]) / ".admin-password"
+passwords = run.set_up()
+result = {"new_passwords": sorted(k for k, v in passwords.items() if v)}
+uploader = User.objects.get(username="uploader")
+moderator2 = User.objects.get(username="moderator2")
+result["roles"] = [uploader.is_staff, moderator2.is_staff, moderator2.is_superuser,
+                   moderator2.has_perm("nsfw_moderation.review_moderatedimage")]
+owned = Photo.objects.filter(uploaded_by=uploader).count()
+result["samples_owned"] = owned == Photo.objects.count()
+
+client = Client()
+login = client.post("/accounts/login/", {"username": "uploader", "password": passwords["uploader"]})
+result["login"] = [login.status_code, login.url]
+result["login_page"] = "Log in" in Client().get("/accounts/login/").text
+upload = client.post("/", {"title": "Mine", "image": samples.as_file(samples.waves(), "m.png")})
+result["upload_owner"] = Photo.objects.get(title="Mine").uploaded_by_id == uploader.pk
+
+photo = Photo.objects.get(title="Mine")
+row = ModeratedImage.objects.get(object_id=str(photo.pk), content_type__model="photo")
+review.reject(row, user=User.objects.get(username="admin"), note="internal", user_note="too red")
+statement = Statement.objects.get(image=row)
+path = f"/moderation/decisions/{statement.public_id}/"
+result["why_link_for_owner"] = f'href="{path}"' in client.get("/").text
+result["why_link_for_others"] = f'href="{path}"' in Client().get("/").text
+page = client.get(path).text
+result["statement_in_site_layout"] = ["Demo gallery" in page, "Mine" in page, "internal" in page]
+client.post(path, {"text": "It is only waves."})
+
+moderator = Client()
+moderator.post("/admin/login/", {"username": "moderator2", "password": passwords["moderator2"]})
+queue = moderator.get("/admin/nsfw_moderation/appeal/queue/")
+result["queue"] = [queue.status_code, "It is only waves." in queue.text]
+review.decide_appeal(Appeal.objects.get(), user=moderator2, upheld=True)
+result["after"] = "Restored after appeal" in client.get("/moderation/decisions/").text
+print("RESULT " + json.dumps(result))
+"""
+
+
+@pytest.mark.slow
+def test_the_demo_users_walk_an_appeal(demo_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**demo_env, "DEMO_TEST_PASSWORDS": str(tmp_path)}
+    output = manage(env, "shell", "-c", APPEAL_SCRIPT).stdout
+    result = json.loads(output.split("RESULT ", 1)[1])
+    assert result["new_passwords"] == ["admin", "moderator2", "uploader"]
+    assert result["roles"] == [False, True, False, True]
+    assert result["samples_owned"]
+    assert result["login"] == [302, "/"]
+    assert result["login_page"]
+    assert result["upload_owner"]
+    assert (result["why_link_for_owner"], result["why_link_for_others"]) == (True, False)
+    assert result["statement_in_site_layout"] == [True, True, False]
+    assert result["queue"] == [200, True]
+    assert result["after"]
+    assert {p.name for p in tmp_path.glob(".*-password")} == {
+        ".admin-password",
+        ".moderator2-password",
+        ".uploader-password",
+    }
 
 
 def test_backend_forced_by_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,9 +30,14 @@ PINNED = "a" * 40
 MAIN = "b" * 40
 
 
-def check_ids(**changes: object) -> list[str]:
+def check_ids(deploy: bool = True, **changes: object) -> list[str]:
     with moderation(**changes):
-        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation"))
+        found = run_checks(include_deployment_checks=deploy)
+    return sorted(m.id for m in found if m.id and m.id.startswith("nsfw_moderation"))
+
+
+def deploy_checks() -> list[Any]:
+    return run_checks(include_deployment_checks=True)
 
 
 # -- Settings and checks ------------------------------------------------------------
@@ -46,7 +51,7 @@ def test_model_revision_must_be_a_string(revision: object) -> None:
 def test_hub_model_without_a_revision_is_a_warning() -> None:
     assert check_ids(BACKEND="transformers", MODEL=HUB_ID) == ["nsfw_moderation.W004"]
     with moderation(BACKEND="transformers", MODEL=HUB_ID):
-        (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W004"]
+        (message,) = [m for m in deploy_checks() if m.id == "nsfw_moderation.W004"]
     assert "nsfw_model download" in message.hint
 
 
@@ -54,6 +59,13 @@ def test_timm_hub_model_without_a_revision_is_a_warning() -> None:
     hub = f"hf-hub:{HUB_ID}"
     assert check_ids(BACKEND="timm", MODEL=hub) == ["nsfw_moderation.W004"]
     assert check_ids(BACKEND="timm", MODEL=hub, MODEL_REVISION=PINNED) == []
+
+
+def test_an_unpinned_model_is_a_deployment_warning_only() -> None:
+    """A fresh project's every command stays quiet; `check --deploy` says what to pin."""
+    unpinned = {"BACKEND": "transformers", "MODEL": HUB_ID, "SHADOW_MODEL": {"MODEL": HUB_ID}}
+    assert check_ids(deploy=False, **unpinned) == []
+    assert check_ids(deploy=True, **unpinned) == ["nsfw_moderation.W004", "nsfw_moderation.W009"]
 
 
 @pytest.mark.parametrize(
@@ -74,7 +86,7 @@ def test_a_shadow_model_from_the_hub_without_a_revision_is_a_warning(
     assert found == (["nsfw_moderation.W009"] if warned else [])
     if warned:
         with moderation(**pinned_live, SHADOW_MODEL=shadow):
-            (message,) = [m for m in run_checks() if m.id == "nsfw_moderation.W009"]
+            (message,) = [m for m in deploy_checks() if m.id == "nsfw_moderation.W009"]
         assert "SHADOW_MODEL['MODEL_REVISION']" in message.hint
 
 
@@ -245,3 +257,85 @@ def test_download_refuses_another_revision_than_the_pinned_one(hub: FakeHub) -> 
 def test_download_without_safetensors_weights_is_an_error(hub: FakeHub) -> None:
     with pytest.raises(CommandError, match="has no safetensors weights"):
         download()
+
+
+# -- A worker that cannot reach the Hub -------------------------------------------------
+
+_LOAD_OR_SAY_WHY = """
+import json, sys, time, django
+django.setup()
+from django.test import override_settings
+from django.conf import settings
+from nsfw_moderation.backends import ModelUnavailable, load_backend
+changes = {"MODEL": "someone/tiny", "MODEL_REVISION": None, "DEVICE": "cpu"}
+import torch, transformers  # their import takes as long with or without a Hub
+started = time.monotonic()
+with override_settings(NSFW_MODERATION={**settings.NSFW_MODERATION, **changes}):
+    try:
+        result = {"labels": load_backend("transformers").labels}
+    except ModelUnavailable as exc:
+        result = {"error": str(exc)}
+print(json.dumps({**result, "seconds": time.monotonic() - started}))
+"""
+
+
+@pytest.fixture
+def silent_hub() -> Any:
+    """A Hub address that accepts connections and never answers (a firewall that drops)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def load_with_hub(cache: Path, endpoint: str, **env: str) -> dict[str, Any]:
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    environment.pop("HF_HUB_OFFLINE", None)
+    environment.update(HF_HUB_CACHE=str(cache), HF_ENDPOINT=endpoint, **env)
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD_OR_SAY_WHY],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_an_unreachable_hub_fails_fast_and_names_the_ways_out(
+    tmp_path: Path, silent_hub: str, offline: bool
+) -> None:
+    loaded = load_with_hub(
+        tmp_path / "empty", silent_hub, **({"HF_HUB_OFFLINE": "1"} if offline else {})
+    )
+    assert "error" in loaded, loaded
+    assert loaded["seconds"] < 10
+    message = loaded["error"]
+    assert "someone/tiny" in message
+    assert "manage.py nsfw_model download" in message  # on a machine that reaches the Hub
+    assert "local directory" in message
+    assert "'BACKEND': 'opennsfw'" in message
+    assert "nsfw-moderation[opennsfw]" in message
+
+
+def test_a_cached_model_loads_while_the_hub_is_unreachable(
+    tiny_model_dir: Path, tmp_path: Path, silent_hub: str
+) -> None:
+    cache = tmp_path / "hub"
+    repo = cache / "models--someone--tiny"
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / MAIN)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(MAIN)
+    loaded = load_with_hub(cache, silent_hub)
+    assert loaded.get("labels"), loaded
+    # One probe of the Hub, then the cache: huggingface_hub alone waits out a
+    # timeout per file (minutes); the time of importing torch and building the
+    # model on a busy machine is the rest.
+    assert loaded["seconds"] < 60

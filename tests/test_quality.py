@@ -99,8 +99,8 @@ def test_trials_for_a_lower_bound_is_the_fewest_that_reach_it():
         quality.trials_for_lower_bound(1.0)
 
 
-def test_the_readmes_table_of_interval_widths_is_the_wilson_interval():
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_table_of_interval_widths_is_the_wilson_interval():
+    readme = (ROOT / "docs" / "measuring.md").read_text()
     table = re.search(
         r"<!-- wilson-table:start -->\n(.*?)\n<!-- wilson-table:end -->", readme, re.S
     )

@@ -13,7 +13,14 @@ from django.db import connection, models
 from django.template import Context, Template
 
 from nsfw_moderation.models import ModeratedImage, Status, Verdict
-from nsfw_moderation.query import hidden, is_visible, verdict_of, visible, with_verdict
+from nsfw_moderation.query import (
+    hidden,
+    is_visible,
+    prefetch_verdicts,
+    verdict_of,
+    visible,
+    with_verdict,
+)
 from tests.bulk import many_objects
 from tests.conftest import moderation
 from tests.images import blue, red
@@ -146,6 +153,20 @@ def test_with_verdict_annotates_without_extra_queries(django_assert_num_queries)
         assert verdict_of(photos[cases["stale"].pk], "image") == ""
         assert is_visible(photos[cases["approved"].pk], "image")
         assert not is_visible(photos[cases["pending"].pk], "image")
+
+
+@pytest.mark.parametrize(("model", "field"), MODELS)
+def test_prefetch_verdicts_gives_a_page_what_with_verdict_gives(
+    model, field, django_assert_num_queries
+):
+    build_cases(model, field)
+    page = list(model._default_manager.order_by("pk"))  # a page: no longer a queryset
+    annotated = {o.pk: verdict_of(o, field) for o in with_verdict(model._default_manager, field)}
+    with django_assert_num_queries(1):
+        assert prefetch_verdicts(page, field) == page
+        assert {o.pk: verdict_of(o, field) for o in page} == annotated
+        shown = {o.pk for o in page if is_visible(o, field)}
+    assert shown == pks(visible(model._default_manager.all(), field))
 
 
 TEMPLATE = Template(

@@ -78,3 +78,25 @@ def test_every_module_says_its_job(name):
 
 def test_the_registry_imports_nothing_of_ours_but_conf():
     assert import_graph()["nsfw_moderation.registry"] <= {"nsfw_moderation.conf"}
+
+
+def test_the_core_imports_no_contrib_and_no_optional_framework():
+    """Integrations import the core; the core never them, nor what only they need."""
+    optional = ("nsfw_moderation.contrib", "rest_framework", "drf_spectacular", "wagtail")
+    found = []
+    for name, path in modules().items():
+        if name.startswith("nsfw_moderation.contrib"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module]
+            else:
+                continue
+            found += [
+                f"{name} → {t}"
+                for t in targets
+                if t.split(".")[0] in optional or t.startswith(optional)
+            ]
+    assert found == []

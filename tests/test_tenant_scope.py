@@ -1,6 +1,6 @@
 """A site that scopes moderators per tenant: every moderation page stays inside the tenant.
 
-The site below does what README tells a multi-tenant site to do: its
+The site below does what docs/review-ui.md tells a multi-tenant site to do: its
 ``ModeratedImageAdmin`` narrows ``get_queryset`` and ``has_review_permission``
 to the reviewer's tenant (here: the photos of the users in the reviewer's
 ``tenant-*`` group). Every other moderation admin (appeals, statements,

@@ -23,6 +23,7 @@ from tests.test_preprocess import photo
 timm = require("timm", reason="the timm backend needs timm (make pytest-timm)")
 torch = pytest.importorskip("torch")
 
+import nsfw_moderation.backends.timm as timm_backend  # noqa: E402
 from benchmarks import timm_models  # noqa: E402
 from nsfw_moderation.backends import ModelUnavailable, default_threads, get_backend  # noqa: E402
 from nsfw_moderation.backends.timm import HUB_FILES, TimmBackend  # noqa: E402
@@ -222,6 +223,7 @@ def test_hub_models_come_through_the_cache_without_pickles(model_dirs, monkeypat
         return str(model_dirs["marqo"])
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(timm_backend, "cache_only", lambda *args: False)  # the Hub answers
     with moderation(MODEL="hf-hub:Marqo/nsfw-image-detection-384", MODEL_REVISION="abc123"):
         backend = TimmBackend(device="cpu")
     assert calls == [("Marqo/nsfw-image-detection-384", "abc123", HUB_FILES)]

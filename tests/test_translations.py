@@ -25,7 +25,7 @@ pytest_plugins = ["tests.admin_fixtures"]
 
 PACKAGE = ROOT / "nsfw_moderation"
 LOCALE = PACKAGE / "locale"
-#: The languages the catalogues must cover (README, "Translations"), and their
+#: The languages the catalogues must cover (CONTRIBUTING.md, "Translations"), and their
 #: plural forms as the gettext manual gives them.
 PLURAL_FORMS = {
     "de": "nplurals=2; plural=(n != 1);",
@@ -40,7 +40,7 @@ PREFIX = "admin:nsfw_moderation_moderatedimage"
 UPDATE = (
     "Run `make messages`, translate the new entries of "
     "nsfw_moderation/locale/*/LC_MESSAGES/django.po for every language, and commit the .po "
-    "and .mo files (README, Translations)."
+    "and .mo files (CONTRIBUTING.md, Translations)."
 )
 
 

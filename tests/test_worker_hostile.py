@@ -137,7 +137,7 @@ def test_storage_errors_stay_out_of_the_row(
     def broken(row: ModeratedImage) -> bytes:
         raise PermissionError(13, "Permission denied", "/srv/secret/media/photos/x.png")
 
-    monkeypatch.setattr(storage, "open_file", broken)
+    monkeypatch.setattr(storage, "opened", broken)
     with moderation(MAX_ATTEMPTS=1):
         photo = Photo.objects.create(image=ContentFile(image_bytes(), name="x.png"))
     row = row_of(photo)

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import CharField, OuterRef, Subquery
 from django.db.models.functions import Cast
 
+from nsfw_moderation import formats
 from nsfw_moderation.models import ModeratedImage
 from nsfw_moderation.query import shown_verdicts
 
@@ -51,6 +52,11 @@ class Photo(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_video(self) -> bool:
+        """Whether the upload is a clip (its name says so; the form checked its bytes)."""
+        return bool(formats.names_video(self.image.name))
 
     @property
     def is_visible(self) -> bool:

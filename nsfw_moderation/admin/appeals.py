@@ -17,11 +17,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -38,7 +40,8 @@ from nsfw_moderation.admin.base import (
     deny_framing,
     may_review_on,
 )
-from nsfw_moderation.models import Appeal, ModeratedImage
+from nsfw_moderation.admin.display import label_all, object_label
+from nsfw_moderation.models import Appeal, AppealOutcome, ModeratedImage
 
 #: Posted decision names → "upheld?". ``approve``/``reject`` match the review queue's keys.
 #: The two notes of a decision: for colleagues only, and for the owner.
@@ -63,10 +66,36 @@ class AppealAdmin(
     ScopedByImageMixin, DenyFramingMixin, ReadOnlyForReviewersMixin, admin.ModelAdmin
 ):
     image_path = "statement__image"
-    list_display = ["created_at", "statement", "owner", "outcome_display"]
+    list_display = ["created_at", "object_display", "owner", "outcome_display"]
     list_filter = ["created_at", "outcome__upheld"]
-    list_select_related = ["statement", "owner", "outcome"]
-    readonly_fields = ["statement", "owner", "text", "created_at"]
+    list_select_related = ["statement", "owner", "outcome__decided_by"]
+    readonly_fields = [
+        "statement",
+        "object_display",
+        "owner",
+        "text",
+        "created_at",
+        "outcome_display",
+        "outcome_decided_by",
+        "outcome_decided_at",
+        "outcome_note",
+        "outcome_user_note",
+    ]
+    fieldsets = [
+        (None, {"fields": ["statement", "object_display", "owner", "text", "created_at"]}),
+        (
+            gettext_lazy("Outcome"),
+            {
+                "fields": [
+                    "outcome_display",
+                    "outcome_decided_by",
+                    "outcome_decided_at",
+                    "outcome_note",
+                    "outcome_user_note",
+                ]
+            },
+        ),
+    ]
     change_list_template = "nsfw_moderation/appeal_change_list.html"
     appeal_queue_template = "nsfw_moderation/appeal_queue.html"
 
@@ -102,6 +131,12 @@ class AppealAdmin(
         extra = {"queue_url": self._url("queue") if may_review else None}
         return super().changelist_view(request, {**extra, **(extra_context or {})})
 
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        # The objects appealed about, named in bulk for the page.
+        label_all([appeal.statement for appeal in changelist.result_list])
+        return changelist
+
     # --- The queue -------------------------------------------------------------------
 
     def pending(self, request: HttpRequest) -> QuerySet[Appeal]:
@@ -120,7 +155,8 @@ class AppealAdmin(
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": _("Appeals"),
+            # As the appeal list's button says.
+            "title": _("Appeal queue"),
             "cards": [self._card(request, appeal) for appeal in appeals],
             "decide_url": self._url("decide"),
         }
@@ -183,9 +219,51 @@ class AppealAdmin(
             )
         return HttpResponseRedirect(self._url("queue"))
 
+    # --- Columns and the appeal's page ------------------------------------------------
+
+    @admin.display(description=gettext_lazy("object"))
+    def object_display(self, obj: Appeal) -> str:
+        return object_label(obj.statement)
+
     @admin.display(description=gettext_lazy("outcome"))
     def outcome_display(self, obj: Appeal) -> str:
-        outcome = getattr(obj, "outcome", None)
+        outcome = _outcome(obj)
         if outcome is None:
             return _("waiting")
-        return _("upheld") if outcome.upheld else _("not upheld")
+        if outcome.upheld:
+            return _("upheld: the restriction was lifted")
+        return _("not upheld: the restriction stays")
+
+    @admin.display(description=gettext_lazy("decided by"))
+    def outcome_decided_by(self, obj: Appeal) -> str:
+        outcome = _outcome(obj)
+        return "–" if outcome is None or outcome.decided_by is None else str(outcome.decided_by)
+
+    @admin.display(description=gettext_lazy("decided at"))
+    def outcome_decided_at(self, obj: Appeal) -> str:
+        outcome = _outcome(obj)
+        return (
+            "–"
+            if outcome is None
+            else formats.date_format(
+                timezone.localtime(outcome.created_at), "SHORT_DATETIME_FORMAT"
+            )
+        )
+
+    @admin.display(description=gettext_lazy("internal note (colleagues only)"))
+    def outcome_note(self, obj: Appeal) -> str:
+        outcome = _outcome(obj)
+        return (outcome.note if outcome is not None else "") or "–"
+
+    @admin.display(description=gettext_lazy("note to the owner (sent with the outcome)"))
+    def outcome_user_note(self, obj: Appeal) -> str:
+        outcome = _outcome(obj)
+        return (outcome.user_note if outcome is not None else "") or "–"
+
+
+def _outcome(appeal: Appeal) -> AppealOutcome | None:
+    """``appeal``'s outcome, or ``None`` while it waits."""
+    try:
+        return appeal.outcome
+    except AppealOutcome.DoesNotExist:
+        return None

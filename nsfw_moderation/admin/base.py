@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
@@ -67,6 +68,14 @@ def deny_framing(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
         return response
 
     return wrapper
+
+
+class StylesheetMixin:
+    """An admin whose pages load the moderation stylesheet (:data:`CSS`)."""
+
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(css={"all": [CSS]})  # type: ignore[misc]
 
 
 class DenyFramingMixin:

@@ -30,11 +30,14 @@ def decided_message(count: int, verdict: str) -> str:
 
 
 def decide_posted(
-    request: HttpRequest,
-    rows: QuerySet[ModeratedImage],
-    may_review_row: Callable[[ModeratedImage], bool],
+    request: HttpRequest, rows: QuerySet[ModeratedImage], decide: Callable[..., int]
 ) -> None:
-    """Apply the posted decision to the posted rows among ``rows`` (the moderator's scope)."""
+    """Apply the posted decision to the posted rows among ``rows`` (the moderator's scope).
+
+    ``decide(chosen, verdict, seen=..., note=..., user_note=...)`` decides the
+    rows the moderator may review, reports it, and returns how many it decided;
+    this function reports the rest (bad input, changed files, skipped rows).
+    """
     decision, pks = posted_decision(request)
     if decision is None:
         messages.error(request, _("Choose approve or reject."))
@@ -48,14 +51,10 @@ def decide_posted(
         name: params.clean_text(request.POST.get(name, "")).strip()
         for name in ("note", "user_note")
     }
-    verdict = review.DECISIONS[decision]
-    allowed = [row for row in chosen if may_review_row(row)]
-    events = review.decide_many(allowed, verdict, user=request.user, seen=seen, **notes)
-    if events:
-        messages.success(request, decided_message(len(events), verdict))
+    decided = decide(chosen, review.DECISIONS[decision], seen=seen, **notes)
     changed = len(review.changed_since(chosen, seen))
     _report_changed(request, changed)
-    _report_skipped(request, len(pks) - len(events) - changed)
+    _report_skipped(request, len(pks) - decided - changed)
 
 
 def posted_decision(request: HttpRequest) -> tuple[str | None, list[int]]:

@@ -10,17 +10,19 @@ an admin that scopes rows per tenant scopes the review pages too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
@@ -31,13 +33,21 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from nsfw_moderation import enqueue, formats, previews, review, stats
+from nsfw_moderation import enqueue, formats, notices, params, previews, review, stats
 from nsfw_moderation.admin import decisions
 from nsfw_moderation.admin.base import CSS, CleanLookupsMixin, admin_url, deny_framing
+from nsfw_moderation.admin.display import (
+    HostLabelsMixin,
+    format_score,
+    label_all,
+    object_label,
+    scores_table,
+)
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import ContentTypeFilter, CountingPaginator, ModelNameFilter
 from nsfw_moderation.admin.records import ModerationEventInline
-from nsfw_moderation.models import Appeal, ModeratedImage, Verdict
+from nsfw_moderation.conf import conf
+from nsfw_moderation.models import Appeal, ModeratedImage, ModerationEvent, Verdict, VideoFrame
 
 PAGE_SIZE = 24
 #: Where a moderator's display preferences live in their session.
@@ -54,9 +64,45 @@ class Card:
     change_url: str | None
     object_url: str | None
     object_label: str
+    #: Why the verdict is what it is, where the score does not say it ("" where it does).
+    reason: str = ""
+    #: A video's sampled frames, worst first (empty for an image).
+    frames: list[FrameLink] = field(default_factory=list)
 
 
-class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
+@dataclass
+class FrameLink:
+    """A sampled frame of a video, as the strip on a card shows it."""
+
+    time: float
+    score: float | None
+    url: str
+
+    @property
+    def clock(self) -> str:
+        return notices.clock_time(self.time)
+
+
+def verdict_reason(row: ModeratedImage) -> str:
+    """Why ``row`` got its verdict when not for its score: a hash bank, a look-alike, an error.
+
+    Moderators may read a bank's internal name (the owner is told its public
+    description only); the bank comes with ``select_related("bank_entry__bank")``.
+    """
+    entry = row.bank_entry
+    if entry is not None:
+        return _("Matched hash bank “%(bank)s” (%(distance)s of 256 bits differ).") % {
+            "bank": entry.bank.name,
+            "distance": "–" if row.bank_distance is None else row.bank_distance,
+        }
+    if row.similar_to_id is not None:
+        return _("Looks like an image a moderator rejected.")
+    if row.error:
+        return _("Could not be classified: %(error)s") % {"error": row.error}
+    return ""
+
+
+class ModeratedImageAdmin(HostLabelsMixin, CleanLookupsMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "object_link",
@@ -84,6 +130,8 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
     change_form_template = "nsfw_moderation/change_form.html"
     #: Templates of the extra views; override them like the admin's own.
     review_queue_template = "nsfw_moderation/review_queue.html"
+    #: The "Undo" button in a rejection's message.
+    undo_template = "nsfw_moderation/undo_rejection.html"
     dashboard_template = "nsfw_moderation/dashboard.html"
     readonly_fields = [
         "content_type",
@@ -96,8 +144,9 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         "status",
         "verdict",
         "audit",
-        "score",
-        "scores",
+        "score_display",
+        "scores_display",
+        "reason_display",
         "frame",
         "model_name",
         "reused_from",
@@ -133,8 +182,9 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
             gettext_lazy("Classification"),
             {
                 "fields": [
-                    "score",
-                    "scores",
+                    "score_display",
+                    "scores_display",
+                    "reason_display",
                     "frame",
                     "model_name",
                     "sha256",
@@ -202,12 +252,18 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         return [
             path("review/", self._view(self.review_queue_view), name=f"{prefix}_review"),
             path("review/decide/", self._view(self.decide_view), name=f"{prefix}_decide"),
+            path("review/undo/", self._view(self.undo_view), name=f"{prefix}_undo"),
             path(
                 "review/preferences/",
                 self._view(self.preferences_view),
                 name=f"{prefix}_review_preferences",
             ),
             path("dashboard/", self._view(self.dashboard_view), name=f"{prefix}_dashboard"),
+            path(
+                "<int:pk>/frames/<int:frame>/",
+                self._view(self.frame_view, cacheable=True),
+                name=f"{prefix}_frame",
+            ),
             path(
                 "<int:pk>/preview/",
                 # cacheable: the view sets its own, stricter, Cache-Control.
@@ -226,7 +282,7 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         return url
 
     def review_urls(self) -> dict[str, str]:
-        names = ("review", "decide", "dashboard", "review_preferences")
+        names = ("review", "decide", "undo", "dashboard", "review_preferences")
         return {f"{name}_url": self._url(name) for name in names}
 
     def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
@@ -250,28 +306,50 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         self._require_reviewer(request)
         visible = self.get_queryset(request)
         form = queue_filters(request, visible)
-        rows = form.filter(visible.select_related("content_type", "reviewed_by"))
+        related = ("content_type", "reviewed_by", "bank_entry__bank")
+        rows = form.filter(visible.select_related(*related))
         page = CountingPaginator(rows, PAGE_SIZE).get_page(request.GET.get("p"))
         context = self._context(
             request,
             _("Review queue"),
             form=form,
             page=page,
-            cards=[self._card(row) for row in page.object_list],
+            cards=self._cards(label_all(list(page.object_list))),
             preferences=self._preferences(request),
             decisions=review.DECISIONS,
         )
         return TemplateResponse(request, self.review_queue_template, context)
 
-    def _card(self, row: ModeratedImage) -> Card:
-        ct = row.content_type
+    def _cards(self, rows: Sequence[ModeratedImage]) -> list[Card]:
+        frames = self._frame_links(rows)
+        return [self._card(row, frames.get(row.pk, [])) for row in rows]
+
+    def _card(self, row: ModeratedImage, frames: list[FrameLink]) -> Card:
         return Card(
             row=row,
             preview_url=f"{self._url('preview', row.pk)}?{urlencode({'sha256': row.sha256})}",
             change_url=self._url("change", row.pk),
             object_url=self._object_url(row),
-            object_label=f"{ct.name} {row.object_id}",
+            object_label=object_label(row),
+            reason=verdict_reason(row),
+            frames=frames,
         )
+
+    def _frame_links(self, rows: Sequence[ModeratedImage]) -> dict[int, list[FrameLink]]:
+        """The sampled frames of the videos among ``rows``, worst first: one query, no JPEG."""
+        current = {row.pk: row.sha256 for row in rows}
+        found = (
+            VideoFrame.objects.filter(image__in=list(current))
+            .order_by(F("score").desc(nulls_last=True), "time")
+            .values_list("pk", "image_id", "sha256", "time", "score")
+        )
+        links: dict[int, list[FrameLink]] = {}
+        for pk, image_id, sha256, time, score in found:
+            if sha256 == current[image_id]:
+                query = urlencode({"sha256": sha256})
+                url = f"{self._url('frame', image_id, pk)}?{query}"
+                links.setdefault(image_id, []).append(FrameLink(time, score, url))
+        return links
 
     def _object_url(self, row: ModeratedImage) -> str | None:
         """The host object's change page in this admin site, if it has one."""
@@ -292,11 +370,8 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         post ``decision=<decision>`` with the ticked ``ids``.
         """
         self._require_reviewer(request)
-        decisions.decide_posted(
-            request,
-            self.get_queryset(request),
-            lambda row: self.has_review_permission(request, row),
-        )
+        rows = self.get_queryset(request)
+        decisions.decide_posted(request, rows, functools.partial(self._decide, request))
         return HttpResponseRedirect(self._next_url(request))
 
     def _next_url(self, request: HttpRequest) -> str:
@@ -318,11 +393,38 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
 
     @method_decorator(require_GET)
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        row = self._reviewable(request, pk)
+        return self._jpeg(*previews.row_preview(row, request.GET.get("sha256")))
+
+    @method_decorator(require_GET)
+    def frame_view(self, request: HttpRequest, pk: int, frame: int) -> HttpResponse:
+        """One sampled frame of a video, as the worker stored it (behind the same checks)."""
+        row = self._reviewable(request, pk)
+        jpeg = (
+            VideoFrame.objects.filter(pk=frame, image=row, sha256=row.sha256)
+            .values_list("jpeg", flat=True)
+            .first()
+        )
+        if request.GET.get("sha256") != row.sha256 or jpeg is None:
+            return self._jpeg(previews.placeholder_jpeg(), "changed")
+        return self._jpeg(bytes(jpeg), "image")
+
+    def _reviewable(self, request: HttpRequest, pk: int) -> ModeratedImage:
         self._require_reviewer(request)
         row = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_review_permission(request, row):
             raise PermissionDenied
-        return previews.preview_response(row, request.GET.get("sha256"))
+        return row
+
+    @staticmethod
+    def _jpeg(data: bytes, kind: str) -> HttpResponse:
+        response = HttpResponse(data, content_type="image/jpeg")
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Disposition"] = 'inline; filename="preview.jpg"'
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["X-Moderation-Preview"] = kind
+        return response
 
     # --- Dashboard ---------------------------------------------------------------
 
@@ -360,9 +462,24 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         extra = {
             "can_review": self.has_review_permission(request),
             "decisions": review.DECISIONS,
+            "video_frames": self._frames_of_object(request, object_id),
             **self.review_urls(),
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        # Every field is the worker's or a decision's: no Save buttons on a page with
+        # nothing to save (decisions have their own buttons).
+        context["nothing_to_save"] = not editable(context)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def _frames_of_object(self, request: HttpRequest, object_id: str) -> list[FrameLink]:
+        row = (
+            self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        )
+        return self._frame_links([row]).get(row.pk, []) if row is not None else []
 
     @method_decorator(deny_framing)
     def history_view(
@@ -403,26 +520,71 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
         user_note: str = "",
         seen: dict[int, str] | None = None,
     ) -> int:
-        """Decide the rows the user may review; reports and returns how many were decided."""
+        """Decide the rows the user may review; reports and returns how many were decided.
+
+        A rejection's message offers to undo it (:meth:`undo_view`).
+        """
         rows = [row for row in queryset if self.has_review_permission(request, row)]
         events = review.decide_many(
             rows, verdict, user=request.user, note=note, user_note=user_note, seen=seen
         )
         if events:
-            self.message_user(
-                request, decisions.decided_message(len(events), verdict), messages.SUCCESS
-            )
+            message = decisions.decided_message(len(events), verdict)
+            if verdict == Verdict.REJECTED and not conf.ON_REJECT:
+                message = self._with_undo(request, message, events)
+            self.message_user(request, message, messages.SUCCESS)
         return len(events)
+
+    def _with_undo(self, request: HttpRequest, message: str, events: list[ModerationEvent]) -> str:
+        """``message`` and a button that undoes ``events`` (a POST of its own, with CSRF)."""
+        undo_url = admin_url(self.admin_site.name, self.model, "undo")
+        if undo_url is None:  # this admin is not mounted on its site (a test, a script)
+            return message
+        context = {
+            "message": message,
+            "undo_url": undo_url,
+            "events": events,
+            # Back where the decision was made: the queue's page, or an action's list.
+            "next": self._next_url(request) if "next" in request.POST else request.get_full_path(),
+            "minutes": int(review.UNDO_WINDOW.total_seconds() // 60),
+        }
+        return render_to_string(self.undo_template, context, request)
+
+    @method_decorator(require_POST)
+    def undo_view(self, request: HttpRequest) -> HttpResponseRedirect:
+        """Take back the posted rejections (``event=<pk>``), each a new audited decision."""
+        self._require_reviewer(request)
+        pks = params.parse_ids(request.POST.getlist("event"))
+        rows = self.get_queryset(request)
+        rejections = ModerationEvent.objects.filter(pk__in=pks, image__in=rows.values("pk"))
+        undone = 0
+        for rejection in rejections.select_related("image"):
+            if not self.has_review_permission(request, rejection.image):
+                continue
+            try:
+                review.undo_rejection(rejection, user=request.user)
+            except review.NotUndoable as refused:
+                messages.error(request, str(refused))
+            else:
+                undone += 1
+        if undone:
+            message = ngettext(
+                "%(count)d rejection undone: the image is back as it was.",
+                "%(count)d rejections undone: the images are back as they were.",
+                undone,
+            )
+            messages.success(request, message % {"count": undone})
+        elif not pks or not rejections:
+            messages.error(request, _("Nothing to undo."))
+        return HttpResponseRedirect(self._next_url(request))
 
     # --- Columns -----------------------------------------------------------------
 
     @admin.display(description=gettext_lazy("object"))
     def object_link(self, obj: ModeratedImage) -> str:
-        ct = obj.content_type
         url = self._object_url(obj)
-        if url is None:
-            return f"{ct.app_label}.{ct.model} {obj.object_id}"
-        return format_html('<a href="{}">{}.{} {}</a>', url, ct.app_label, ct.model, obj.object_id)
+        label = object_label(obj)
+        return label if url is None else format_html('<a href="{}">{}</a>', url, label)
 
     @admin.display(description=gettext_lazy("format"))
     def file_format_display(self, obj: ModeratedImage) -> str:
@@ -439,4 +601,21 @@ class ModeratedImageAdmin(CleanLookupsMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("score"), ordering="score")
     def score_display(self, obj: ModeratedImage) -> str:
-        return "–" if obj.score is None else f"{obj.score:.3f}"
+        return format_score(obj.score)
+
+    @admin.display(description=gettext_lazy("scores"))
+    def scores_display(self, obj: ModeratedImage) -> str:
+        return scores_table(obj.scores)
+
+    @admin.display(description=gettext_lazy("why"))
+    def reason_display(self, obj: ModeratedImage) -> str:
+        return verdict_reason(obj) or "–"
+
+
+def editable(context: dict[str, Any]) -> bool:
+    """Does a change page's ``context`` hold a field that can be changed and saved?"""
+    form = context.get("adminform")
+    inlines = context.get("inline_admin_formsets", [])
+    return bool(form is not None and form.form.fields) or any(
+        inline.has_add_permission or inline.has_change_permission for inline in inlines
+    )

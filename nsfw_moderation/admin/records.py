@@ -23,13 +23,37 @@ from nsfw_moderation.admin.base import (
     ReadOnlyForReviewersMixin,
     ReadOnlyMixin,
     ScopedByImageMixin,
+    StylesheetMixin,
     sees_every_row,
     visible_rows,
 )
+from nsfw_moderation.admin.display import HostLabelsMixin, cut, format_score, object_label
 from nsfw_moderation.models import BankEntry, HashBank, ModerationEvent, Notice
 
 
-class ModerationEventInline(ScopedByImageMixin, ReadOnlyForReviewersMixin, admin.TabularInline):
+class ScoreMixin:
+    """A record's unsafe score, as moderators read it (``0.076``)."""
+
+    @admin.display(description=_("unsafe score"), ordering="score")
+    def score_display(self, obj: Any) -> str:
+        return format_score(obj.score)
+
+    @admin.display(description=_("shadow model's unsafe score"))
+    def shadow_score_display(self, obj: Any) -> str:
+        return format_score(obj.shadow_score)
+
+
+class ObjectMixin:
+    """A record's host object, by its own name (read in bulk by :class:`HostLabelsMixin`)."""
+
+    @admin.display(description=_("object"))
+    def object_display(self, obj: Any) -> str:
+        return object_label(obj)
+
+
+class ModerationEventInline(
+    ScoreMixin, ScopedByImageMixin, ReadOnlyForReviewersMixin, admin.TabularInline
+):
     model = ModerationEvent
     extra = 0
     can_delete = False
@@ -39,42 +63,73 @@ class ModerationEventInline(ScopedByImageMixin, ReadOnlyForReviewersMixin, admin
         "actor",
         "verdict_before",
         "verdict_after",
-        "score",
+        "score_display",
         "note",
     )
     fields = readonly_fields
     ordering = ["-created_at", "-pk"]
 
 
-class ModerationEventAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ModerationEventAdmin(
+    StylesheetMixin,
+    HostLabelsMixin,
+    ScoreMixin,
+    ObjectMixin,
+    ScopedByImageMixin,
+    DenyFramingMixin,
+    ReadOnlyMixin,
+    admin.ModelAdmin,
+):
     list_display = [
         "created_at",
-        "image",
+        "object_display",
+        "field_name",
         "kind",
         "actor",
         "verdict_before",
         "verdict_after",
-        "score",
+        "score_display",
     ]
     list_filter = ["kind", "verdict_after", "created_at"]
-    list_select_related = ["image__content_type", "actor"]
+    list_select_related = ["actor"]
+    # The page of one event: its scores rounded, as in the list.
+    exclude = ["score", "shadow_score"]
+    readonly_fields = ["score_display", "shadow_score_display"]
     search_fields = ["note", "file_name", "image__object_id"]
     date_hierarchy = "created_at"
 
 
 class StatementAdmin(
-    ScopedByImageMixin, DenyFramingMixin, ReadOnlyForReviewersMixin, admin.ModelAdmin
+    StylesheetMixin,
+    HostLabelsMixin,
+    ScoreMixin,
+    ObjectMixin,
+    ScopedByImageMixin,
+    DenyFramingMixin,
+    ReadOnlyForReviewersMixin,
+    admin.ModelAdmin,
 ):
-    """Statements of reasons as written: what the owner was told."""
+    """Statements of reasons as written: what the owner was told, about which object, to whom."""
 
-    list_display = ["created_at", "verdict", "automated", "model_name", "decided_by", "owner"]
+    list_display = [
+        "created_at",
+        "object_display",
+        "owner",
+        "verdict",
+        "automated",
+        "decided_by",
+    ]
+    exclude = ["score"]
+    readonly_fields = ["object_display", "score_display"]
     list_filter = ["verdict", "automated", "created_at"]
     list_select_related = ["decided_by", "owner"]
     search_fields = ["public_id", "object_id", "file_name", "note"]
     date_hierarchy = "created_at"
 
 
-class NoticeAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.ModelAdmin):
+class NoticeAdmin(
+    StylesheetMixin, ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.ModelAdmin
+):
     """The outbox: which notices reached the owner, which wait, and why.
 
     A notice given up (its receivers kept failing, e.g. a mail server down for
@@ -86,7 +141,14 @@ class NoticeAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.Mod
     list_display = ["created_at", "statement", "outcome", "sent_at", "attempts", "error"]
     list_filter = [("sent_at", admin.EmptyFieldListFilter)]
     list_select_related = ["statement", "outcome"]
+    exclude = ["receivers_done"]
+    readonly_fields = ["delivered_to"]
     actions = ["deliver_again"]
+
+    @admin.display(description=_("delivered to"))
+    def delivered_to(self, notice: Notice) -> str:
+        """The receivers of ``decision_notice`` that took it, one after another."""
+        return ", ".join(str(name) for name in notice.receivers_done) or "–"
 
     @admin.action(description=_("Deliver again"), permissions=["view"])
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[Notice]) -> None:
@@ -97,7 +159,7 @@ class NoticeAdmin(ScopedByImageMixin, DenyFramingMixin, ReadOnlyMixin, admin.Mod
         self.message_user(request, message % {"count": delivered}, messages.SUCCESS)
 
 
-class BlockedImageAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
+class BlockedImageAdmin(StylesheetMixin, CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
     """The blocklist: rejected images' bytes (SHA-256). Delete an entry to lift it."""
 
     list_display = ["created_at", "sha256", "file_name", "image"]
@@ -271,14 +333,14 @@ class HashBankAdmin(CleanLookupsMixin, admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
-class BankEntryAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
+class BankEntryAdmin(StylesheetMixin, CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
     """Each hash, what it matched, and who removed it. Entries are removed, never deleted.
 
     An entry of a rejected image is scoped like that image; an imported one
     (no image) is for moderators who see every row only.
     """
 
-    list_display = ["pdq", "bank", "label", "quality", "created_at", "removed_at", "removed_by"]
+    list_display = ["pdq_display", "bank", "label", "quality", "created_at", "removed_at"]
     # Only the banks of the entries listed: other banks' names are not a scoped moderator's.
     list_filter = [
         ("bank", admin.RelatedOnlyFieldListFilter),
@@ -303,6 +365,10 @@ class BankEntryAdmin(CleanLookupsMixin, ScopedByImageMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    @admin.display(description=_("PDQ hash"), ordering="pdq")
+    def pdq_display(self, entry: BankEntry) -> str:
+        return cut(entry.pdq)
 
     @admin.action(description=_("Remove selected entries from matching"), permissions=["change"])
     def remove_entries(self, request: HttpRequest, queryset: QuerySet[BankEntry]) -> None:

@@ -32,7 +32,14 @@ from nsfw_moderation.backends import ModelUnavailable
 from nsfw_moderation.backends.torch_precision import TorchPrecision
 from nsfw_moderation.backends.transformers import resolve_device
 from nsfw_moderation.conf import conf
-from nsfw_moderation.hub import HUB_FILES, LOCAL_PREFIX, hub_repository
+from nsfw_moderation.hub import (
+    HUB_FILES,
+    LOCAL_PREFIX,
+    WAYS_OUT,
+    HubUnreachable,
+    cache_only,
+    hub_repository,
+)
 from nsfw_moderation.preprocess import CentreCropPreprocessor
 
 #: The weights file timm's ``local-dir:`` loader looks for first; nothing else is loaded.
@@ -133,13 +140,21 @@ def _snapshot(repository: str, revision: str | None) -> Path:
             f"The timm backend needs huggingface_hub ({exc}). {INSTALL}"
         ) from exc
     try:
+        # One short probe: huggingface_hub alone retries an unreachable Hub for minutes.
+        cached_only = cache_only(repository, revision)
         with _no_progress_bars():
-            path = snapshot_download(repository, revision=revision, allow_patterns=HUB_FILES)
+            path = snapshot_download(
+                repository,
+                revision=revision,
+                allow_patterns=HUB_FILES,
+                local_files_only=cached_only,
+            )
+    except HubUnreachable as exc:
+        raise ModelUnavailable(str(exc)) from None
     except (HfHubHTTPError, HFValidationError, OSError) as exc:
         raise ModelUnavailable(
             f"Cannot fetch {repository!r} at {revision or 'main'} from the Hugging Face Hub: "
-            f"{exc}. On a worker without internet access, download it first with "
-            "`manage.py nsfw_model download` or set MODEL to a local folder."
+            f"{exc}. {WAYS_OUT}"
         ) from exc
     return Path(path)
 

@@ -24,6 +24,7 @@ from PIL import Image
 from nsfw_moderation.backends import ModelUnavailable
 from nsfw_moderation.backends.torch_precision import TorchPrecision
 from nsfw_moderation.conf import conf
+from nsfw_moderation.hub import WAYS_OUT, HubUnreachable, cache_only
 from nsfw_moderation.preprocess import FastPreprocessor
 
 
@@ -49,18 +50,25 @@ class TransformersBackend(TorchPrecision):
         self.traceable = traceable
         source, revision = self._configure(torch, model, revision, precision)
         try:
+            # One short probe: huggingface_hub alone retries an unreachable Hub for minutes.
+            cached_only = cache_only(source, revision)
+        except HubUnreachable as exc:
+            raise ModelUnavailable(str(exc)) from None
+        try:
             with _quiet_loading():
                 self.processor = AutoImageProcessor.from_pretrained(
-                    source, revision=revision, **pil_processor_option()
+                    source,
+                    revision=revision,
+                    local_files_only=cached_only,
+                    **pil_processor_option(),
                 )
                 network = AutoModelForImageClassification.from_pretrained(
-                    source, revision=revision, use_safetensors=True
+                    source, revision=revision, use_safetensors=True, local_files_only=cached_only
                 )
         except (OSError, ValueError) as exc:
             raise ModelUnavailable(
-                f"Cannot load the model {self.name!r}: {exc}. On a worker without internet "
-                "access, download it first with `manage.py nsfw_model download` or set MODEL "
-                "to a local directory. Only safetensors weights are loaded."
+                f"Cannot load the model {self.name!r}: {exc}. Only safetensors weights are "
+                f"loaded. {WAYS_OUT}"
             ) from exc
         self.device = torch.device(resolve_device(conf.DEVICE if device is None else device))
         self.model = self._prepare(network.eval())

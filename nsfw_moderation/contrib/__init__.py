@@ -1,1 +1,1 @@
-"""Optional integrations with other frameworks, each an installed app of its own."""
+"""Optional integrations with other frameworks: each imports the core, the core never them."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +22,14 @@ from nsfw_moderation import enqueue, notices, policy, signals
 from nsfw_moderation.backends import processes_sharing_cores
 from nsfw_moderation.conf import conf
 from nsfw_moderation.db import moderation_db, retry_when_locked, write_transaction
-from nsfw_moderation.models import ModeratedImage, ModerationEvent, Preview, Status, Verdict
+from nsfw_moderation.models import (
+    ModeratedImage,
+    ModerationEvent,
+    Preview,
+    Status,
+    Verdict,
+    VideoFrame,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +116,13 @@ def finish(
     *,
     note: str = "",
     preview: bytes | None = None,
+    video_frames: Sequence[VideoFrame] | None = None,
     **values: Any,
 ) -> str:
     """Store a final outcome, unless the row moved on while we worked (``"stale"``).
 
-    ``preview``: the JPEG moderators will see of this file, stored with the outcome.
+    ``preview``: the JPEG moderators will see of this file, stored with the
+    outcome; ``video_frames``: the frames sampled from a video, likewise.
     """
     values = {**values, "claim_token": None, "retry_at": None, "updated_at": timezone.now()}
 
@@ -127,6 +137,8 @@ def finish(
                 setattr(row, name, value)
             if preview is not None:
                 Preview.store(row, preview)
+            if video_frames is not None:
+                VideoFrame.store(row, video_frames)
             done = row.status == Status.DONE
             ModerationEvent.record(
                 row,

@@ -1,7 +1,9 @@
 """One claimed batch, end to end: read → decode → match known images → classify → store.
 
 Files are read through their field's storage and decoded on a few threads by
-the safe loader, one file per thread at a time: its bytes are dropped once
+the safe loader (a video, told apart by its first bytes, by
+:mod:`~nsfw_moderation.video`, which samples its frames reading the file a
+range at a time), one file per thread at a time: its bytes are dropped once
 hashed and decoded, its frames come back shrunk, and a
 :class:`~nsfw_moderation.imaging.PixelBudget` shared by the threads bounds the
 canvas pixels they decode at once, so a batch of hostile files has a fixed
@@ -35,11 +37,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from django.utils import timezone
 
-from nsfw_moderation import banks, blocklist, hashing, imaging, policy, previews, storage
+from nsfw_moderation import banks, blocklist, hashing, imaging, policy, previews, storage, video
 from nsfw_moderation.backends import (
     Classifier,
     ModelUnavailable,
@@ -48,7 +50,7 @@ from nsfw_moderation.backends import (
     get_backend,
 )
 from nsfw_moderation.conf import conf
-from nsfw_moderation.models import HashBank, ModeratedImage, Status, Verdict
+from nsfw_moderation.models import HashBank, ModeratedImage, Status, Verdict, VideoFrame
 from nsfw_moderation.worker import outcomes, shadow
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class BatchItem:
     preview: bytes | None = None
     #: The format read from the bytes ("PNG"), whatever the file's name says.
     file_format: str = ""
+    #: For a video: the time of each frame, in seconds from its start (``None``: an image).
+    times: list[float] | None = None
 
     def preview_of(self, frame: int | None) -> bytes:
         return self.preview or previews.preview_of(self.frames, frame)
@@ -290,7 +294,13 @@ def _read_and_decode(
     row: ModeratedImage, limits: imaging.Limits, budget: imaging.PixelBudget
 ) -> BatchItem | Refused:
     try:
-        data = storage.open_file(row)
+        with storage.opened(row) as handle:
+            # Told apart by their first bytes, whatever the name says.
+            head = handle.read(video.HEAD_BYTES)
+            handle.seek(0)
+            if video.looks_like_video(head):
+                return _decode_video(row, handle, budget)
+            data = storage.read_limited(handle)
     except storage.InputMissing as exc:
         # A deleted object needs no verdict; a file that is not there (yet) is
         # for a person to look at, whatever ON_ERROR says.
@@ -315,6 +325,45 @@ def _read_and_decode(
         return Refused(row, str(exc), flag=refused, sha256=digest)
     item = BatchItem(row=row, sha256=digest, frames=decoded.frames, file_format=decoded.format)
     return _prepared(item)
+
+
+#: A video decode counts as this many of its largest frames in the batch's
+#: :class:`~nsfw_moderation.imaging.PixelBudget`: the decoder holds reference
+#: frames and a few of its own buffers, whatever the clip's length.
+VIDEO_WEIGHT = 4
+
+
+def _decode_video(
+    row: ModeratedImage, handle: IO[bytes], budget: imaging.PixelBudget
+) -> BatchItem | Refused:
+    """A clip's sampled frames, read from ``handle`` a range at a time; refusals as for images."""
+    limits = storage.video_limits()
+    try:
+        with budget.admit(limits.max_pixels * VIDEO_WEIGHT):
+            decoded = video.decode(handle, limits, name=row.file_name)
+    except imaging.NameMismatch as exc:
+        # Flagged whatever ON_ERROR says; the frames still make a preview to judge by.
+        handle.seek(0)
+        frames = _video_frames_or_none(handle, limits)
+        return Refused(row, str(exc), flag=True, frames=frames)
+    except imaging.ImageDecodeError as exc:
+        logger.info("Could not decode %s: %s %s", row.file_name, exc, exc.detail)
+        return Refused(row, str(exc), flag=isinstance(exc, imaging.ImageRefused))
+    item = BatchItem(
+        row=row,
+        sha256=decoded.digest,
+        frames=[frame.image for frame in decoded.frames],
+        file_format=decoded.format,
+        times=[frame.time for frame in decoded.frames],
+    )
+    return _prepared(item)
+
+
+def _video_frames_or_none(handle: IO[bytes], limits: video.VideoLimits) -> list[Any]:
+    try:
+        return [frame.image for frame in video.decode(handle, limits).frames]
+    except imaging.ImageDecodeError:
+        return []
 
 
 def _prepared(item: BatchItem) -> BatchItem:
@@ -379,7 +428,12 @@ def _match_known_images(
 ) -> None:
     """Reuse scores of identical bytes; recognise rejected bytes and images in hash banks."""
     for item in items:
-        original = blocklist.identical(item.sha256, model_name, exclude=item.row.pk)
+        # A video's frames are classified again: reused scores would be one frame's.
+        original = (
+            blocklist.identical(item.sha256, model_name, exclude=item.row.pk)
+            if item.times is None
+            else None
+        )
         if original is not None:
             item.reused_from = original
             item.scores = [original.scores]
@@ -430,7 +484,8 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
             item.row, token, reason, flag=True, sha256=item.sha256, preview=preview
         )
     original = item.reused_from
-    frame = original.frame if original else (worst if len(item.frames) > 1 else None)
+    animated = len(item.frames) > 1 or item.times is not None
+    frame = original.frame if original else (worst if animated else None)
     verdict = _verdict(item, score)
     return outcomes.finish(
         item.row,
@@ -444,6 +499,8 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
         score=score,
         scores=item.scores[worst],
         frame=frame,
+        frame_time=item.times[worst] if item.times else None,
+        video_frames=_video_frames(item) if item.times is not None else None,
         **_hash_fields(item),
         reused_from=original,
         sha256=item.sha256,
@@ -455,6 +512,22 @@ def _store_result(item: BatchItem, token: uuid.UUID, model_name: str) -> str:
         error="",
         classified_at=timezone.now(),
     )
+
+
+def _video_frames(item: BatchItem) -> list[VideoFrame]:
+    """Each sampled frame of a video with its time, scores, hash and a small JPEG (unsaved)."""
+    assert item.times is not None
+    hashes = item.hashes if len(item.hashes) == len(item.frames) else []
+    return [
+        VideoFrame(
+            time=when,
+            score=policy.unsafe_score(scores),
+            scores=scores,
+            pdq=hashes[index].hex if hashes else "",
+            jpeg=previews.encode_jpeg(item.frames[index]),
+        )
+        for index, (when, scores) in enumerate(zip(item.times, item.scores, strict=True))
+    ]
 
 
 def _hash_fields(item: BatchItem) -> dict[str, Any]:

@@ -10,9 +10,10 @@ admin's own functions.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
@@ -127,9 +128,19 @@ def _image_model_key() -> tuple[str, str]:
 @require_POST
 def decide_view(request: HttpRequest) -> HttpResponse:
     """Approve or reject the posted rows: the Django admin's decision, for Wagtail's queue."""
-    rows = rows_for(request)
-    decisions.decide_posted(request, rows, lambda row: may_review_on(admin.site, request, row))
+    decisions.decide_posted(request, rows_for(request), functools.partial(_decide, request))
     return HttpResponseRedirect(_next_url(request))
+
+
+def _decide(
+    request: HttpRequest, chosen: QuerySet[ModeratedImage], verdict: str, **options: Any
+) -> int:
+    """Decide the rows of ``chosen`` that the moderator may review; say how many."""
+    rows = [row for row in chosen if may_review_on(admin.site, request, row)]
+    events = review.decide_many(rows, verdict, user=request.user, **options)
+    if events:
+        messages.success(request, decisions.decided_message(len(events), verdict))
+    return len(events)
 
 
 @deny_framing
@@ -147,7 +158,7 @@ def preview_view(request: HttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(rows_for(request), pk=pk)
     if not may_review_on(admin.site, request, row):
         raise PermissionDenied
-    return previews.preview_response(row, request.GET.get("sha256"))
+    return previews.preview_response(*previews.row_preview(row, request.GET.get("sha256")))
 
 
 def _next_url(request: HttpRequest) -> str:

@@ -1,0 +1,44 @@
+"""Decode a batch of 16 hostile clips as the worker does, then print the process's peak RSS (bytes).
+
+Run in a fresh process (``python -m tests.video_rss``) so that the figure is
+the batch's alone: the worker's own decoder (four threads sharing one pixel
+budget, :mod:`nsfw_moderation.worker.pipeline`) on clips that are not saved
+anywhere, so no database is needed.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import resource
+import sys
+
+import django
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    django.setup()
+    from nsfw_moderation.models import ModeratedImage
+    from nsfw_moderation.worker import pipeline
+    from tests import hostile_video
+
+    clips = [build() for build in hostile_video.CORPUS.values()]
+    batch = list(itertools.islice(itertools.cycle(clips), 16))
+    decoder = pipeline._Decoder(len(batch))
+
+    def decode(data: bytes) -> int:
+        result = pipeline._decode_video(
+            ModeratedImage(file_name="clip"), io.BytesIO(data), decoder.budget
+        )
+        return len(result.frames)
+
+    with decoder:
+        frames = sum(decoder.map(decode, batch))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+    sys.stdout.write(f"{frames} {peak}\n")
+
+
+if __name__ == "__main__":
+    main()
