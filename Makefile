@@ -117,7 +117,7 @@ services:
 
 # The Wagtail suite (nsfw_moderation.contrib.wagtail) needs Wagtail's apps
 # installed, so it runs under settings of its own, after each main suite.
-WAGTAIL_SUITE := -m pytest tests/wagtail --ds=tests.wagtail_settings
+WAGTAIL_SUITE := -m pytest tests/with_wagtail --ds=tests.wagtail_settings
 
 # SQLite and django-q2's ORM broker: the embedded default.
 pytest: install browser gettext

@@ -1,6 +1,6 @@
 """nsfw_moderation.contrib.wagtail stands apart: the core never imports it, nor Wagtail.
 
-Its behaviour is tested under Wagtail's own settings in tests/wagtail/.
+Its behaviour is tested under Wagtail's own settings in tests/with_wagtail/.
 """
 
 from __future__ import annotations

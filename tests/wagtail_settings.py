@@ -1,6 +1,6 @@
-"""Settings for the Wagtail suite (tests/wagtail/): a Wagtail site with no Django admin URLs.
+"""Settings for the Wagtail suite (tests/with_wagtail/): a Wagtail site with no Django admin URLs.
 
-Run with ``pytest tests/wagtail --ds=tests.wagtail_settings`` (``make pytest``
+Run with ``pytest tests/with_wagtail --ds=tests.wagtail_settings`` (``make pytest``
 does). ``django.contrib.admin`` stays installed, as in Wagtail's project
 template, but tests/wagtail_urls.py mounts none of its URLs.
 """

@@ -1,4 +1,4 @@
-"""The Wagtail suite, run as ``pytest tests/wagtail --ds=tests.wagtail_settings``.
+"""The Wagtail suite, run as ``pytest tests/with_wagtail --ds=tests.wagtail_settings``.
 
 ``make pytest`` (and the PostgreSQL and Django 6 suites) run it so, after the
 main suite; under any other settings these modules are not collected, since
