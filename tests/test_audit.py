@@ -445,7 +445,7 @@ def test_the_host_admin_shows_a_samples_verdict_as_it_stands(admin_client: Clien
 
 def check_ids(**changes: object) -> list[str]:
     with moderation(**changes):
-        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation"))
+        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation."))
 
 
 @pytest.mark.django_db(databases="__all__")

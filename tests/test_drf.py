@@ -15,6 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from nsfw_moderation import review
@@ -28,6 +29,7 @@ pytest.importorskip("drf_spectacular")
 from rest_framework.test import APIClient
 
 pytest_plugins = ["tests.admin_fixtures"]
+pytestmark = pytest.mark.urls("tests.api_urls")  # the host's API, mounted at /api/
 
 PASSWORD = "correct horse battery staple"
 API = "/api/moderation"
@@ -460,6 +462,8 @@ def test_the_check_warns_without_owner():
     assert ids() == []
     with moderation(OWNER=None):
         assert ids() == ["nsfw_moderation_rest_framework.W001"]
+        with override_settings(ROOT_URLCONF="tests.urls"):  # a site using the fields only
+            assert ids() == []
 
 
 def test_without_drf_the_import_says_what_to_install(monkeypatch):

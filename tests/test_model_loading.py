@@ -33,7 +33,7 @@ MAIN = "b" * 40
 def check_ids(deploy: bool = True, **changes: object) -> list[str]:
     with moderation(**changes):
         found = run_checks(include_deployment_checks=deploy)
-    return sorted(m.id for m in found if m.id and m.id.startswith("nsfw_moderation"))
+    return sorted(m.id for m in found if m.id and m.id.startswith("nsfw_moderation."))
 
 
 def deploy_checks() -> list[Any]:

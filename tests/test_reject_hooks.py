@@ -200,7 +200,7 @@ def test_quarantine_without_a_storage_is_a_check_error_and_moves_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with moderation(ON_REJECT=QUARANTINE):
-        ids = [m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation")]
+        ids = [m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation.")]
         photo = Photo.objects.create(image=blue())
         path = Path(photo.image.path)
         review.reject(row_of(photo))
@@ -208,7 +208,7 @@ def test_quarantine_without_a_storage_is_a_check_error_and_moves_nothing(
     assert path.exists()
     assert "QUARANTINE_STORAGE" in caplog.text
     with moderation(QUARANTINE_STORAGE="nowhere"):
-        ids = [m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation")]
+        ids = [m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation.")]
     assert ids == ["nsfw_moderation.E023"]
 
 

@@ -526,7 +526,7 @@ SHADOW_UNPINNED = "nsfw_moderation.W009"
 
 def check_ids(**changes: Any) -> list[str]:
     with moderation(**changes):
-        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation"))
+        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation."))
 
 
 @checks_db

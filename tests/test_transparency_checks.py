@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 def ids(**changes: object) -> list[str]:
     with moderation(**changes):
-        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation"))
+        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("nsfw_moderation."))
 
 
 @pytest.mark.parametrize(
