@@ -186,8 +186,8 @@ def _decode(source: _Source, limits: VideoLimits, name: str | None) -> DecodedVi
     container = av.open(
         source,
         options=_open_options(limits),
-        metadata_errors="ignore",
         timeout=limits.decode_timeout,
+        **_lenient_metadata(av),
     )
     with container:
         source.check()
@@ -206,6 +206,12 @@ def _decode(source: _Source, limits: VideoLimits, name: str | None) -> DecodedVi
         digest=source.digest(),
         bytes_read=source.bytes_read,
     )
+
+
+def _lenient_metadata(av: Any) -> dict[str, str]:
+    """Undecodable metadata text never refuses a clip: PyAV before 19 must be told so."""
+    major = int(str(av.__version__).split(".")[0])
+    return {"metadata_errors": "ignore"} if major < 19 else {}
 
 
 def _open_options(limits: VideoLimits) -> dict[str, str]:
