@@ -129,7 +129,8 @@ pytest: install browser gettext
 # of their own per run: NSFW_TEST_QUEUE_REDIS_URL to change).
 pytest-postgres-redis: install browser gettext services
 	DATABASE_URL=$(DATABASE_URL_PG) NSFW_TEST_BROKER=redis REDIS_URL=$(REDIS_URL) \
-		NSFW_TEST_CLUSTER_NAME=nsfw-tests-$$$$ $(BIN)/python -m pytest $(PYTEST_ARGS)
+		NSFW_TEST_CLUSTER_NAME=nsfw-tests-$$$$ NSFW_TEST_REPEAT=postgresql \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
 	DATABASE_URL=$(DATABASE_URL_PG) $(BIN)/python $(WAGTAIL_SUITE) $(PYTEST_ARGS)
 
 # Django 6 on Python 3.12+, without torch: workers use the opennsfw backend.
@@ -146,7 +147,7 @@ pytest-django6:
 	echo "Django 6 suite on $$python"; \
 	$(MAKE) --no-print-directory browser gettext && \
 	$(MAKE) --no-print-directory PYTHON_NEW="$$python" $(VENV_NEW)/.installed && \
-	$(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS) && \
+	NSFW_TEST_REPEAT=django6 $(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS) && \
 	$(VENV_NEW)/bin/python $(WAGTAIL_SUITE) $(PYTEST_ARGS)
 
 # The timm backend's tests in .venv-timm. NSFW_TEST_REQUIRE_TIMM turns their

@@ -209,3 +209,37 @@ def tiny_vit(tiny_model_dir: Path) -> Iterator[Path]:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+# -- What a repeat of the suite leaves to the first run ----------------------------------
+
+#: Test modules that touch no database and no Django-version-specific code: the
+#: benchmark scripts' smoke tests, the catalogues, the docs. `make test` runs them
+#: in its first suite; the PostgreSQL and Django 6 repeats (NSFW_TEST_REPEAT) skip them.
+ONCE_PER_RUN = {
+    "test_benchmark_script.py",
+    "test_hostile_benchmark.py",
+    "test_translations.py",
+    "test_docs.py",
+    "test_precision.py",
+    "test_onednn.py",
+}
+#: Decoding and preprocessing, which need no database: the PostgreSQL repeat skips
+#: them too (the Django 6 one keeps them: its Python has its own wheels of PyAV and numpy).
+DATABASE_FREE = {
+    "test_imaging.py",
+    "test_imaging_properties.py",
+    "test_preprocess.py",
+    "test_hostile_media.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    repeat = os.environ.get("NSFW_TEST_REPEAT")
+    if not repeat:
+        return
+    left = ONCE_PER_RUN | (DATABASE_FREE if repeat == "postgresql" else set())
+    skip = pytest.mark.skip(reason=f"run once, by the first suite (NSFW_TEST_REPEAT={repeat})")
+    for item in items:
+        if item.path.name in left:
+            item.add_marker(skip)
