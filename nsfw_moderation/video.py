@@ -183,12 +183,8 @@ def _decode(source: _Source, limits: VideoLimits, name: str | None) -> DecodedVi
         raise ImageRefused("The file is a video; reading videos needs nsfw-moderation[video].")
     import av
 
-    container = av.open(
-        source,
-        options=_open_options(limits),
-        timeout=limits.decode_timeout,
-        **_lenient_metadata(av),
-    )
+    settings: dict[str, Any] = {"options": _open_options(limits), **_lenient_metadata(av)}
+    container = av.open(source, "r", timeout=limits.decode_timeout, **settings)
     with container:
         source.check()
         container_format = _container_format(container)
