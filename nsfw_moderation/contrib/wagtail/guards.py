@@ -17,7 +17,7 @@ them pass through, once, at start-up:
   Wagtail's admin, their inline panels too) refuses an image newly put in a
   field or a StreamField, unless the editor may review.
 
-The image listing fetches the verdicts of its page in one query
+The image listing and the chooser fetch the verdicts of their page in one query
 (:func:`~nsfw_moderation.contrib.wagtail.withheld.prefetch_verdicts`), so these
 guards and the verdict badges ask nothing per image.
 
@@ -46,7 +46,7 @@ from wagtail.images.api.fields import ImageRenditionField
 from wagtail.images.models import AbstractImage, SourceImageIOError
 from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.images.utils import verify_signature
-from wagtail.images.views.chooser import ImageChosenResponseMixin
+from wagtail.images.views.chooser import BaseImageChooseView, ImageChosenResponseMixin
 from wagtail.images.views.images import IndexView
 from wagtail.images.views.serve import ServeView
 
@@ -75,6 +75,8 @@ def install() -> None:
     _wrap(ImageChosenResponseMixin, "get_chosen_response_data", _guard_chosen)
     _wrap(WagtailAdminModelForm, "clean", _guard_form)
     _wrap(IndexView, "decorate_paginated_queryset", _prefetch_page)
+    # The chooser's one call that sees its whole page before the badges do.
+    _wrap(BaseImageChooseView, "get_usage_counts", _prefetch_page)
 
 
 def _wrap(owner: type, name: str, guard: Callable[..., Any]) -> None:
@@ -140,7 +142,9 @@ def _guard_chosen(
 
 
 def _prefetch_page(original: Callable[..., Any], view: Any, images: Any) -> Any:
-    return original(view, prefetch_verdicts(images))
+    # Sets the verdicts on the page's own objects (a paginator page keeps the list it made).
+    prefetch_verdicts(images)
+    return original(view, images)
 
 
 # --- Admin forms ------------------------------------------------------------------
