@@ -6,11 +6,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission, User
+from django.db.models import CharField, QuerySet
+from django.db.models.functions import Cast
+from django.http import HttpRequest
 from django.test import Client
 from wagtail.images.models import Image
 
 from nsfw_moderation import review
+from nsfw_moderation.admin import ModeratedImageAdmin
 from nsfw_moderation.appeals import file_appeal
 from nsfw_moderation.contrib.wagtail.withheld import is_withheld
 from nsfw_moderation.models import Appeal, ModeratedImage, Statement, Verdict
@@ -46,7 +51,7 @@ def appeal(make_image: Any, rejecter: User) -> Appeal:
     alice = User.objects.create_user("alice", password="x")
     row = ModeratedImage.objects.of_object(make_image("blue", title="alice"), "file").get()
     review.reject(row, user=rejecter, note="looks like nudity", user_note="nudity")
-    return file_appeal(Statement.objects.get(image=row), alice, "It is a painting.")
+    return file_appeal(Statement.objects.filter(image=row).latest("pk"), alice, "It is a painting.")
 
 
 def client_for(user: User) -> Client:
@@ -114,4 +119,41 @@ def test_editors_may_not_see_or_decide_appeals(editor: Any, appeal: Appeal) -> N
     # Wagtail's answer to PermissionDenied in its admin: back home, with a message.
     assert client.get(QUEUE)["Location"] == "/cms/"
     assert client.post(DECIDE, {"decide_one": f"approve:{appeal.pk}"})["Location"] == "/cms/"
+    assert not Appeal.objects.filter(outcome__isnull=False).exists()
+
+
+class AliceOnlyAdmin(ModeratedImageAdmin):
+    """A site's tenant scoping: its moderators see the rows of Alice's images only."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ModeratedImage]:
+        alices = Image.objects.filter(title="alice").annotate(key=Cast("pk", CharField()))
+        return super().get_queryset(request).filter(object_id__in=alices.values("key"))
+
+    def has_review_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if not super().has_review_permission(request, obj):
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+
+@pytest.fixture
+def scoped() -> Iterator[None]:
+    """The default admin site's ModeratedImageAdmin scopes rows (its URLs are still not mounted)."""
+    shipped = type(admin.site._registry[ModeratedImage])
+    admin.site.unregister(ModeratedImage)
+    admin.site.register(ModeratedImage, AliceOnlyAdmin)
+    yield
+    admin.site.unregister(ModeratedImage)
+    admin.site.register(ModeratedImage, shipped)
+
+
+def test_the_sites_image_admin_scopes_the_queue(
+    moderator: Any, appeal: Appeal, make_image: Any, rejecter: User, scoped: None
+) -> None:
+    bob = User.objects.create_user("bob", password="x")
+    row = ModeratedImage.objects.of_object(make_image("blue", title="bob"), "file").get()
+    review.reject(row, user=rejecter)
+    bobs = file_appeal(Statement.objects.filter(image=row).latest("pk"), bob, "Mine is fine too.")
+    client = client_for(moderator)
+    assert [card.appeal for card in client.get(QUEUE).context["cards"]] == [appeal]
+    assert "gone or has been decided" in decide(client, bobs, "approve").text
     assert not Appeal.objects.filter(outcome__isnull=False).exists()
