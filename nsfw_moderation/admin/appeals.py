@@ -6,7 +6,8 @@ needs the site's review permission for the image, and another moderator than
 everyone who has decided on it since the statement (see
 :func:`nsfw_moderation.review.appeal_refusal`). Appeals are scoped like the
 images they are about, by the site's own ``ModeratedImageAdmin``; no page
-here may be framed.
+here may be framed. The functions at the end (scope, cards, refusals, the
+posted decision) serve every appeal queue: this admin's and Wagtail's.
 """
 
 from __future__ import annotations
