@@ -6,7 +6,8 @@ needs the site's review permission for the image, and another moderator than
 everyone who has decided on it since the statement (see
 :func:`nsfw_moderation.review.appeal_refusal`). Appeals are scoped like the
 images they are about, by the site's own ``ModeratedImageAdmin``; no page
-here may be framed.
+here may be framed. The functions at the end (scope, cards, refusals, the
+posted decision) serve every appeal queue: this admin's and Wagtail's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from nsfw_moderation.admin.base import (
     admin_url,
     deny_framing,
     may_review_on,
+    scoped_by_image,
 )
 from nsfw_moderation.admin.display import label_all, object_label
 from nsfw_moderation.models import Appeal, AppealOutcome, ModeratedImage
@@ -141,12 +143,7 @@ class AppealAdmin(
 
     def pending(self, request: HttpRequest) -> QuerySet[Appeal]:
         """Appeals not decided yet, oldest first."""
-        return (
-            self.get_queryset(request)
-            .filter(outcome__isnull=True)
-            .select_related("statement__image", "statement__content_type", "owner")
-            .order_by("created_at", "pk")
-        )
+        return open_appeals(self.get_queryset(request))
 
     @method_decorator(require_GET)
     def queue_view(self, request: HttpRequest) -> TemplateResponse:
@@ -163,60 +160,15 @@ class AppealAdmin(
         return TemplateResponse(request, self.appeal_queue_template, context)
 
     def _card(self, request: HttpRequest, appeal: Appeal) -> AppealCard:
-        statement = appeal.statement
-        preview = admin_url(self.admin_site.name, ModeratedImage, "preview", statement.image_id)
-        return AppealCard(
-            appeal=appeal,
-            reasons=notices.reasons(statement),
-            # The bytes the statement is about: other bytes show as "changed".
-            preview_url=(
-                f"{preview}?{urlencode({'sha256': statement.sha256})}"
-                if preview and statement.image_id
-                else None
-            ),
-            refusal=self._refusal(request, appeal),
-        )
-
-    def _refusal(self, request: HttpRequest, appeal: Appeal) -> str:
-        row = appeal.statement.image
-        if row is not None and not may_review_on(self.admin_site, request, row):
-            return _("You may not review this image: another moderator must decide the appeal.")
-        if review.appeal_refusal(appeal, request.user):
-            return _(
-                "You have decided on this image since the statement: another moderator must "
-                "decide the appeal."
-            )
-        return ""
+        image_id = appeal.statement.image_id
+        preview = image_id and admin_url(self.admin_site.name, ModeratedImage, "preview", image_id)
+        return appeal_card(self.admin_site, request, appeal, preview or None)
 
     @method_decorator(require_POST)
     def decide_view(self, request: HttpRequest) -> HttpResponseRedirect:
         """Decide one appeal: ``decide_one=approve:<pk>`` upholds it, ``reject:<pk>`` does not."""
         self._require_reviewer(request)
-        decision, pk = params.parse_pair(request.POST.get("decide_one", ""))
-        appeal = self.pending(request).filter(pk=pk or 0).first()
-        row = None if appeal is None else appeal.statement.image
-        if row is not None and not may_review_on(self.admin_site, request, row):
-            appeal = None  # as if it were not there: out of this moderator's scope
-        if decision not in OUTCOMES or appeal is None:
-            messages.error(request, _("This appeal is gone or has been decided already."))
-            return HttpResponseRedirect(self._url("queue"))
-        notes = {
-            name: params.clean_text(request.POST.get(f"{name}-{appeal.pk}", "")).strip()
-            for name in NOTES
-        }
-        try:
-            outcome = review.decide_appeal(
-                appeal, user=request.user, upheld=OUTCOMES[decision], **notes
-            )
-        except review.AppealNotDecidable as refused:
-            messages.error(request, str(refused))
-        else:
-            messages.success(
-                request,
-                _("Appeal upheld: the image is visible again.")
-                if outcome.upheld
-                else _("Appeal not upheld: the restriction stays."),
-            )
+        decide_posted(self.admin_site, request, self.pending(request))
         return HttpResponseRedirect(self._url("queue"))
 
     # --- Columns and the appeal's page ------------------------------------------------
@@ -267,3 +219,84 @@ def _outcome(appeal: Appeal) -> AppealOutcome | None:
         return appeal.outcome
     except AppealOutcome.DoesNotExist:
         return None
+
+
+# --- What every appeal queue shares (this admin's, Wagtail's) -----------------------
+
+
+def in_scope(site: admin.AdminSite, request: HttpRequest) -> QuerySet[Appeal]:
+    """The appeals ``request.user`` sees on ``site``: as its appeal admin (or image admin) says."""
+    registered = site._registry.get(Appeal)
+    if isinstance(registered, admin.ModelAdmin):
+        appeals: QuerySet[Appeal] = registered.get_queryset(request)
+        return appeals
+    return scoped_by_image(Appeal.objects.all(), site, request, AppealAdmin.image_path)
+
+
+def open_appeals(appeals: QuerySet[Appeal]) -> QuerySet[Appeal]:
+    """The appeals of ``appeals`` not decided yet, oldest first, with what a card shows."""
+    return (
+        appeals.filter(outcome__isnull=True)
+        .select_related("statement__image", "statement__content_type", "owner")
+        .order_by("created_at", "pk")
+    )
+
+
+def appeal_card(
+    site: admin.AdminSite, request: HttpRequest, appeal: Appeal, preview: str | None
+) -> AppealCard:
+    """``appeal``'s card; ``preview``: the URL of its row's preview (``None``: no preview)."""
+    statement = appeal.statement
+    return AppealCard(
+        appeal=appeal,
+        reasons=notices.reasons(statement),
+        # The bytes the statement is about: other bytes show as "changed".
+        preview_url=f"{preview}?{urlencode({'sha256': statement.sha256})}" if preview else None,
+        refusal=refusal(site, request, appeal),
+    )
+
+
+def refusal(site: admin.AdminSite, request: HttpRequest, appeal: Appeal) -> str:
+    """Why ``request.user`` may not decide ``appeal`` ("" when they may)."""
+    row = appeal.statement.image
+    if row is not None and not may_review_on(site, request, row):
+        return _("You may not review this image: another moderator must decide the appeal.")
+    if review.appeal_refusal(appeal, request.user):
+        return _(
+            "You have decided on this image since the statement: another moderator must "
+            "decide the appeal."
+        )
+    return ""
+
+
+def decide_posted(site: admin.AdminSite, request: HttpRequest, pending: QuerySet[Appeal]) -> None:
+    """Decide the appeal of ``pending`` that the POST names, as ``request.user``; say how it went.
+
+    ``decide_one=approve:<pk>`` upholds it, ``reject:<pk>`` does not; the notes
+    are ``note-<pk>`` (colleagues only) and ``user_note-<pk>`` (the owner).
+    """
+    decision, pk = params.parse_pair(request.POST.get("decide_one", ""))
+    appeal = pending.filter(pk=pk or 0).first()
+    row = None if appeal is None else appeal.statement.image
+    if row is not None and not may_review_on(site, request, row):
+        appeal = None  # as if it were not there: out of this moderator's scope
+    if decision not in OUTCOMES or appeal is None:
+        messages.error(request, _("This appeal is gone or has been decided already."))
+        return
+    notes = {
+        name: params.clean_text(request.POST.get(f"{name}-{appeal.pk}", "")).strip()
+        for name in NOTES
+    }
+    try:
+        outcome = review.decide_appeal(
+            appeal, user=request.user, upheld=OUTCOMES[decision], **notes
+        )
+    except review.AppealNotDecidable as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(
+            request,
+            _("Appeal upheld: the image is visible again.")
+            if outcome.upheld
+            else _("Appeal not upheld: the restriction stays."),
+        )

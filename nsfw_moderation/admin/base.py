@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin
@@ -27,6 +27,8 @@ from nsfw_moderation import params
 from nsfw_moderation.models import ModeratedImage
 
 CSS = "nsfw_moderation/admin.css"
+
+_R = TypeVar("_R", bound=models.Model)
 
 
 def may_review(user: Any) -> bool:
@@ -146,11 +148,17 @@ class ScopedByImageMixin:
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         records: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
-        rows = visible_rows(self.admin_site, request)
-        if sees_every_row(rows):
-            return records
-        in_scope = {f"{self.image_path}__in": rows.values("pk")}
-        return records.filter(**in_scope)
+        return scoped_by_image(records, self.admin_site, request, self.image_path)
+
+
+def scoped_by_image(
+    records: QuerySet[_R], site: admin.AdminSite, request: HttpRequest, image_path: str
+) -> QuerySet[_R]:
+    """The ``records`` whose row (at ``image_path``) ``request.user`` sees on ``site``."""
+    rows = visible_rows(site, request)
+    if sees_every_row(rows):
+        return records
+    return records.filter(**{f"{image_path}__in": rows.values("pk")})
 
 
 class CleanLookupsMixin:

@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 from wagtail.images.views.serve import generate_image_url
 
-from nsfw_moderation.models import ModeratedImage, Verdict
+from nsfw_moderation.appeals import file_appeal
+from nsfw_moderation.models import ModeratedImage, Statement, Verdict
+from tests.conftest import moderation
 from tests.test_browser import CHROMIUM, axe_source, browser, serious_violations
 
 __all__ = ["axe_source", "browser"]  # fixtures, used by name
 
 QUEUE = "/cms/image-moderation/"
 DASHBOARD = "/cms/image-moderation/dashboard/"
+APPEALS = "/cms/image-moderation/appeals/"
 
 pytestmark = [
     pytest.mark.slow,
@@ -56,7 +59,19 @@ def blurred(page: Any, pk: int) -> bool:
     return "blur" in style
 
 
-def test_a_moderator_reviews_in_wagtail(make_image: Any, page: Any, axe_source: str) -> None:
+@pytest.fixture
+def owners() -> Iterator[None]:
+    # An image belongs to the user its title names: the rejected one can be appealed.
+    with moderation(OWNER="tests.owners.owner_of"):
+        yield
+
+
+def test_a_moderator_reviews_in_wagtail(
+    make_image: Any, page: Any, axe_source: str, owners: None
+) -> None:
+    from django.contrib.auth.models import User
+
+    owner = User.objects.create_user("second")
     first, second = make_image("red", title="first"), make_image("red", title="second")
     rows = [row_of(first), row_of(second)]
     url = generate_image_url(first, "width-40")
@@ -91,9 +106,17 @@ def test_a_moderator_reviews_in_wagtail(make_image: Any, page: Any, axe_source: 
         found[f"queue, {scheme}"] = serious_violations(page, axe_source)
     page.goto(f"/cms/images/{second.pk}/")
     assert page.text_content("[data-nsfw-verdict]") == "Rejected"
+
+    # The owner appeals; the moderator who rejected sees why another must decide.
+    appeal = file_appeal(Statement.objects.get(image=rows[1]), owner, "It is a painting.")
+    page.goto(APPEALS)
+    assert page.is_disabled(f'button[value="approve:{appeal.pk}"]')
+    assert "another moderator" in page.text_content(f"#refusal-{appeal.pk}")
+    found["appeal queue"] = serious_violations(page, axe_source)
     assert found == {
         "review queue": [],
         "dashboard": [],
         "queue, light": [],
         "queue, dark": [],
+        "appeal queue": [],
     }

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 from django.core import checks
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from wagtail.images.api.fields import ImageRenditionField
 from wagtail.images.views.serve import generate_image_url
 
@@ -203,3 +205,26 @@ def test_an_upload_in_the_chooser_is_chosen_before_its_verdict(client: Client, e
     assert response.status_code == 200
     assert response.json()["step"] == "chosen"
     assert response.json()["result"]["preview"]["url"] == "/media/not-found"
+
+
+def listing_queries(client: Client, layout: str, listing: str = "/cms/images/") -> int:
+    url = f"{listing}?layout={layout}"
+    client.get(url)  # makes the renditions of the images shown
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("layout", ["list", "grid"])
+@pytest.mark.parametrize("listing", ["/cms/images/", "/cms/images/chooser/results/"])
+def test_the_listing_fetches_the_verdicts_of_its_page_at_once(
+    client: Client, make_image: Any, moderator: Any, layout: str, listing: str
+) -> None:
+    make_image("red"), make_image("blue")
+    for number in range(3):
+        make_image("blue", classify=False, title=f"unseen {number}")
+    client.force_login(moderator)  # sees every image, badged, in the chooser too
+    five = listing_queries(client, layout, listing)
+    for number in range(25):
+        make_image("blue", classify=False, title=f"more {number}")
+    assert listing_queries(client, layout, listing) == five

@@ -17,6 +17,10 @@ them pass through, once, at start-up:
   Wagtail's admin, their inline panels too) refuses an image newly put in a
   field or a StreamField, unless the editor may review.
 
+The image listing and the chooser fetch the verdicts of their page in one query
+(:func:`~nsfw_moderation.contrib.wagtail.withheld.prefetch_verdicts`), so these
+guards and the verdict badges ask nothing per image.
+
 Renditions already made of an image are deleted when it becomes withheld
 (:func:`drop_renditions`), so a web server serving ``MEDIA_ROOT`` directly does
 not keep serving them.
@@ -42,11 +46,12 @@ from wagtail.images.api.fields import ImageRenditionField
 from wagtail.images.models import AbstractImage, SourceImageIOError
 from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.images.utils import verify_signature
-from wagtail.images.views.chooser import ImageChosenResponseMixin
+from wagtail.images.views.chooser import BaseImageChooseView, ImageChosenResponseMixin
+from wagtail.images.views.images import IndexView
 from wagtail.images.views.serve import ServeView
 
 from nsfw_moderation.admin.base import may_review
-from nsfw_moderation.contrib.wagtail.withheld import is_withheld
+from nsfw_moderation.contrib.wagtail.withheld import is_withheld, prefetch_verdicts
 from nsfw_moderation.models import ModeratedImage
 from nsfw_moderation.query import shown_verdicts
 
@@ -69,6 +74,9 @@ def install() -> None:
     _wrap(ImageRenditionField, "to_representation", _guard_api)
     _wrap(ImageChosenResponseMixin, "get_chosen_response_data", _guard_chosen)
     _wrap(WagtailAdminModelForm, "clean", _guard_form)
+    _wrap(IndexView, "decorate_paginated_queryset", _prefetch_page)
+    # The chooser's one call that sees its whole page before the badges do.
+    _wrap(BaseImageChooseView, "get_usage_counts", _prefetch_page)
 
 
 def _wrap(owner: type, name: str, guard: Callable[..., Any]) -> None:
@@ -131,6 +139,12 @@ def _guard_chosen(
         data["preview"] = {"url": preview.url, "width": preview.width, "height": preview.height}
         data["default_alt_text"] = image.default_alt_text
         return data
+
+
+def _prefetch_page(original: Callable[..., Any], view: Any, images: Any) -> Any:
+    # Sets the verdicts on the page's own objects (a paginator page keeps the list it made).
+    prefetch_verdicts(images)
+    return original(view, images)
 
 
 # --- Admin forms ------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""The review queue in Wagtail's admin: the Django admin's queue logic, Wagtail's page chrome.
+"""The review and appeal queues in Wagtail's admin: the Django admin's logic, Wagtail's chrome.
 
 Who may review, and which rows they see, is what the site's Django admin says
 (:func:`~nsfw_moderation.admin.base.visible_rows` and
 :func:`~nsfw_moderation.admin.base.may_review_on` on the default admin site, so
 a ``ModeratedImageAdmin`` that scopes rows per tenant scopes these pages too);
 the admin's URLs need not be mounted. Filters, decisions and previews are the
-admin's own functions.
+admin's own functions; so are the appeals in scope, who may decide them, and
+the decision (:mod:`nsfw_moderation.admin.appeals`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from django.views.generic import TemplateView
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from nsfw_moderation import previews, review, stats
-from nsfw_moderation.admin import decisions
+from nsfw_moderation.admin import appeals, decisions
 from nsfw_moderation.admin.base import deny_framing, may_review_on, visible_rows
 from nsfw_moderation.admin.forms import queue_filters
 from nsfw_moderation.admin.listing import CountingPaginator
 from nsfw_moderation.admin.moderation import PAGE_SIZE, PREFERENCES, PREFERENCES_KEY, Card
-from nsfw_moderation.models import ModeratedImage
+from nsfw_moderation.models import Appeal, ModeratedImage
 
 NAMESPACE = "nsfw_moderation_wagtail"
 
@@ -61,7 +62,8 @@ class ModerationPage(WagtailAdminTemplateMixin, TemplateView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        links = {f"{name}_url": url(name) for name in ("review", "decide", "dashboard")}
+        names = ("review", "decide", "dashboard", "appeals")
+        links = {f"{name}_url": url(name) for name in names}
         return {**super().get_context_data(**kwargs), **links}
 
 
@@ -92,6 +94,39 @@ class DashboardView(ModerationPage):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         figures = stats.dashboard_stats(timezone.now(), self.rows)
         return {**super().get_context_data(**kwargs), **figures}
+
+
+class AppealQueueView(ModerationPage):
+    template_name = "nsfw_moderation_wagtail/appeal_queue.html"
+    page_title = _("Appeal queue")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        waiting = open_appeals(self.request)[: appeals.QUEUE_SIZE]
+        return {
+            **super().get_context_data(**kwargs),
+            "cards": [appeal_card(self.request, appeal) for appeal in waiting],
+            "decide_appeal_url": url("decide_appeal"),
+        }
+
+
+def open_appeals(request: HttpRequest) -> QuerySet[Appeal]:
+    """The appeals waiting in ``request.user``'s scope, as the Django admin's queue has them."""
+    return appeals.open_appeals(appeals.in_scope(admin.site, request))
+
+
+def appeal_card(request: HttpRequest, appeal: Appeal) -> appeals.AppealCard:
+    image_id = appeal.statement.image_id
+    preview = url("preview", image_id) if image_id else None
+    return appeals.appeal_card(admin.site, request, appeal, preview)
+
+
+@deny_framing
+@require_POST
+def decide_appeal_view(request: HttpRequest) -> HttpResponse:
+    """Uphold an appeal or keep the restriction: the Django admin's decision."""
+    rows_for(request)
+    appeals.decide_posted(admin.site, request, open_appeals(request))
+    return HttpResponseRedirect(url("appeals"))
 
 
 def card(row: ModeratedImage) -> Card:

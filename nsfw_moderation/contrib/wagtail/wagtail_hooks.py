@@ -1,4 +1,4 @@
-"""Wagtail hooks: the review pages' URLs and menu item, the permission, the image chooser."""
+"""Wagtail hooks: the review pages' URLs and menu items, the permission, the image chooser."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ urlpatterns = [
     path("decide/", views.decide_view, name="decide"),
     path("preferences/", views.preferences_view, name="preferences"),
     path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
+    path("appeals/", views.AppealQueueView.as_view(), name="appeals"),
+    path("appeals/decide/", views.decide_appeal_view, name="decide_appeal"),
     path("<int:pk>/preview/", views.preview_view, name="preview"),
 ]
 
@@ -44,6 +46,17 @@ def register_menu_item() -> MenuItem:
         name="image-moderation",
         icon_name="warning",
         order=310,
+    )
+
+
+@hooks.register("register_admin_menu_item")
+def register_appeals_menu_item() -> MenuItem:
+    return ReviewMenuItem(
+        _("Appeal queue"),
+        reverse(f"{views.NAMESPACE}:appeals"),
+        name="image-appeals",
+        icon_name="help",
+        order=311,
     )
 
 

@@ -8,6 +8,7 @@ moderated (not in ``NSFW_MODERATION["MODELS"]``) withholds nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from django.db import models
@@ -39,3 +40,14 @@ def shown_only(images: models.QuerySet[_M]) -> models.QuerySet[_M]:
     for name in registry.fields_for(images.model):
         images = query.visible(images, name)
     return images
+
+
+def prefetch_verdicts(images: Iterable[_M]) -> list[_M]:
+    """Give a page of images their verdicts in one query per moderated field (none if unmoderated).
+
+    :func:`is_withheld` and :func:`verdict_of` then ask nothing per image.
+    """
+    found = list(images)
+    for name in registry.fields_for(type(found[0])) if found else ():
+        query.prefetch_verdicts(found, name)
+    return found
