@@ -190,9 +190,22 @@ class RangedFile(io.RawIOBase):
     def _fetch(self, size: int) -> None:
         end = min(self._size, self._position + max(size, self.CHUNK)) - 1
         body = self._object.get(Range=f"bytes={self._position}-{end}")["Body"]
-        self._buffer = body.read()
+        self._buffer = _read_at_most(body, end - self._position + 1)
         self._buffer_at = self._position
         self.bytes_fetched += len(self._buffer)
+
+
+def _read_at_most(body: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of a response body, even from a server that ignores ``Range``."""
+    parts, left = [], size
+    while left > 0:
+        part = body.read(left)  # one read may return less than asked
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    body.close()
+    return b"".join(parts)
 
 
 def model_of(row: ModeratedImage) -> type[models.Model]:

@@ -1,13 +1,14 @@
-"""A Wagtail page that uses images three ways: a chosen image, a StreamField, rich text."""
+"""A Wagtail page that uses images four ways: chosen, in a StreamField, in rich text, inline."""
 
 from __future__ import annotations
 
 from django.db import models
+from modelcluster.fields import ParentalKey
 from wagtail import blocks
-from wagtail.admin.panels import FieldPanel
+from wagtail.admin.panels import FieldPanel, InlinePanel
 from wagtail.fields import RichTextField, StreamField
 from wagtail.images.blocks import ImageChooserBlock
-from wagtail.models import Page
+from wagtail.models import Orderable, Page
 
 
 class ArticlePage(Page):
@@ -29,4 +30,12 @@ class ArticlePage(Page):
         FieldPanel("cover"),
         FieldPanel("body"),
         FieldPanel("intro"),
+        InlinePanel("gallery_images", label="Gallery"),
     ]
+
+
+class ArticleGalleryImage(Orderable):
+    page = ParentalKey(ArticlePage, on_delete=models.CASCADE, related_name="gallery_images")
+    image = models.ForeignKey("wagtailimages.Image", on_delete=models.CASCADE, related_name="+")
+
+    panels = [FieldPanel("image")]

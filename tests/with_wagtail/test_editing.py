@@ -11,22 +11,25 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
-from wagtail.test.utils.form_data import nested_form_data, rich_text, streamfield
+from wagtail.test.utils.form_data import inline_formset, nested_form_data, rich_text, streamfield
 
 from tests.wagtailapp.models import ArticlePage
 
 pytestmark = pytest.mark.django_db
 
 
+EMPTY = {"body": streamfield([]), "intro": rich_text(""), "gallery_images": inline_formset([])}
+
+
 def edit(client: Client, page: Any, **fields: Any) -> Any:
-    data = {"title": page.title, "slug": page.slug, "body": streamfield([]), "intro": rich_text("")}
+    data = {"title": page.title, "slug": page.slug, **EMPTY}
     data.update(fields)
     url = reverse("wagtailadmin_pages:edit", args=[page.pk])
     return client.post(url, nested_form_data(data))
 
 
 def create(client: Client, parent: Any, **fields: Any) -> Any:
-    data = {"title": "New", "slug": "new", "body": streamfield([]), "intro": rich_text("")}
+    data = {"title": "New", "slug": "new", **EMPTY}
     data.update(fields)
     url = reverse("wagtailadmin_pages:add", args=["wagtailapp", "articlepage", parent.pk])
     return client.post(url, nested_form_data(data))
@@ -58,6 +61,16 @@ def test_an_editor_cannot_choose_a_withheld_image(
     assert not page.revisions.exists()
     assert saved(edit(client, page, cover=blue.pk))
     assert page.revisions.latest("created_at").as_object().cover == blue
+
+
+def test_nor_in_an_inline_panel(
+    client: Client, editor: Any, page: ArticlePage, make_image: Any
+) -> None:
+    client.force_login(editor)
+    red, blue = make_image("red"), make_image("blue")
+    assert refused(edit(client, page, gallery_images=inline_formset([{"image": red.pk}])))
+    assert not page.revisions.exists()
+    assert saved(edit(client, page, gallery_images=inline_formset([{"image": blue.pk}])))
 
 
 def test_an_editor_cannot_create_a_page_with_one(

@@ -88,6 +88,26 @@ def test_the_api_gives_null_for_a_withheld_image(make_image: Any) -> None:
     assert field.to_representation(make_image("blue"))["width"] == 40
 
 
+def test_the_api_gives_no_download_url_for_a_withheld_image(make_image: Any) -> None:
+    from wagtail.images.api.v2.serializers import ImageDownloadUrlField
+
+    field = ImageDownloadUrlField(read_only=True)
+    assert field.to_representation(make_image("red")) is None
+    assert field.to_representation(make_image("blue")).endswith("blue.png")
+
+
+def test_wagtails_admin_preview_of_a_withheld_image_is_not_found(
+    client: Client, make_image: Any, editor: Any
+) -> None:
+    # Wagtail's own preview view (any user who may change images) runs its
+    # filter without a rendition: no full-size re-encoding of a withheld image.
+    red, blue = make_image("red"), make_image("blue")
+    client.force_login(editor)
+    for spec in ("original", "width-2000"):
+        assert client.get(f"/cms/images/{red.pk}/preview/{spec}/").status_code == 404
+        assert client.get(f"/cms/images/{blue.pk}/preview/{spec}/").status_code == 200
+
+
 def test_a_rejection_deletes_the_renditions_made_before(
     client: Client, make_image: Any, django_capture_on_commit_callbacks: Any
 ) -> None:

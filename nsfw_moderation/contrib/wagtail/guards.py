@@ -10,7 +10,11 @@ them pass through, once, at start-up:
   an empty "not found" ``<img>``;
 - ``ServeView.get`` (``wagtail.images.views.serve``) answers 404 — raised, so no
   public ``Cache-Control`` is added;
-- ``ImageRenditionField`` (Wagtail's API) gives ``null``;
+- ``Filter.run``, which every rendition and Wagtail's own admin preview view
+  (``images/<id>/preview/<spec>/``, open to whoever may change images) goes
+  through, answers 404: no re-encoding of a withheld image at any size;
+- ``ImageRenditionField`` and ``ImageDownloadUrlField`` (Wagtail's API) give
+  ``null``: neither a rendition nor the original file's URL;
 - the image chooser's "chosen" step (which asks for a preview rendition
   without Wagtail's "not found" fallback) gets that fallback;
 - ``WagtailAdminModelForm.clean`` (every page, snippet and settings form of
@@ -43,7 +47,8 @@ from wagtail.admin.views.generic.chooser import ChosenResponseMixin
 from wagtail.blocks import StreamValue
 from wagtail.blocks.stream_block import StreamBlockValidationError
 from wagtail.images.api.fields import ImageRenditionField
-from wagtail.images.models import AbstractImage, SourceImageIOError
+from wagtail.images.api.v2.serializers import ImageDownloadUrlField
+from wagtail.images.models import AbstractImage, Filter, SourceImageIOError
 from wagtail.images.shortcuts import get_rendition_or_not_found
 from wagtail.images.utils import verify_signature
 from wagtail.images.views.chooser import BaseImageChooseView, ImageChosenResponseMixin
@@ -71,7 +76,9 @@ def install() -> None:
     _wrap(AbstractImage, "get_rendition", _guard_rendition)
     _wrap(AbstractImage, "get_renditions", _guard_rendition)
     _wrap(ServeView, "get", _guard_serve)
+    _wrap(Filter, "run", _guard_filter)
     _wrap(ImageRenditionField, "to_representation", _guard_api)
+    _wrap(ImageDownloadUrlField, "to_representation", _guard_api)
     _wrap(ImageChosenResponseMixin, "get_chosen_response_data", _guard_chosen)
     _wrap(WagtailAdminModelForm, "clean", _guard_form)
     _wrap(IndexView, "decorate_paginated_queryset", _prefetch_page)
@@ -99,6 +106,14 @@ def _guard_rendition(original: Callable[..., Any], image: Any, *filters: Any) ->
     if is_withheld(image):
         raise RenditionWithheld(f"Image {image.pk} is withheld by moderation.")
     return original(image, *filters)
+
+
+def _guard_filter(
+    original: Callable[..., Any], spec: Any, image: Any, *args: Any, **kwargs: Any
+) -> Any:
+    if is_withheld(image):
+        raise Http404  # the admin's preview view; renditions stop earlier, at get_rendition
+    return original(spec, image, *args, **kwargs)
 
 
 def _guard_serve(
@@ -155,6 +170,11 @@ def _guard_form(original: Callable[..., Any], form: forms.ModelForm) -> Any:
     user = getattr(form, "for_user", None)
     if user is None or may_review(user):
         return cleaned
+    # Inline panels' forms are not given the user (modelcluster passes it only
+    # where a panel asks): tell them, before they validate after this form.
+    for formset in getattr(form, "formsets", {}).values():
+        for child in formset.forms:
+            child.for_user = user
     for name, value in list(form.cleaned_data.items()):
         before = {image.pk for image in images_in(getattr(form.instance, name, None))}
         refused = [
