@@ -58,11 +58,15 @@ def statement_preview(statement: Statement) -> tuple[bytes, str]:
     """The stored preview of the bytes ``statement`` is about, or a placeholder.
 
     Only while the row still holds those bytes (their preview is the one
-    stored); once the file was replaced or the row is gone, a placeholder.
+    stored); once the file was replaced or the row is gone, a placeholder. A
+    hash-bank match is never shown again, not even blurred: a placeholder too.
     """
     jpeg = (
         Preview.objects.filter(
-            image_id=statement.image_id, file_name=statement.file_name, sha256=statement.sha256
+            image_id=statement.image_id,
+            file_name=statement.file_name,
+            sha256=statement.sha256,
+            image__bank_entry__isnull=True,
         )
         .values_list("jpeg", flat=True)
         .first()

@@ -144,6 +144,18 @@ def test_the_preview_of_replaced_bytes_is_a_placeholder(owner, reviewer):
     assert response["X-Moderation-Preview"] == "placeholder"
 
 
+def test_the_preview_of_a_hash_bank_match_is_a_placeholder(owner, reviewer):
+    # Known material is never shown again, not even blurred, not even to its uploader.
+    from nsfw_moderation.models import BankEntry, HashBank, ModeratedImage
+
+    _, statement = rejected(reviewer)
+    bank = HashBank.objects.create(name="Tips re: case 12", action=HashBank.Action.FLAG)
+    entry = BankEntry.objects.create(bank=bank, pdq="0f" * 32, quality=100)
+    ModeratedImage.objects.filter(pk=statement.image_id).update(bank_entry=entry)
+    response = client_for(owner).get(preview_path(statement))
+    assert response["X-Moderation-Preview"] == "placeholder"
+
+
 def test_the_pages_extend_the_one_layout_with_a_way_back(owner, reviewer, settings):
     _, statement = rejected(reviewer)
     for path in (LIST, f"/moderation/decisions/{statement.public_id}/"):
