@@ -120,10 +120,14 @@ def test_refused_clips_are_flagged_for_a_person_and_damaged_ones_follow_on_error
     assert damaged_row.error == "The video is damaged or truncated."
 
 
-def test_a_worker_decoding_16_hostile_clips_stays_under_1_5_gb() -> None:
+def test_a_worker_decoding_16_hostile_clips_stays_under_1_5_gb(
+    corpus: dict[str, bytes], tmp_path: Path
+) -> None:
     root = Path(__file__).resolve().parent.parent
+    for name, data in corpus.items():
+        (tmp_path / name).write_bytes(data)
     result = subprocess.run(
-        [sys.executable, "-m", "tests.video_rss"],
+        [sys.executable, "-m", "tests.video_rss", str(tmp_path)],
         cwd=root,
         capture_output=True,
         text=True,

@@ -1,9 +1,10 @@
 """Decode a batch of 16 hostile clips as the worker does, then print the process's peak RSS (bytes).
 
-Run in a fresh process (``python -m tests.video_rss``) so that the figure is
-the batch's alone: the worker's own decoder (four threads sharing one pixel
-budget, :mod:`nsfw_moderation.worker.pipeline`) on clips that are not saved
-anywhere, so no database is needed.
+Run in a fresh process (``python -m tests.video_rss FOLDER``) so that the figure
+is the batch's alone: the worker's own decoder (four threads sharing one pixel
+budget, :mod:`nsfw_moderation.worker.pipeline`) on the clips in FOLDER, which
+the caller encoded (encoding a 4K clip costs more memory than decoding it, and
+would count here), not saved anywhere, so no database is needed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import os
 import resource
 import sys
+from pathlib import Path
 
 import django
 
@@ -22,9 +24,8 @@ def main() -> None:
     django.setup()
     from nsfw_moderation.models import ModeratedImage
     from nsfw_moderation.worker import pipeline
-    from tests import hostile_video
 
-    clips = [build() for build in hostile_video.CORPUS.values()]
+    clips = [path.read_bytes() for path in sorted(Path(sys.argv[1]).iterdir())]
     batch = list(itertools.islice(itertools.cycle(clips), 16))
     decoder = pipeline._Decoder(len(batch))
 
