@@ -104,6 +104,14 @@ def test_every_template_is_in_the_templates_page() -> None:
     assert not missing
 
 
+def test_every_module_and_package_is_on_the_architecture_page() -> None:
+    package = ROOT / "nsfw_moderation"
+    page = (docs.DOCS / "architecture.md").read_text()
+    modules = [p.name for p in package.glob("*.py") if p.name != "__init__.py"]
+    folders = [f"{p.name}/" for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"]
+    assert [name for name in modules + folders if f"`{name}`" not in page] == []
+
+
 # --- Code blocks ---------------------------------------------------------------------
 
 
